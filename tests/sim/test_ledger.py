@@ -1,0 +1,275 @@
+"""Tests for the double-entry ledger (sim/ledger.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from sim.ledger import (
+    ESCROW,
+    EXTERNAL,
+    PLATFORM_FEES,
+    Ledger,
+    LedgerError,
+    LedgerImbalanceError,
+    borrower,
+    lender_free,
+    loan_principal,
+    pool,
+)
+
+
+def _snapshot(led: Ledger) -> tuple[dict[str, int], int, dict[str, list]]:
+    return led.balances(), len(led), led.rows()
+
+
+# ---------------------------------------------------------------------------- unit tests
+def test_deposit_transfer_withdraw_balances() -> None:
+    led = Ledger()
+    led.deposit(0.0, lender_free("L1"), 100_000, "deposit", "L1")
+    led.transfer(10.0, lender_free("L1"), ESCROW, 60_000, "commit", 7)
+    led.transfer(20.0, ESCROW, borrower("B1"), 59_700, "disburse", 7)
+    led.transfer(20.0, ESCROW, PLATFORM_FEES, 300, "fee", 7)
+    led.withdraw(30.0, borrower("B1"), 59_700, "cash_out", "B1")
+    assert led.balance(lender_free("L1")) == 40_000
+    assert led.balance(ESCROW) == 0
+    assert led.balance(PLATFORM_FEES) == 300
+    assert led.balance(borrower("B1")) == 0
+    assert led.balance("never:seen") == 0
+    assert led.balance(EXTERNAL) == -40_300
+    assert led.total_external() == 40_300
+    assert len(led) == 5
+    assert list(led.balances()) == sorted(led.balances())
+    assert led.balances("lender:") == {"lender:L1:free": 40_000}
+    led.check()
+
+
+def test_account_name_helpers() -> None:
+    assert lender_free(3) == "lender:3:free"
+    assert borrower("b9") == "borrower:b9"
+    assert loan_principal(12) == "loan:12:principal"
+    assert pool("p") == "pool:p"
+
+
+def test_overdraft_raises_names_account_balance_amount_and_changes_nothing() -> None:
+    led = Ledger()
+    led.deposit(0.0, "lender:L1:free", 500, "deposit", "L1")
+    before = _snapshot(led)
+    with pytest.raises(LedgerError, match=r"'lender:L1:free'.*balance=500.*amount_cents=501"):
+        led.transfer(1.0, "lender:L1:free", ESCROW, 501, "commit", 1)
+    assert _snapshot(led) == before
+    assert "escrow" not in led.balances()  # the destination was not even opened
+
+
+def test_overdraft_of_unseen_account_raises() -> None:
+    led = Ledger()
+    with pytest.raises(LedgerError, match=r"'borrower:B1'.*balance=0.*amount_cents=1"):
+        led.withdraw(0.0, "borrower:B1", 1, "cash_out", "B1")
+    assert led.balances() == {} and len(led) == 0
+
+
+@pytest.mark.parametrize(
+    ("amount", "pattern"),
+    [
+        (0, r"amount_cents=0: must be > 0"),
+        (-5, r"amount_cents=-5: must be > 0"),
+        (1.0, r"amount_cents=1.0: must be an int"),
+        (True, r"amount_cents=True: must be an int"),
+        ("7", r"amount_cents='7': must be an int"),
+    ],
+)
+def test_bad_amounts(amount: object, pattern: str) -> None:
+    led = Ledger()
+    with pytest.raises(LedgerError, match=pattern):
+        led.deposit(0.0, "escrow", amount, "deposit", 1)  # type: ignore[arg-type]
+    assert len(led) == 0 and led.balances() == {}
+
+
+def test_numpy_integer_amount_is_accepted_and_stored_as_int() -> None:
+    led = Ledger()
+    led.deposit(0.0, "escrow", np.int64(250), "deposit", 1)  # type: ignore[arg-type]
+    assert led.balance("escrow") == 250
+    assert type(led.rows()["amount_cents"][0]) is int
+    led.check()
+
+
+def test_same_account_and_bad_names_and_bad_time() -> None:
+    led = Ledger()
+    with pytest.raises(LedgerError, match=r"src='escrow' dst='escrow': src and dst must differ"):
+        led.transfer(0.0, "escrow", "escrow", 1, "x", 1)
+    for bad in ("", "lender::free", "has space", ":lead", 5):
+        with pytest.raises(LedgerError, match=r"dst=.*account names are"):
+            led.deposit(0.0, bad, 1, "x", 1)  # type: ignore[arg-type]
+    for t in (float("nan"), float("inf"), "soon"):
+        with pytest.raises(LedgerError, match=r"t_s=.*must be a finite number"):
+            led.deposit(t, "escrow", 1, "x", 1)  # type: ignore[arg-type]
+    assert len(led) == 0 and led.balances() == {}
+
+
+def test_allow_negative_prefix_applies_to_new_and_existing_accounts() -> None:
+    led = Ledger()
+    led.deposit(0.0, "loan:1:principal", 10, "x", 1)
+    led.allow_negative("loan:")
+    assert led.may_go_negative("loan:1:principal") and led.may_go_negative("loan:2:principal")
+    assert not led.may_go_negative("escrow")
+    led.transfer(1.0, "loan:1:principal", "escrow", 30, "x", 1)
+    led.transfer(1.0, "loan:2:principal", "escrow", 5, "x", 2)
+    assert led.balance("loan:1:principal") == -20
+    assert led.balance("loan:2:principal") == -5
+    led.check()
+    with pytest.raises(LedgerError, match="prefix"):
+        led.allow_negative("")
+
+
+def test_check_catches_tampered_balance_even_when_sum_is_zero() -> None:
+    led = Ledger()
+    led.deposit(0.0, "lender:a:free", 1_000, "deposit", "a")
+    led.deposit(0.0, "lender:b:free", 1_000, "deposit", "b")
+    led.check()
+    led._bal["lender:a:free"] += 5  # tamper: sum stays zero, replay does not
+    led._bal["lender:b:free"] -= 5
+    with pytest.raises(LedgerImbalanceError, match=r"lender:a:free: balance=1005 replayed=1000"):
+        led.check()
+
+
+def test_check_catches_nonzero_sum() -> None:
+    led = Ledger()
+    led.deposit(0.0, "escrow", 1_000, "deposit", 1)
+    led._bal["escrow"] += 1
+    with pytest.raises(LedgerImbalanceError, match=r"sum over 2 accounts is 1 cents"):
+        led.check()
+
+
+def test_check_catches_tampered_posting() -> None:
+    led = Ledger()
+    led.deposit(0.0, "escrow", 1_000, "deposit", 1)
+    led._posts[0] = (0.0, "external", "escrow", 999, "deposit", 1)
+    with pytest.raises(LedgerImbalanceError, match="does not reproduce"):
+        led.check()
+
+
+def test_check_catches_forbidden_negative_balance() -> None:
+    led = Ledger()
+    led.deposit(0.0, "escrow", 10, "deposit", 1)
+    # a balanced, replayable posting pushing escrow negative (bypassing transfer's guard)
+    led._posts.append((1.0, "escrow", "external", 20, "bypass", 2))
+    led._bal["escrow"] -= 20
+    led._bal["external"] += 20
+    with pytest.raises(
+        LedgerImbalanceError, match=r"below zero but not allowed negative: escrow=-10"
+    ):
+        led.check()
+
+
+def test_imbalance_error_is_a_ledger_error() -> None:
+    assert issubclass(LedgerImbalanceError, LedgerError)
+    assert issubclass(LedgerError, ValueError)
+
+
+def test_rows_and_table() -> None:
+    led = Ledger()
+    assert led.rows() == {
+        c: [] for c in ("seq", "t_s", "src", "dst", "amount_cents", "kind", "ref")
+    }
+    assert len(led.table()) == 0
+    led.deposit(0, "lender:L1:free", 100, "deposit", "L1")
+    led.transfer(1.5, "lender:L1:free", "escrow", 40, "commit", 42)
+    rows = led.rows()
+    assert rows == {
+        "seq": [0, 1],
+        "t_s": [0.0, 1.5],
+        "src": ["external", "lender:L1:free"],
+        "dst": ["lender:L1:free", "escrow"],
+        "amount_cents": [100, 40],
+        "kind": ["deposit", "commit"],
+        "ref": ["L1", "42"],
+    }
+    df = led.table()
+    assert list(df.columns) == ["seq", "t_s", "src", "dst", "amount_cents", "kind", "ref"]
+    assert df["amount_cents"].dtype == np.int64 and df["t_s"].dtype == np.float64
+    pd.testing.assert_series_equal(df["ref"], pd.Series(["L1", "42"], name="ref", dtype=object))
+
+
+# ---------------------------------------------------------------------------- properties
+ACCOUNTS = ["lender:a:free", "lender:b:free", "escrow", "borrower:x", "platform:fees", "pool:p"]
+op = st.tuples(
+    st.sampled_from(["deposit", "withdraw", "transfer"]),
+    st.sampled_from(ACCOUNTS),
+    st.sampled_from(ACCOUNTS),
+    st.integers(min_value=1, max_value=5_000),
+)
+
+
+@given(st.lists(op, max_size=60))
+@settings(max_examples=150)
+def test_random_sequences_keep_books_balanced_and_refusals_change_nothing(ops: list) -> None:
+    led = Ledger()
+    model: dict[str, int] = {}
+    for i, (what, a, b, amount) in enumerate(ops):
+        src, dst = {"deposit": (EXTERNAL, a), "withdraw": (a, EXTERNAL), "transfer": (a, b)}[what]
+        before = _snapshot(led)
+        expect_ok = src != dst and (src == EXTERNAL or model.get(src, 0) >= amount)
+        if expect_ok:
+            led.transfer(float(i), src, dst, amount, what, i)
+            model[src] = model.get(src, 0) - amount
+            model[dst] = model.get(dst, 0) + amount
+        else:
+            with pytest.raises(LedgerError):
+                led.transfer(float(i), src, dst, amount, what, i)
+            assert _snapshot(led) == before  # no half-written posting
+        assert sum(led.balances().values()) == 0
+        assert led.balances() == dict(sorted(model.items()))
+        assert led.total_external() == sum(v for k, v in model.items() if k != EXTERNAL)
+    led.check()
+    assert all(v >= 0 for k, v in led.balances().items() if k != EXTERNAL)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Lifecycle: deposits, transfers, withdrawals, refusals; books always replay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.led = Ledger()
+        self.t = 0.0
+        self.inside = 0  # net money inside the world, tracked independently
+
+    @rule(acct=st.sampled_from(ACCOUNTS), amount=st.integers(1, 10**9))
+    def deposit(self, acct: str, amount: int) -> None:
+        self.t += 1
+        self.led.deposit(self.t, acct, amount, "deposit", acct)
+        self.inside += amount
+
+    @precondition(lambda self: self.inside > 0)
+    @rule(data=st.data())
+    def withdraw_some(self, data: st.DataObject) -> None:
+        funded = [k for k, v in self.led.balances().items() if k != EXTERNAL and v > 0]
+        acct = data.draw(st.sampled_from(funded))
+        amount = data.draw(st.integers(1, self.led.balance(acct)))
+        self.t += 1
+        self.led.withdraw(self.t, acct, amount, "withdraw", acct)
+        self.inside -= amount
+
+    @rule(src=st.sampled_from(ACCOUNTS), dst=st.sampled_from(ACCOUNTS), frac=st.floats(0, 1.5))
+    def transfer(self, src: str, dst: str, frac: float) -> None:
+        amount = max(1, int(self.led.balance(src) * frac))
+        before = _snapshot(self.led)
+        self.t += 1
+        if src != dst and amount <= self.led.balance(src):
+            self.led.transfer(self.t, src, dst, amount, "move", "m")
+        else:
+            with pytest.raises(LedgerError):
+                self.led.transfer(self.t, src, dst, amount, "move", "m")
+            assert _snapshot(self.led) == before
+
+    @invariant()
+    def books_balance(self) -> None:
+        self.led.check()
+        assert self.led.total_external() == self.inside
+
+
+TestLedgerMachine = LedgerMachine.TestCase
+TestLedgerMachine.settings = settings(max_examples=50, stateful_step_count=30)
