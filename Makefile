@@ -26,5 +26,10 @@ lint: bootstrap
 bench: bootstrap
 	$(RUN) ce bench
 
+# Recompile the Solidity contracts with the pinned solc (needs Node/npm; running does not).
+contracts: bootstrap
+	cd contracts_sol && npm ci --no-audit --no-fund --loglevel=error
+	$(RUN) python -m chain.compile
+
 clean:
 	rm -rf .venv .pytest_cache .hypothesis .ruff_cache
