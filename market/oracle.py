@@ -1,0 +1,311 @@
+"""Oracle aggregator: one price from several feeder sources, with explicit fallbacks.
+
+A pure function of the source states and ``now`` (simulated seconds); no clock, no I/O.
+
+Rules (spec ``oracle_fx.md``; invariant ORACLE_FALLBACK)
+--------------------------------------------------------
+1. **Fresh**: a source is fresh when ``0 <= now − updated_at <= staleness_s``. An update stamped
+   *after* ``now`` cannot be aged and is treated as not fresh.
+2. **Outliers (MAD)**: with ``m`` the median of the fresh prices (mean of the two middle values
+   for an even count) and ``MAD`` the median of ``|p − m|``, a fresh source is kept when
+   ``|p − m| <= k_mad · max(MAD, mad_floor · m)``.
+   *MAD = 0 (or tiny)*: when more than half of the fresh sources report the same value the MAD is
+   0 and the literal rule would drop every source that differs at all — honest sources a hair
+   away would be discarded and could break the quorum for nothing. The relative scale floor
+   ``mad_floor`` (default 1e-4, i.e. a tolerance of ``k_mad · 1 bp`` = 5 bp by default) keeps
+   such near-equal sources while still dropping liars; it only binds when the MAD is below
+   ``mad_floor · m``. The answer does not depend on this choice (a majority at ``m`` fixes the
+   median at ``m``); it only decides which sources count for the quorum and are reported.
+   ``mad_floor = 0`` gives the literal rule (MAD = 0 keeps exactly the sources equal to ``m``).
+3. **Quorum**: with at least ``quorum`` kept sources (default: a majority of the configured
+   sources, ``len(primary) // 2 + 1``) the answer is the **upper median** of the kept prices
+   (``sorted[n // 2]``), status ``OK``.
+4. **Fallback** without a primary quorum: the TWAP of ``history`` (past OK answers, see
+   :mod:`market.twap`) when its newest input is no older than ``twap_max_age_s`` ->
+   ``FALLBACK_TWAP``; else the ``secondary`` set under rules 1–3 (its quorum is
+   ``secondary_quorum``, default a majority of the secondary set) -> ``FAILOVER``; else
+   ``NO_PRICE``.
+
+Every :class:`OracleAnswer` carries ``status``, ``price`` (``None`` for ``NO_PRICE``), the ids of
+the sources used (sorted; empty for ``FALLBACK_TWAP`` and ``NO_PRICE``), ``age_s`` (OK /
+FAILOVER: ``now`` minus the oldest used source's ``updated_at``; FALLBACK_TWAP: ``now`` minus
+the newest TWAP input's time; ``None`` for NO_PRICE), ``as_of = now`` and, for every status but
+OK, a ``reason`` saying why the primary set was not used.
+
+The result depends only on the multiset of sources (never on their order) and is deterministic.
+
+Divergence watch (:func:`divergence_step`): a pure step function over :class:`DivergenceState`.
+The gap is the largest pairwise relative gap between fresh primary sources,
+``(max − min) / min`` (0 with fewer than two fresh sources; outliers included, because a lying
+source is exactly what the watch is for). When the gap exceeds ``divergence`` continuously
+(at every step) for longer than ``divergence_for_s`` the state turns ``red``; it clears at the
+first step where the gap is back at or below ``divergence``.
+
+Cost: plain-Python sorting of 3–9 floats; no numpy (its per-call overhead dominates at this size).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from market.twap import twap, twap_with_newest
+
+__all__ = [
+    "FAILOVER",
+    "FALLBACK_TWAP",
+    "NO_PRICE",
+    "OK",
+    "STATUSES",
+    "DivergenceState",
+    "OracleAnswer",
+    "OracleConfig",
+    "SourceState",
+    "aggregate",
+    "divergence_gap",
+    "divergence_step",
+    "twap",
+]
+
+OK = "OK"
+FALLBACK_TWAP = "FALLBACK_TWAP"
+FAILOVER = "FAILOVER"
+NO_PRICE = "NO_PRICE"
+#: Every status an :class:`OracleAnswer` can carry, best first.
+STATUSES = (OK, FALLBACK_TWAP, FAILOVER, NO_PRICE)
+
+_INF = math.inf
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """Latest publication of one feeder: ``price`` (> 0, finite) at ``updated_at`` (seconds)."""
+
+    source_id: str
+    price: float
+    updated_at: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source_id, str) or not self.source_id:
+            raise ValueError(f"source.source_id={self.source_id!r}: must be a non-empty string")
+        p = self.price
+        if not _is_real(p) or not 0 < p < _INF:
+            raise ValueError(f"source[{self.source_id}].price={p!r}: must be a finite number > 0")
+        u = self.updated_at
+        if not _is_real(u) or not -_INF < u < _INF:
+            raise ValueError(
+                f"source[{self.source_id}].updated_at={u!r}: must be a finite number of seconds"
+            )
+        object.__setattr__(self, "price", float(p))
+        object.__setattr__(self, "updated_at", float(u))
+
+
+@dataclass(frozen=True, slots=True)
+class OracleConfig:
+    """Aggregator parameters (seconds, relative fractions); validated on construction."""
+
+    staleness_s: float = 30.0
+    k_mad: float = 5.0
+    quorum: int | None = None
+    twap_window_s: float = 300.0
+    twap_max_age_s: float = 300.0
+    divergence: float = 0.01
+    divergence_for_s: float = 60.0
+    #: relative floor of the MAD scale (see the module docstring); 0 = literal MAD rule
+    mad_floor: float = 1e-4
+    #: quorum of the secondary set; None = a majority of the secondary sources
+    secondary_quorum: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in (
+            "staleness_s",
+            "k_mad",
+            "twap_window_s",
+            "twap_max_age_s",
+            "divergence",
+            "divergence_for_s",
+        ):
+            v = getattr(self, name)
+            if not _is_real(v) or not 0 < v < _INF:
+                raise ValueError(f"oracle.{name}={v!r}: must be a finite number > 0")
+        if not _is_real(self.mad_floor) or not 0 <= self.mad_floor < 1:
+            raise ValueError(f"oracle.mad_floor={self.mad_floor!r}: must be in [0, 1)")
+        for name in ("quorum", "secondary_quorum"):
+            q = getattr(self, name)
+            if q is not None and (not isinstance(q, int) or isinstance(q, bool) or q < 1):
+                raise ValueError(f"oracle.{name}={q!r}: must be None or an integer >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class OracleAnswer:
+    """One aggregated answer; see the module docstring for each field's rule."""
+
+    status: str
+    price: float | None
+    sources: tuple[str, ...]
+    age_s: float | None
+    as_of: float
+    reason: str | None = None
+
+    @property
+    def priced(self) -> bool:
+        """True unless the status is ``NO_PRICE``."""
+        return self.status != NO_PRICE
+
+    @property
+    def is_fallback(self) -> bool:
+        """True for ``FALLBACK_TWAP`` and ``FAILOVER``."""
+        return self.status == FALLBACK_TWAP or self.status == FAILOVER
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (``sources`` as a list)."""
+        return {
+            "status": self.status,
+            "price": self.price,
+            "sources": list(self.sources),
+            "age_s": self.age_s,
+            "as_of": self.as_of,
+            "reason": self.reason,
+        }
+
+
+def _check_now(now: float) -> None:
+    if not -_INF < now < _INF:
+        raise ValueError(f"oracle now={now!r}: must be a finite number of seconds")
+
+
+def _fresh(sources: Sequence[SourceState], now: float, staleness_s: float, label: str) -> list:
+    """Fresh sources, after checking types and duplicate ids over the whole set."""
+    seen: set[str] = set()
+    fresh = []
+    for s in sources:
+        if type(s) is not SourceState:
+            raise ValueError(f"oracle {label} source={s!r}: must be a SourceState")
+        sid = s.source_id
+        if sid in seen:
+            raise ValueError(f"oracle {label} source_id={sid!r}: duplicate source id")
+        seen.add(sid)
+        if 0 <= now - s.updated_at <= staleness_s:
+            fresh.append(s)
+    return fresh
+
+
+def _select(
+    sources: Sequence[SourceState], now: float, cfg: OracleConfig, quorum: int | None, label: str
+) -> tuple[OracleAnswer | None, str]:
+    """Rules 1–3 on one source set: an answer (status OK) or None and why not."""
+    fresh = _fresh(sources, now, cfg.staleness_s, label)
+    q = quorum if quorum is not None else len(sources) // 2 + 1
+    n = len(fresh)
+    if n < q:
+        return None, f"{label}: {n} fresh of {len(sources)} < quorum {q}"
+    prices = sorted([s.price for s in fresh])
+    h = n // 2
+    m = prices[h] if n & 1 else (prices[h - 1] + prices[h]) / 2
+    devs = sorted([abs(p - m) for p in prices])
+    mad = devs[h] if n & 1 else (devs[h - 1] + devs[h]) / 2
+    floor = cfg.mad_floor * m
+    tol = cfg.k_mad * (mad if mad > floor else floor)
+    kept = [s for s in fresh if abs(s.price - m) <= tol]
+    k = len(kept)
+    if k < q:
+        return None, f"{label}: {k} fresh within MAD of {len(sources)} < quorum {q}"
+    kept_prices = sorted([s.price for s in kept])
+    oldest = min([s.updated_at for s in kept])
+    ids = tuple(sorted([s.source_id for s in kept]))
+    return OracleAnswer(OK, kept_prices[k // 2], ids, now - oldest, now), ""
+
+
+def aggregate(
+    primary: Sequence[SourceState],
+    now: float,
+    cfg: OracleConfig,
+    *,
+    history: Sequence[tuple[float, float]] = (),
+    secondary: Sequence[SourceState] = (),
+) -> OracleAnswer:
+    """Aggregate ``primary`` at ``now`` with fallbacks (see the module docstring).
+
+    ``history``: past OK answers as ``(t, price)`` in non-decreasing ``t`` (for the TWAP).
+    ``secondary``: the failover source set. Raises ``ValueError`` on a non-finite ``now``, a
+    non-``SourceState`` element, a duplicate source id within a set, or bad history entries.
+    """
+    _check_now(now)
+    answer, why = _select(primary, now, cfg, cfg.quorum, "primary")
+    if answer is not None:
+        return answer
+    reasons = [why]
+    tw = twap_with_newest(history, now, cfg.twap_window_s)
+    if tw is not None:
+        age = now - tw[1]
+        if age <= cfg.twap_max_age_s:
+            return OracleAnswer(FALLBACK_TWAP, tw[0], (), age, now, why)
+        reasons.append(f"twap: newest input {age:g} s old > twap_max_age_s={cfg.twap_max_age_s:g}")
+    else:
+        reasons.append("twap: no history")
+    if secondary:
+        sec, why2 = _select(secondary, now, cfg, cfg.secondary_quorum, "secondary")
+        if sec is not None:
+            return OracleAnswer(
+                FAILOVER, sec.price, sec.sources, sec.age_s, now, "; ".join(reasons)
+            )
+        reasons.append(why2)
+    else:
+        reasons.append("secondary: none configured")
+    return OracleAnswer(NO_PRICE, None, (), None, now, "; ".join(reasons))
+
+
+# ---------------------------------------------------------------------------- divergence watch
+@dataclass(frozen=True, slots=True)
+class DivergenceState:
+    """State of the divergence watch.
+
+    ``red``: the watch is red. ``since``: time the current above-threshold episode started (None
+    when the gap is at or below the threshold). ``red_since``: time of the first step that saw
+    red in this episode. ``gap``: the last observed gap. ``as_of``: time of the last step.
+    """
+
+    red: bool = False
+    since: float | None = None
+    red_since: float | None = None
+    gap: float = 0.0
+    as_of: float | None = field(default=None)
+
+
+def divergence_gap(sources: Sequence[SourceState], now: float, cfg: OracleConfig) -> float:
+    """Largest pairwise relative gap ``(max − min) / min`` between fresh sources (0 if < 2)."""
+    _check_now(now)
+    fresh = _fresh(sources, now, cfg.staleness_s, "divergence")
+    if len(fresh) < 2:
+        return 0.0
+    prices = [s.price for s in fresh]
+    lo = min(prices)
+    return (max(prices) - lo) / lo
+
+
+def divergence_step(
+    state: DivergenceState, sources: Sequence[SourceState], now: float, cfg: OracleConfig
+) -> DivergenceState:
+    """Advance the divergence watch to ``now`` (not earlier than ``state.as_of``).
+
+    Red when the gap has stayed above ``cfg.divergence`` at every step since ``since`` and
+    ``now − since > cfg.divergence_for_s``.
+    """
+    if state.as_of is not None and now < state.as_of:
+        raise ValueError(
+            f"divergence_step now={now!r}: must not be earlier than state.as_of={state.as_of!r}"
+        )
+    gap = divergence_gap(sources, now, cfg)
+    if gap <= cfg.divergence:
+        return DivergenceState(False, None, None, gap, now)
+    since = state.since if state.since is not None else now
+    red = now - since > cfg.divergence_for_s
+    red_since = (state.red_since if state.red_since is not None else now) if red else None
+    return DivergenceState(red, since, red_since, gap, now)

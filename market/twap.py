@@ -1,0 +1,93 @@
+"""Time-weighted average price (TWAP) of past oracle answers.
+
+``history`` is a sequence of ``(t, price)`` pairs — past aggregated (``OK``) answers, ``t`` in
+simulated seconds, in non-decreasing ``t`` order. Each answer *stands* from its own time until
+the next answer's time; the newest one at or before ``now`` stands until ``now``. The TWAP over
+the window ``[now − window_s, now]`` is
+
+    Σ price_i · |[t_i, t_{i+1}) ∩ window|  /  Σ |[t_i, t_{i+1}) ∩ window|
+
+so an answer published before the window that was still standing when it opened contributes the
+part inside the window, and time before the first answer carries no weight. Entries with
+``t > now`` are not visible yet and are ignored. When the total weight is zero (the only visible
+answer was published exactly at ``now``) the TWAP is that answer's price.
+
+The scan walks backwards from the newest visible entry and stops at the first entry at or before
+the window start, so its cost is proportional to the number of answers inside the window, not to
+the length of ``history`` (callers may pass their whole list). The result is clamped to the
+``[min, max]`` of the contributing prices, which removes floating-point rounding beyond the exact
+weighted mean's bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["twap", "twap_with_newest"]
+
+_INF = math.inf
+
+
+def twap_with_newest(
+    history: Sequence[tuple[float, float]], now: float, window_s: float
+) -> tuple[float, float] | None:
+    """TWAP of ``history`` over ``[now − window_s, now]`` and the time of its newest input.
+
+    Returns ``(twap, newest_t)`` or ``None`` when no entry has ``t <= now``. Raises
+    ``ValueError`` for a non-positive or non-finite ``window_s``, a non-finite ``now``, times not
+    in non-decreasing order (inside the scanned part), or a price that is not finite and > 0.
+    """
+    if not -_INF < now < _INF:
+        raise ValueError(f"twap now={now!r}: must be a finite number of seconds")
+    if not 0 < window_s < _INF:
+        raise ValueError(f"twap window_s={window_s!r}: must be finite and > 0")
+    i = len(history) - 1
+    while i >= 0 and history[i][0] > now:
+        i -= 1
+    if i < 0:
+        return None
+    start = now - window_s
+    newest_t, last_price = history[i]
+    end = now
+    num = 0.0
+    den = 0.0
+    lo_p = _INF
+    hi_p = -_INF
+    while i >= 0:
+        t, p = history[i]
+        if not t <= end:
+            raise ValueError(
+                f"twap history[{i}].t={t!r}: times must be finite and non-decreasing "
+                f"(next entry at {end!r})"
+            )
+        if not 0 < p < _INF:
+            raise ValueError(f"twap history[{i}].price={p!r}: must be finite and > 0")
+        lo = t if t > start else start
+        dur = end - lo
+        if dur > 0:
+            num += p * dur
+            den += dur
+            if p < lo_p:
+                lo_p = p
+            if p > hi_p:
+                hi_p = p
+        if t <= start:
+            break
+        end = t
+        i -= 1
+    if den <= 0:
+        return float(last_price), float(newest_t)
+    value = num / den
+    if value < lo_p:
+        value = lo_p
+    elif value > hi_p:
+        value = hi_p
+    return value, float(newest_t)
+
+
+def twap(history: Sequence[tuple[float, float]], now: float, window_s: float) -> float | None:
+    """TWAP of ``history`` over ``[now − window_s, now]`` (see the module docstring), or
+    ``None`` when no entry has ``t <= now``."""
+    out = twap_with_newest(history, now, window_s)
+    return None if out is None else out[0]

@@ -1,0 +1,262 @@
+"""Unit tests for the oracle aggregator, TWAP and divergence watch (market/oracle.py, twap.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from market.oracle import (
+    FAILOVER,
+    FALLBACK_TWAP,
+    NO_PRICE,
+    OK,
+    DivergenceState,
+    OracleAnswer,
+    OracleConfig,
+    SourceState,
+    aggregate,
+    divergence_gap,
+    divergence_step,
+)
+from market.twap import twap, twap_with_newest
+
+CFG = OracleConfig()
+NOW = 1_000.0
+
+
+def src(sid: str, price: float, age: float = 1.0) -> SourceState:
+    return SourceState(sid, price, NOW - age)
+
+
+# ---------------------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("staleness_s", 0, "must be a finite number > 0"),
+        ("staleness_s", -1.0, "must be a finite number > 0"),
+        ("k_mad", 0.0, "must be a finite number > 0"),
+        ("k_mad", math.nan, "must be a finite number > 0"),
+        ("twap_window_s", math.inf, "must be a finite number > 0"),
+        ("twap_max_age_s", 0, "must be a finite number > 0"),
+        ("divergence", 0.0, "must be a finite number > 0"),
+        ("divergence_for_s", -5, "must be a finite number > 0"),
+        ("divergence", True, "must be a finite number > 0"),
+        ("quorum", 0, "must be None or an integer >= 1"),
+        ("quorum", 2.0, "must be None or an integer >= 1"),
+        ("secondary_quorum", -1, "must be None or an integer >= 1"),
+        ("mad_floor", -0.1, r"must be in \[0, 1\)"),
+    ],
+)
+def test_config_validation_names_field_value_and_rule(field: str, value: object, rule: str) -> None:
+    with pytest.raises(ValueError, match=rf"oracle\.{field}={value!r}: {rule}".replace("(", r"\(")):
+        OracleConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_config_defaults_match_spec() -> None:
+    assert (CFG.staleness_s, CFG.k_mad, CFG.quorum) == (30.0, 5.0, None)
+    assert (CFG.twap_window_s, CFG.twap_max_age_s) == (300.0, 300.0)
+    assert (CFG.divergence, CFG.divergence_for_s) == (0.01, 60.0)
+
+
+@pytest.mark.parametrize("price", [0, -1.0, math.nan, math.inf, True, "5.0", None])
+def test_source_price_validation(price: object) -> None:
+    with pytest.raises(ValueError, match=r"source\[a\]\.price=.*must be a finite number > 0"):
+        SourceState("a", price, 0.0)  # type: ignore[arg-type]
+
+
+def test_source_id_and_time_validation_and_coercion() -> None:
+    with pytest.raises(ValueError, match=r"source\.source_id='': must be a non-empty string"):
+        SourceState("", 1.0, 0.0)
+    with pytest.raises(ValueError, match=r"source\[a\]\.updated_at=nan: must be a finite"):
+        SourceState("a", 1.0, math.nan)
+    s = SourceState("a", np.float32(2.5), np.int64(7))  # type: ignore[arg-type]
+    assert type(s.price) is float and type(s.updated_at) is float
+
+
+def test_duplicate_ids_and_foreign_objects_rejected() -> None:
+    with pytest.raises(ValueError, match=r"primary source_id='a': duplicate source id"):
+        aggregate([src("a", 5.0), src("b", 5.0), src("a", 5.1)], NOW, CFG)
+    with pytest.raises(ValueError, match=r"secondary source_id='x': duplicate"):
+        aggregate([], NOW, CFG, secondary=[src("x", 5.0), src("x", 5.0)])
+    with pytest.raises(ValueError, match=r"primary source=\(.*must be a SourceState"):
+        aggregate([("a", 5.0, NOW)], NOW, CFG)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"oracle now=nan: must be a finite"):
+        aggregate([src("a", 5.0)], math.nan, CFG)
+
+
+# ---------------------------------------------------------------------------- OK
+def test_ok_is_median_of_fresh_with_sorted_ids_age_and_as_of() -> None:
+    ans = aggregate([src("c", 5.02, 3.0), src("a", 5.00, 10.0), src("b", 5.01, 1.0)], NOW, CFG)
+    assert ans == OracleAnswer(OK, 5.01, ("a", "b", "c"), 10.0, NOW, None)
+    assert ans.priced and not ans.is_fallback
+    assert ans.to_dict()["sources"] == ["a", "b", "c"]
+
+
+def test_even_count_uses_upper_median() -> None:
+    ans = aggregate([src("a", 1.0), src("b", 2.0), src("c", 3.0), src("d", 4.0)], NOW, CFG)
+    assert ans.status == OK and ans.price == 3.0 and len(ans.sources) == 4
+
+
+def test_freshness_boundary_is_inclusive_and_future_updates_are_not_fresh() -> None:
+    srcs = [src("a", 5.0, 30.0), src("b", 5.0, 30.000001), src("c", 5.0, -0.5)]
+    ans = aggregate(srcs, NOW, OracleConfig(quorum=1))
+    assert ans.status == OK and ans.sources == ("a",) and ans.age_s == 30.0
+
+
+def test_stale_sources_do_not_count_for_quorum() -> None:
+    srcs = [src("a", 5.0), src("b", 5.0, 31.0), src("c", 5.0, 40.0)]
+    assert aggregate(srcs, NOW, CFG).status == NO_PRICE  # 1 fresh < majority 2
+    assert aggregate(srcs, NOW, OracleConfig(quorum=1)).status == OK
+
+
+# ---------------------------------------------------------------------------- MAD filter
+def test_mad_filter_drops_a_liar() -> None:
+    srcs = [src("a", 5.00), src("b", 5.01), src("c", 4.99), src("d", 5.02), src("e", 50.0)]
+    ans = aggregate(srcs, NOW, CFG)
+    assert ans.status == OK and ans.sources == ("a", "b", "c", "d")
+    assert ans.price == 5.01  # upper median of the four kept
+
+
+def test_mad_filter_can_break_quorum() -> None:
+    # 3 configured, 2 fresh that disagree wildly plus one stale: MAD keeps both (|p-m| = MAD),
+    # but with k_mad < 1 both are farther than k_mad MADs and the quorum of 2 fails.
+    srcs = [src("a", 5.0), src("b", 6.0), src("c", 5.5, 99.0)]
+    assert aggregate(srcs, NOW, CFG).status == OK
+    ans = aggregate(srcs, NOW, OracleConfig(k_mad=0.5))
+    assert ans.status == NO_PRICE and "0 fresh within MAD of 3 < quorum 2" in (ans.reason or "")
+
+
+def test_mad_zero_uses_relative_floor_and_mad_floor_zero_is_literal() -> None:
+    # three identical: MAD = 0. A 3 bp neighbour is within k_mad * 1 bp = 5 bp; 1 % is not.
+    srcs = [src("a", 5.0), src("b", 5.0), src("c", 5.0), src("d", 5.0015), src("e", 5.05)]
+    ans = aggregate(srcs, NOW, CFG)
+    assert ans.status == OK and ans.sources == ("a", "b", "c", "d") and ans.price == 5.0
+    literal = aggregate(srcs, NOW, OracleConfig(mad_floor=0.0))
+    assert literal.status == OK and literal.sources == ("a", "b", "c") and literal.price == 5.0
+
+
+# ---------------------------------------------------------------------------- fallbacks
+STALE = [src("a", 5.0, 100.0), src("b", 5.0, 100.0), src("c", 5.0, 100.0)]
+HISTORY = [(NOW - 250.0, 4.0), (NOW - 100.0, 6.0)]
+
+
+def test_fallback_twap_when_no_quorum_and_twap_fresh() -> None:
+    ans = aggregate(STALE, NOW, CFG, history=HISTORY, secondary=[src("x", 9.0)])
+    # window [700, 1000]: 4.0 stands 150 s (750..900), 6.0 stands 100 s (900..1000)
+    assert ans.status == FALLBACK_TWAP and ans.is_fallback
+    assert ans.price == pytest.approx((4.0 * 150 + 6.0 * 100) / 250)
+    assert ans.sources == () and ans.age_s == 100.0 and ans.as_of == NOW
+    assert "primary: 0 fresh of 3 < quorum 2" in (ans.reason or "")
+
+
+def test_failover_when_twap_too_old() -> None:
+    old = [(NOW - 400.0, 4.0)]
+    sec = [src("y", 5.2, 2.0), src("x", 5.1, 5.0), src("z", 5.3, 40.0)]
+    ans = aggregate(STALE, NOW, CFG, history=old, secondary=sec)
+    assert ans.status == FAILOVER and ans.price == 5.2 and ans.sources == ("x", "y")
+    assert ans.age_s == 5.0
+    assert "twap: newest input 400 s old > twap_max_age_s=300" in (ans.reason or "")
+
+
+def test_failover_secondary_quorum_is_its_own_majority_or_configured() -> None:
+    sec = [src("x", 5.1), src("y", 5.2, 99.0), src("z", 5.3, 99.0)]
+    assert aggregate(STALE, NOW, CFG, secondary=sec).status == NO_PRICE
+    ans = aggregate(STALE, NOW, OracleConfig(secondary_quorum=1), secondary=sec)
+    assert ans.status == FAILOVER and ans.sources == ("x",)
+
+
+def test_no_price_explains_every_step() -> None:
+    ans = aggregate(STALE, NOW, CFG)
+    assert ans.status == NO_PRICE and ans.price is None and ans.age_s is None
+    assert ans.sources == () and not ans.priced
+    assert ans.reason == (
+        "primary: 0 fresh of 3 < quorum 2; twap: no history; secondary: none configured"
+    )
+
+
+def test_history_in_the_future_is_not_visible() -> None:
+    ans = aggregate(STALE, NOW, CFG, history=[(NOW + 1.0, 5.0)])
+    assert ans.status == NO_PRICE
+
+
+# ---------------------------------------------------------------------------- TWAP
+def test_twap_weights_by_time_stood_and_clips_to_window() -> None:
+    h = [(0.0, 10.0), (100.0, 20.0)]
+    assert twap(h, 200.0, 300.0) == pytest.approx(15.0)
+    assert twap(h, 200.0, 150.0) == pytest.approx((10.0 * 50 + 20.0 * 100) / 150)
+    assert twap(h, 500.0, 300.0) == 20.0  # last answer stood over the whole window
+    assert twap_with_newest(h, 200.0, 300.0) == (pytest.approx(15.0), 100.0)
+
+
+def test_twap_edge_cases() -> None:
+    assert twap([], 10.0, 300.0) is None
+    assert twap([(11.0, 5.0)], 10.0, 300.0) is None
+    assert twap([(10.0, 5.0)], 10.0, 300.0) == 5.0  # zero weight: the standing price
+    assert twap([(5.0, 1.0), (5.0, 3.0)], 10.0, 300.0) == 3.0  # same t: the later one stands
+    with pytest.raises(
+        ValueError, match=r"history\[0\]\.t=6\.0: times must be finite and non-decreasing"
+    ):
+        twap([(6.0, 1.0), (5.0, 3.0)], 10.0, 300.0)
+    with pytest.raises(ValueError, match=r"history\[1\]\.price=-3\.0: must be finite and > 0"):
+        twap([(4.0, 1.0), (5.0, -3.0)], 10.0, 300.0)
+    with pytest.raises(ValueError, match=r"twap window_s=0: must be finite and > 0"):
+        twap([(4.0, 1.0)], 10.0, 0)
+
+
+def test_twap_scan_stops_at_window_start() -> None:
+    # entries far before the window are never read (a malformed one there is not even seen)
+    h = [(0.0, -1.0), (500.0, 2.0), (900.0, 4.0)]
+    assert twap(h, 1000.0, 300.0) == pytest.approx((2.0 * 200 + 4.0 * 100) / 300)
+
+
+# ---------------------------------------------------------------------------- divergence
+def _div(prices: list[float], now: float, state: DivergenceState) -> DivergenceState:
+    return divergence_step(
+        state, [SourceState(f"s{i}", p, now - 1.0) for i, p in enumerate(prices)], now, CFG
+    )
+
+
+def test_divergence_gap_is_max_pairwise_relative_gap_of_fresh_sources() -> None:
+    srcs = [src("a", 5.0), src("b", 5.1), src("c", 5.05), src("d", 9.0, 31.0)]
+    assert divergence_gap(srcs, NOW, CFG) == pytest.approx(0.02)
+    assert divergence_gap([src("a", 5.0)], NOW, CFG) == 0.0
+
+
+def test_divergence_turns_red_only_after_divergence_for_s() -> None:
+    wide, narrow = [5.0, 5.1], [5.0, 5.01]
+    st = _div(wide, 100.0, DivergenceState())
+    assert not st.red and st.since == 100.0 and st.gap == pytest.approx(0.02)
+    st = _div(wide, 130.0, st)
+    assert not st.red and st.since == 100.0
+    st = _div(wide, 160.0, st)  # exactly 60 s: not yet longer than divergence_for_s
+    assert not st.red
+    st = _div(wide, 160.5, st)
+    assert st.red and st.since == 100.0 and st.red_since == 160.5
+    st = _div(wide, 170.0, st)
+    assert st.red and st.red_since == 160.5
+    st = _div(narrow, 171.0, st)
+    assert not st.red and st.since is None and st.red_since is None
+    st = _div(wide, 172.0, st)  # a new episode starts the clock again
+    assert not st.red and st.since == 172.0
+
+
+def test_divergence_interrupted_episode_does_not_turn_red() -> None:
+    st = DivergenceState()
+    for t, prices in [
+        (0.0, [5.0, 5.2]),
+        (50.0, [5.0, 5.0]),
+        (70.0, [5.0, 5.2]),
+        (100.0, [5.0, 5.2]),
+    ]:
+        st = _div(prices, t, st)
+    assert not st.red and st.since == 70.0
+
+
+def test_divergence_rejects_time_going_backwards() -> None:
+    st = _div([5.0, 5.2], 100.0, DivergenceState())
+    with pytest.raises(
+        ValueError, match=r"now=99\.0: must not be earlier than state\.as_of=100\.0"
+    ):
+        _div([5.0, 5.2], 99.0, st)
