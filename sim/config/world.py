@@ -182,9 +182,15 @@ class AggregatorConfig(_Frozen):
         default=None, ge=1, description="fresh sources needed; default a majority of primaries"
     )
     twap_window_s: float = Field(default=300.0, gt=0.0, description="TWAP window")
-    twap_max_age_s: float = Field(default=300.0, ge=0.0, description="newest TWAP input max age")
+    twap_max_age_s: float = Field(default=300.0, gt=0.0, description="newest TWAP input max age")
     divergence: float = Field(default=0.01, gt=0.0, lt=1.0, description="divergence watch gap")
-    divergence_for_s: float = Field(default=60.0, ge=0.0, description="divergence watch hold")
+    divergence_for_s: float = Field(default=60.0, gt=0.0, description="divergence watch hold")
+    mad_floor: float = Field(
+        default=1e-4, ge=0.0, lt=1.0, description="relative floor of the MAD outlier scale"
+    )
+    secondary_quorum: int | None = Field(
+        default=None, ge=1, description="fresh secondaries needed; default their majority"
+    )
     round_s: float = Field(
         default=15.0,
         gt=0.0,
@@ -204,6 +210,8 @@ class AggregatorConfig(_Frozen):
             twap_max_age_s=self.twap_max_age_s,
             divergence=self.divergence,
             divergence_for_s=self.divergence_for_s,
+            mad_floor=self.mad_floor,
+            secondary_quorum=self.secondary_quorum,
         )
 
 
@@ -258,6 +266,12 @@ class FeedConfig(_Frozen):
         if q is not None and q > len(self.primary):
             raise ValueError(
                 f"aggregator.quorum={q} exceeds the {len(self.primary)} primary feeders"
+            )
+        sq = self.aggregator.secondary_quorum
+        if sq is not None and sq > len(self.secondary):
+            raise ValueError(
+                f"aggregator.secondary_quorum={sq} exceeds the {len(self.secondary)} "
+                "secondary feeders"
             )
         known = set(ids)
         for i, fault in enumerate(self.faults):

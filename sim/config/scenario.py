@@ -1,0 +1,546 @@
+"""The top-level ``Scenario`` and its loader.
+
+A scenario file is YAML; every section has defaults, so a file states only what it changes.
+``load_scenario(name_or_path, overrides)`` reads it (a bare name resolves to
+``scenarios/<name>.yaml`` under the repository root), applies ``key.path=value`` overrides to the
+raw mapping (values parsed as YAML), validates it with the frozen, ``extra="forbid"`` pydantic
+models, and turns every problem into one :class:`ScenarioError` line naming the file, the key
+path, the value and the rule, e.g.::
+
+    scenarios/x.yaml: lenders.groups[1].capital_cents=-5: must be > 0
+
+YAML is read with YAML 1.2 scalars: only ``true``/``false`` are booleans (``backend: off`` stays
+the string ``"off"``), ``1e6`` is a float, and a duplicate key is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from sim.config.market import (
+    AuctionConfig,
+    BorrowersConfig,
+    EngineConfig,
+    KpiTargets,
+    LatencyConfig,
+    LendersConfig,
+    PoolConfig,
+)
+from sim.config.model import ModelConfig, PopulationConfig
+from sim.config.world import ChainConfig, ExogenousConfig, OraclesConfig
+
+__all__ = [
+    "REPO_ROOT",
+    "SCENARIO_DIR",
+    "Scenario",
+    "ScenarioError",
+    "available_scenarios",
+    "load_scenario",
+]
+
+#: The repository root (``scenarios/`` lives here).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCENARIO_DIR = REPO_ROOT / "scenarios"
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be loaded: one line naming file, key path, value and rule."""
+
+
+class Scenario(BaseModel):
+    """A complete, validated simulation scenario (frozen; unknown keys rejected everywhere)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="scenario name (run dir)")
+    description: str = Field(default="", max_length=4000)
+    seed: int = Field(default=0, ge=0, lt=2**63, description="root of the run's SeedSequence")
+    start_date: date = Field(default=date(2025, 1, 6), description="calendar date at t_s=0")
+    horizon_days: float = Field(default=30.0, gt=0.0, le=3650.0, description="simulated days")
+    population: PopulationConfig = Field(default_factory=PopulationConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    borrowers: BorrowersConfig = Field(default_factory=BorrowersConfig)
+    lenders: LendersConfig = Field(default_factory=LendersConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    auction: AuctionConfig = Field(default_factory=AuctionConfig)
+    latency: LatencyConfig = Field(default_factory=LatencyConfig)
+    kpi_targets: KpiTargets = Field(default_factory=KpiTargets)
+    exogenous: ExogenousConfig = Field(default_factory=ExogenousConfig)
+    oracles: OraclesConfig = Field(default_factory=OraclesConfig)
+    chain: ChainConfig = Field(default_factory=ChainConfig)
+
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _within_horizon(self) -> Scenario:
+        end_day = self.horizon_days
+        for i, shock in enumerate(self.exogenous.cdi.shocks):
+            if shock.at_day > end_day:
+                raise ValueError(
+                    f"exogenous.cdi.shocks[{i}].at_day={shock.at_day} is beyond "
+                    f"horizon_days={end_day}"
+                )
+        for feed in ("cdi", "usdbrl"):
+            for i, fault in enumerate(getattr(self.oracles, feed).faults):
+                if fault.start_s > end_day * 86_400:
+                    raise ValueError(
+                        f"oracles.{feed}.faults[{i}].start_s={fault.start_s} is beyond the "
+                        f"horizon ({end_day} days = {end_day * 86_400:g} s)"
+                    )
+        return self
+
+    @property
+    def source_path(self) -> Path | None:
+        """The file this scenario was loaded from (None when built in code)."""
+        return self._source_path
+
+    @property
+    def horizon_s(self) -> float:
+        """The horizon in seconds of simulated time."""
+        return self.horizon_days * 86_400.0
+
+    def canonical_dict(self) -> dict[str, Any]:
+        """The validated scenario as plain JSON types (dates as ISO strings, tuples as lists)."""
+        return self.model_dump(mode="json")
+
+    def canonical_json(self) -> str:
+        """Canonical JSON text: sorted keys, no spaces, ASCII."""
+        return json.dumps(
+            self.canonical_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+        )
+
+    def config_hash(self) -> str:
+        """sha256 hex of :meth:`canonical_json` (every field, defaults included)."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+# ----------------------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans and floats, dates left as strings (pydantic parses
+    them with a clear error), rejecting duplicate keys."""
+
+
+_REPLACED_TAGS = (
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:timestamp",
+)
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag not in _REPLACED_TAGS]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
+        r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {seen[key]})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, ValueError) as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if mark is not None:
+            raise ScenarioError(
+                f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem}"
+            ) from None
+        raise ScenarioError(f"{where}: YAML syntax error: {problem}") from None
+
+
+# ----------------------------------------------------------------------------- paths & overrides
+
+_TOKEN_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def _parse_key_path(path: str) -> list[str | int]:
+    """``a.b[2].c`` -> ``["a", "b", 2, "c"]``; ValueError on anything else."""
+    tokens: list[str | int] = []
+    pos = 0
+    for part in path.split("."):
+        if not part:
+            raise ValueError(f"empty segment in key path {path!r}")
+        pos = 0
+        first = True
+        while pos < len(part):
+            m = _TOKEN_RE.match(part, pos)
+            if m is None or (first and m.group(1) is None) or (not first and m.group(1)):
+                raise ValueError(f"bad key path {path!r} (expected a.b[2].c)")
+            tokens.append(m.group(1) if m.group(1) else int(m.group(2)))
+            pos = m.end()
+            first = False
+    return tokens
+
+
+def _default_at(tokens: Sequence[str | int]) -> Any:
+    """The schema default (as plain JSON data) of the field addressed by ``tokens``, or None.
+
+    Lets an override index into a list the file does not state, e.g.
+    ``oracles.usdbrl.primary[0].noise=0.01`` edits the default feeders."""
+    cls: Any = Scenario
+    for j, tok in enumerate(tokens):
+        if isinstance(tok, int):
+            continue
+        fields = getattr(cls, "model_fields", None)
+        if not fields or tok not in fields:
+            return None
+        info = fields[tok]
+        if j == len(tokens) - 1:
+            if info.is_required():
+                return None
+            default = info.get_default(call_default_factory=True)
+            return TypeAdapter(info.annotation).dump_python(default, mode="json")
+        cls = _model_of(info.annotation)
+        if cls is None:
+            return None
+    return None
+
+
+def format_key_path(loc: Sequence[str | int]) -> str:
+    """``["a", "b", 2, "c"]`` -> ``a.b[2].c``."""
+    out = ""
+    for item in loc:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += f".{item}" if out else str(item)
+    return out
+
+
+def _apply_override(raw: dict[str, Any], spec: str, where: str) -> None:
+    if "=" not in spec:
+        raise ScenarioError(f"{where}: override {spec!r}: expected key.path=value")
+    key, _, text = spec.partition("=")
+    key = key.strip()
+    try:
+        tokens = _parse_key_path(key)
+    except ValueError as err:
+        raise ScenarioError(f"{where}: override {spec!r}: {err}") from None
+    if not isinstance(tokens[0], str):
+        raise ScenarioError(f"{where}: override {spec!r}: must start with a key")
+    value = _parse_yaml(text, f"{where}: override {spec!r}")
+    node: Any = raw
+    for i, tok in enumerate(tokens[:-1]):
+        nxt = tokens[i + 1]
+        here = format_key_path(tokens[: i + 1])
+        if isinstance(tok, int):
+            if not isinstance(node, list) or tok >= len(node):
+                size = len(node) if isinstance(node, list) else 0
+                raise ScenarioError(
+                    f"{where}: override {spec!r}: {here}: index out of range (list has {size} items)"
+                )
+            node = node[tok]
+        else:
+            if not isinstance(node, dict):
+                raise ScenarioError(f"{where}: override {spec!r}: {here}: parent is not a mapping")
+            if node.get(tok) is None:
+                default = _default_at(tokens[: i + 1])
+                if isinstance(nxt, int) and not isinstance(default, list):
+                    raise ScenarioError(
+                        f"{where}: override {spec!r}: {here}: no list here to index "
+                        f"(set the whole list instead, e.g. {here}=[...])"
+                    )
+                node[tok] = default if isinstance(default, dict | list) else {}
+            node = node[tok]
+    last = tokens[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            size = len(node) if isinstance(node, list) else 0
+            raise ScenarioError(
+                f"{where}: override {spec!r}: {key}: index out of range (list has {size} items)"
+            )
+        node[last] = value
+    else:
+        if not isinstance(node, dict):
+            raise ScenarioError(f"{where}: override {spec!r}: {key}: parent is not a mapping")
+        node[last] = value
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, bool) or value is None:
+        text = json.dumps(value)
+    elif isinstance(value, int | float | date):
+        text = str(value)
+    else:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _clean_loc(raw: Any, loc: Sequence[str | int]) -> tuple[list[str | int], Any, bool]:
+    """Keep the loc elements that address the raw input (drop pydantic's union/type tags).
+
+    Returns (path, raw value at the path, whether the path exists in the input)."""
+    path: list[str | int] = []
+    node: Any = raw
+    present = True
+    for item in loc:
+        if isinstance(node, dict) and isinstance(item, str):
+            path.append(item)
+            if item in node:
+                node = node[item]
+            else:
+                node, present = None, False
+        elif isinstance(node, list | tuple) and isinstance(item, int):
+            path.append(item)
+            node = node[item] if item < len(node) else None
+        elif not present and isinstance(item, str | int):
+            path.append(item)
+        # else: a pydantic tag such as 'int' or 'function-after[...]' -> skip
+    return path, node, present
+
+
+def _allowed_keys(model: type[BaseModel], path: Sequence[str | int]) -> list[str] | None:
+    """Field names of the model that owns the last key of ``path`` (None if unknown)."""
+    cls: Any = model
+    for item in path[:-1]:
+        if isinstance(item, int):
+            continue
+        fields = getattr(cls, "model_fields", None)
+        if not fields or item not in fields:
+            return None
+        cls = _model_of(fields[item].annotation)
+        if cls is None:
+            return None
+    fields = getattr(cls, "model_fields", None)
+    return sorted(fields) if fields else None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _rule(err: Mapping[str, Any]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    simple = {
+        "greater_than": "must be > {gt}",
+        "greater_than_equal": "must be >= {ge}",
+        "less_than": "must be < {lt}",
+        "less_than_equal": "must be <= {le}",
+        "missing": "is required",
+        "int_type": "must be an integer",
+        "int_parsing": "must be an integer",
+        "int_from_float": "must be a whole number",
+        "float_type": "must be a number",
+        "float_parsing": "must be a number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "string_type": "must be a string",
+        "model_type": "must be a mapping of keys",
+        "model_attributes_type": "must be a mapping of keys",
+        "dict_type": "must be a mapping",
+        "list_type": "must be a list",
+        "tuple_type": "must be a list",
+        "date_type": "must be a date (YYYY-MM-DD)",
+        "date_parsing": "must be a date (YYYY-MM-DD)",
+        "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
+        "too_short": "must have at least {min_length} items",
+        "too_long": "must have at most {max_length} items",
+        "string_too_short": "must have at least {min_length} characters",
+        "string_too_long": "must have at most {max_length} characters",
+        "string_pattern_mismatch": "must match {pattern}",
+        "multiple_of": "must be a multiple of {multiple_of}",
+        "finite_number": "must be a finite number",
+    }
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '?')}"
+    if kind == "enum":
+        return f"must be one of {ctx.get('expected', '?')}"
+    if kind == "value_error":
+        msg = str(err["msg"])
+        return msg.removeprefix("Value error, ")
+    if kind in simple:
+        try:
+            return simple[kind].format(**ctx)
+        except (KeyError, IndexError):
+            return simple[kind]
+    msg = str(err["msg"])
+    return msg[:1].lower() + msg[1:]
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether key paths ``a`` and ``b`` are equal or one contains the other."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return long.startswith((short + ".", short + "["))
+
+
+def _translate(err: ValidationError, raw: Any, where: str, overridden: set[str]) -> ScenarioError:
+    cleaned = [(e, *_clean_loc(raw, e["loc"])) for e in err.errors(include_url=False)]
+    # an error on a container whose items also failed is only a consequence of theirs
+    paths = [tuple(c[1]) for c in cleaned]
+    cleaned = [
+        c
+        for c in cleaned
+        if not any(len(q) > len(c[1]) and q[: len(c[1])] == tuple(c[1]) for q in paths)
+    ]
+    lines = []
+    for e, path, value, present in cleaned:
+        key = format_key_path(path) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(Scenario, path)
+            hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+            text = f"{key}: unknown key{hint}"
+        elif e["type"] == "missing":
+            text = f"{key}: is required"
+        elif isinstance(value, dict | list) or not present:
+            text = f"{key}: {_rule(e)}"
+        else:
+            text = f"{key}={_render_value(value)}: {_rule(e)}"
+        if any(_related(o, key) for o in overridden):
+            text += " (set by override)"
+        lines.append(text)
+    lines = [ln.removeprefix("(top level): ") for ln in lines]
+    more = f" (+{len(lines) - 1} more: {'; '.join(lines[1:])})" if len(lines) > 1 else ""
+    return ScenarioError(f"{where}: {lines[0]}{more}")
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def available_scenarios() -> list[str]:
+    """Names of the shipped scenarios (``scenarios/*.yaml`` stems), sorted."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        try:
+            return str(path.resolve().relative_to(REPO_ROOT))
+        except ValueError:
+            return str(path)
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    looks_like_path = (
+        isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml"))
+    )
+    if not looks_like_path:
+        path = SCENARIO_DIR / f"{text}.yaml"
+        if not path.is_file():
+            names = ", ".join(available_scenarios()) or "none"
+            raise ScenarioError(f"unknown scenario {text!r}; available: {names}")
+        return path
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ScenarioError(f"{_display(path)}: file not found")
+    return path
+
+
+def scenario_from_mapping(
+    raw: Mapping[str, Any], *, where: str = "<scenario>", overrides: Sequence[str] = ()
+) -> Scenario:
+    """Validate a raw mapping (plus overrides) into a :class:`Scenario`."""
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(f"{where}: (top level): must be a mapping of keys")
+    data = _deep_copy(raw)
+    overridden: set[str] = set()
+    for spec in overrides:
+        _apply_override(data, spec, where)
+        overridden.add(spec.partition("=")[0].strip())
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise _translate(err, data, where, overridden) from None
+
+
+def _deep_copy(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {k: _deep_copy(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_deep_copy(v) for v in node]
+    return node
+
+
+def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Load, override and validate a scenario; raise :class:`ScenarioError` on any problem.
+
+    ``name_or_path``: a shipped scenario name (``baseline``) or a path to a YAML file.
+    ``overrides``: ``key.path=value`` strings (``oracles.cdi.primary[0].noise=0.01``), the value
+    parsed as YAML, applied to the raw mapping before validation. A file without ``name`` gets
+    its file stem.
+    """
+    path = _resolve(name_or_path)
+    where = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"{where}: cannot read: {err}") from None
+    raw = _parse_yaml(text, where)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ScenarioError(
+            f"{where}: (top level): must be a mapping of keys, got {type(raw).__name__}"
+        )
+    bad = [k for k in raw if not isinstance(k, str)]
+    if bad:
+        raise ScenarioError(f"{where}: {bad[0]!r}: keys must be strings")
+    raw.setdefault("name", path.stem)
+    scenario = scenario_from_mapping(raw, where=where, overrides=overrides)
+    scenario._source_path = path.resolve()
+    return scenario
