@@ -1,0 +1,190 @@
+"""Hypothesis properties of the oracle aggregator (invariant ORACLE_FALLBACK and friends)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from market.oracle import (
+    FAILOVER,
+    FALLBACK_TWAP,
+    NO_PRICE,
+    OK,
+    STATUSES,
+    DivergenceState,
+    OracleConfig,
+    SourceState,
+    aggregate,
+    divergence_step,
+)
+from market.twap import twap, twap_with_newest
+
+NOW = 10_000.0
+prices = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinity=False)
+ages = st.floats(min_value=-5.0, max_value=120.0, allow_nan=False)  # some future, some stale
+configs = st.builds(
+    OracleConfig,
+    staleness_s=st.sampled_from([5.0, 30.0, 60.0]),
+    k_mad=st.sampled_from([0.5, 1.0, 3.0, 5.0]),
+    quorum=st.none() | st.integers(1, 5),
+    twap_window_s=st.sampled_from([60.0, 300.0]),
+    twap_max_age_s=st.sampled_from([30.0, 300.0]),
+    mad_floor=st.sampled_from([0.0, 1e-4, 1e-3]),
+    secondary_quorum=st.none() | st.integers(1, 3),
+)
+
+
+@st.composite
+def source_sets(draw: st.DrawFn, prefix: str, max_size: int = 9) -> list[SourceState]:
+    n = draw(st.integers(0, max_size))
+    return [SourceState(f"{prefix}{i}", draw(prices), NOW - draw(ages)) for i in range(n)]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[tuple[float, float]]:
+    gaps = draw(st.lists(st.floats(0.0, 200.0), max_size=12))
+    t = NOW - draw(st.floats(0.0, 1_000.0))
+    out = []
+    for g in gaps:
+        t += g
+        out.append((t, draw(prices)))
+    return out
+
+
+def _fresh(s: SourceState, cfg: OracleConfig) -> bool:
+    return 0.0 <= NOW - s.updated_at <= cfg.staleness_s
+
+
+@given(source_sets("p"), source_sets("s"), histories(), configs)
+def test_never_an_ok_or_failover_answer_from_a_stale_input(primary, secondary, history, cfg):
+    ans = aggregate(primary, NOW, cfg, history=history, secondary=secondary)
+    assert ans.status in STATUSES and ans.as_of == NOW
+    assert (ans.price is None) == (ans.status == NO_PRICE)
+    assert list(ans.sources) == sorted(set(ans.sources))
+    if ans.status in (OK, FAILOVER):
+        used_set = {s.source_id: s for s in (primary if ans.status == OK else secondary)}
+        used = [used_set[i] for i in ans.sources]
+        assert used and all(_fresh(s, cfg) for s in used)
+        assert 0.0 <= ans.age_s <= cfg.staleness_s
+        assert ans.age_s == NOW - min(s.updated_at for s in used)
+        # the price is the upper median of the sources reported as used
+        assert ans.price == sorted(s.price for s in used)[len(used) // 2]
+    elif ans.status == FALLBACK_TWAP:
+        assert ans.sources == () and 0.0 <= ans.age_s <= cfg.twap_max_age_s
+    else:
+        assert ans.sources == () and ans.age_s is None
+
+
+@given(
+    n=st.integers(1, 9),
+    data=st.data(),
+    base=st.floats(0.01, 1e5),
+    k_mad=st.sampled_from([1.0, 2.0, 5.0]),
+)
+def test_a_lying_minority_cannot_move_the_answer_out_of_the_honest_range(n, data, base, k_mad):
+    cfg = OracleConfig(k_mad=k_mad)
+    honest_n = data.draw(st.integers(n // 2 + 1, n), label="honest_n")
+    # "identical-ish": relative spread within k_mad * mad_floor, so no honest source is an outlier
+    spread = k_mad * cfg.mad_floor * 0.8
+    honest = [base * (1 + data.draw(st.floats(0.0, spread))) for _ in range(honest_n)]
+    liars = data.draw(st.lists(prices, min_size=n - honest_n, max_size=n - honest_n))
+    liar_ages = data.draw(st.lists(ages, min_size=len(liars), max_size=len(liars)))
+    srcs = [SourceState(f"h{i}", p, NOW - 1.0) for i, p in enumerate(honest)]
+    srcs += [
+        SourceState(f"l{i}", p, NOW - a)
+        for i, (p, a) in enumerate(zip(liars, liar_ages, strict=True))
+    ]
+    order = data.draw(st.permutations(srcs), label="order")
+    ans = aggregate(order, NOW, cfg)
+    assert ans.status == OK
+    assert min(honest) <= ans.price <= max(honest)
+    assert {f"h{i}" for i in range(honest_n)} <= set(ans.sources)
+
+
+@given(histories(), st.floats(1.0, 1_000.0))
+def test_twap_lies_within_the_range_of_its_inputs(history, window_s):
+    out = twap_with_newest(history, NOW, window_s)
+    visible = [(t, p) for t, p in history if t <= NOW]
+    if not visible:
+        assert out is None
+        return
+    value, newest = out
+    assert newest == visible[-1][0]
+    start = NOW - window_s
+    before = [e for e in visible if e[0] <= start]
+    inputs = [p for t, p in visible if t > start] + ([before[-1][1]] if before else [])
+    assert min(inputs) <= value <= max(inputs)
+
+
+@given(histories(), st.floats(1.0, 1_000.0), prices)
+def test_twap_of_a_constant_is_that_constant(history, window_s, c):
+    flat = [(t, c) for t, _ in history]
+    assert twap(flat, NOW, window_s) in (None, c)
+
+
+@given(st.booleans(), st.booleans(), st.booleans(), st.integers(3, 7), st.integers(1, 5), prices)
+def test_fallback_order_is_respected(primary_ok, twap_fresh, secondary_ok, n, m, p):
+    cfg = OracleConfig()
+    primary = [SourceState(f"p{i}", p, NOW - (1.0 if primary_ok else 31.0 + i)) for i in range(n)]
+    # a minority of fresh primaries never gives a quorum
+    primary += [SourceState("p-extra", p, NOW - 1.0)] if not primary_ok else []
+    history = [(NOW - (200.0 if twap_fresh else 400.0), p * 1.01)]
+    secondary = [
+        SourceState(f"s{i}", p * 0.99, NOW - (2.0 if secondary_ok else 45.0)) for i in range(m)
+    ]
+    ans = aggregate(primary, NOW, cfg, history=history, secondary=secondary)
+    expected = (
+        OK
+        if primary_ok
+        else FALLBACK_TWAP
+        if twap_fresh
+        else FAILOVER
+        if secondary_ok
+        else NO_PRICE
+    )
+    assert ans.status == expected
+    assert (
+        ans.price == {OK: p, FALLBACK_TWAP: p * 1.01, FAILOVER: p * 0.99, NO_PRICE: None}[expected]
+    )
+
+
+@given(source_sets("p"), source_sets("s"), histories(), configs, st.data())
+def test_permutation_of_sources_does_not_change_the_answer(primary, secondary, history, cfg, data):
+    base = aggregate(primary, NOW, cfg, history=history, secondary=secondary)
+    p2 = data.draw(st.permutations(primary))
+    s2 = data.draw(st.permutations(secondary))
+    assert aggregate(p2, NOW, cfg, history=history, secondary=s2) == base
+
+
+@given(source_sets("p"), source_sets("s"), histories(), configs)
+def test_determinism(primary, secondary, history, cfg):
+    a = aggregate(primary, NOW, cfg, history=history, secondary=secondary)
+    copies = [SourceState(s.source_id, s.price, s.updated_at) for s in primary]
+    b = aggregate(tuple(copies), NOW, cfg, history=tuple(history), secondary=list(secondary))
+    assert a == b and repr(a) == repr(b)
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0.0, 40.0), st.lists(st.floats(4.0, 6.0), min_size=0, max_size=5)),
+        max_size=30,
+    )
+)
+@settings(max_examples=100)
+def test_divergence_red_only_after_a_long_enough_unbroken_episode(steps):
+    cfg = OracleConfig()
+    st_ = DivergenceState()
+    t = 0.0
+    episode_start = None  # independent model of the current above-threshold episode
+    for dt, ps in steps:
+        t += dt
+        srcs = [SourceState(f"s{i}", p, t) for i, p in enumerate(ps)]
+        st_ = divergence_step(st_, srcs, t, cfg)
+        above = len(ps) >= 2 and (max(ps) - min(ps)) / min(ps) > cfg.divergence
+        if not above:
+            episode_start = None
+        elif episode_start is None:
+            episode_start = t
+        assert st_.since == episode_start
+        assert st_.red == (above and t - episode_start > cfg.divergence_for_s)
+        assert (st_.red_since is not None) == st_.red
