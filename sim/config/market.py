@@ -10,8 +10,8 @@ seconds (``*_s``) or days (``*_days``), latencies in milliseconds (``*_ms``). Va
 
 Sections (composed into ``sim.config.scenario.Scenario`` by the world helper):
 
-- :class:`BorrowersConfig` — loan-request arrivals (Poisson, daily x weekly seasonality),
-  requested amount (lognormal, clipped, rounded) and term, monthly prepayment hazard.
+- :class:`BorrowersConfig` — loan-request arrivals (Poisson, daily x weekly seasonality) and
+  the monthly prepayment hazard (amount, term and features come from ``population``).
 - :class:`LendersConfig` — groups of lenders: count, capital, reservation spread over CDI,
   bidding strategy (``truthful``, ``shading``, ``late_sniper``, ``multi_offer_manipulator``),
   participation probability, offer sizing, commit and reveal behaviour.
@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from market.auction_types import AuctionRules
 
 __all__ = [
-    "AmountConfig",
     "AuctionConfig",
     "BorrowersConfig",
     "EngineConfig",
@@ -77,36 +76,12 @@ DEFAULT_DAILY_PROFILE: tuple[float, ...] = (
 DEFAULT_WEEKLY_PROFILE: tuple[float, ...] = (1.15, 1.10, 1.05, 1.05, 1.05, 0.85, 0.75)
 
 
-class AmountConfig(_Frozen):
-    """Requested loan amount: lognormal with median ``median_cents`` and log-sd ``sigma``,
-    clipped to ``[min_cents, max_cents]`` and rounded to a multiple of ``round_cents``."""
-
-    median_cents: int = Field(500_000, gt=0, description="median requested amount (centavos)")
-    sigma: float = Field(0.7, ge=0, le=3, description="standard deviation of log(amount)")
-    min_cents: int = Field(100_000, gt=0, description="smallest amount requested (centavos)")
-    max_cents: int = Field(5_000_000, gt=0, description="largest amount requested (centavos)")
-    round_cents: int = Field(10_000, gt=0, description="amounts are multiples of this (centavos)")
-
-    @model_validator(mode="after")
-    def _check(self) -> AmountConfig:
-        if self.min_cents > self.max_cents:
-            raise ValueError(
-                f"min_cents={self.min_cents} > max_cents={self.max_cents}: must be <= max_cents"
-            )
-        if not self.min_cents <= self.median_cents <= self.max_cents:
-            raise ValueError(
-                f"median_cents={self.median_cents}: must lie in "
-                f"[min_cents={self.min_cents}, max_cents={self.max_cents}]"
-            )
-        for f in ("min_cents", "max_cents"):
-            v = getattr(self, f)
-            if v % self.round_cents:
-                raise ValueError(f"{f}={v} is not a multiple of round_cents={self.round_cents}")
-        return self
-
-
 class BorrowersConfig(_Frozen):
-    """Loan-request arrivals and what each request asks for.
+    """Loan-request arrivals and borrower behaviour after funding.
+
+    Who arrives (features, requested amount and term, true default hazard) is drawn from the
+    ``population`` section (``sim.population.sample_borrowers``), so the request and the
+    features the model scores always agree.
 
     Arrivals are a non-homogeneous Poisson process whose rate in hour h of weekday d is
     ``arrivals_per_day / 24 * daily[h] / mean(daily) * weekly[d] / mean(weekly)`` per hour,
@@ -119,11 +94,6 @@ class BorrowersConfig(_Frozen):
     )
     weekly_profile: tuple[float, ...] = Field(
         DEFAULT_WEEKLY_PROFILE, description="7 relative weights, Monday..Sunday"
-    )
-    amount: AmountConfig = Field(default_factory=AmountConfig)
-    terms_months: tuple[int, ...] = Field((6, 12, 18, 24, 36), description="loan terms offered")
-    term_weights: tuple[float, ...] = Field(
-        (0.15, 0.35, 0.20, 0.20, 0.10), description="relative weight of each term"
     )
     prepayment_hazard_monthly: float = Field(
         0.01, ge=0, lt=1, description="probability per month that a live loan is prepaid"
@@ -140,23 +110,6 @@ class BorrowersConfig(_Frozen):
     def _weekly(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         _check_weights("weekly_profile", v, 7)
         return v
-
-    @field_validator("terms_months")
-    @classmethod
-    def _terms(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if not v:
-            raise ValueError("terms_months is empty: must list at least one term")
-        for i, t in enumerate(v):
-            if not 1 <= t <= 120:
-                raise ValueError(f"terms_months[{i}]={t}: must be in [1, 120] months")
-        if len(set(v)) != len(v):
-            raise ValueError(f"terms_months={list(v)}: terms must be distinct")
-        return v
-
-    @model_validator(mode="after")
-    def _check(self) -> BorrowersConfig:
-        _check_weights("term_weights", self.term_weights, len(self.terms_months))
-        return self
 
 
 # ----------------------------------------------------------------------------- lenders
