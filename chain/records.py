@@ -3,7 +3,8 @@
 A record is ``(seq, kind, payload, sim_time)``.  On chain only its leaf is committed (see
 :mod:`chain.merkle`): ``seq`` (uint256, 0-based, gap-free per run), the kind's uint8 code,
 ``payloadHash`` = keccak256 of the payload's canonical JSON, and ``simTime`` = the simulated time
-in **whole milliseconds** (uint64; ``sim_time_s`` rounded half-to-even to the millisecond).
+in **whole seconds** (uint64; ``floor(sim_time_s)``: the second in which the record happened, the
+unit the Attestor and HedgeSettlement contracts use).
 
 The canonical JSON is ``json.dumps(payload, sort_keys=True, separators=(",", ":"),
 ensure_ascii=True)`` encoded UTF-8 (the rule of COMMON.md), so the same payload hashes to the
@@ -27,7 +28,7 @@ __all__ = [
     "canonical_json",
     "kind_code",
     "payload_hash",
-    "sim_time_ms",
+    "sim_time_int",
 ]
 
 #: record kind -> uint8 code on chain (the order is part of the on-chain format)
@@ -73,16 +74,16 @@ def payload_hash(payload: Mapping[str, Any] | str) -> bytes:
     return keccak256(text.encode("utf-8"))
 
 
-def sim_time_ms(sim_time_s: float) -> int:
-    """Simulated seconds -> whole milliseconds (uint64), rounded half to even."""
+def sim_time_int(sim_time_s: float) -> int:
+    """Simulated seconds -> the attested uint64: whole seconds, rounded down."""
     if isinstance(sim_time_s, bool) or not isinstance(sim_time_s, int | float):
         raise ValueError(f"sim_time_s={sim_time_s!r} is not a number of seconds")
     if not math.isfinite(sim_time_s) or sim_time_s < 0:
         raise ValueError(f"sim_time_s={sim_time_s!r} must be finite and >= 0")
-    ms = round(sim_time_s * 1000)
-    if ms > _U64_MAX:
-        raise ValueError(f"sim_time_s={sim_time_s!r} does not fit a uint64 of milliseconds")
-    return ms
+    whole = math.floor(sim_time_s)
+    if whole > _U64_MAX:
+        raise ValueError(f"sim_time_s={sim_time_s!r} does not fit a uint64 of seconds")
+    return whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +91,21 @@ class Record:
     """One attested record.
 
     ``payload_json`` is the canonical JSON text; ``payload_hash`` its keccak256 (32 bytes);
-    ``sim_time_ms`` the attested simulated time in milliseconds.
+    ``sim_time`` the attested simulated time in whole seconds.
     """
 
     seq: int
     kind: str
     payload_json: str
     payload_hash: bytes
-    sim_time_ms: int
+    sim_time: int
 
     @classmethod
     def make(cls, seq: int, kind: str, payload: Mapping[str, Any], sim_time_s: float) -> Record:
         """Validate and build a record from engine values."""
         kind_code(kind)
         text = canonical_json(payload)
-        return cls(seq, kind, text, keccak256(text.encode("utf-8")), sim_time_ms(sim_time_s))
+        return cls(seq, kind, text, keccak256(text.encode("utf-8")), sim_time_int(sim_time_s))
 
     @property
     def kind_code(self) -> int:
@@ -114,7 +115,7 @@ class Record:
     @property
     def leaf(self) -> bytes:
         """The double-hashed Merkle leaf of this record."""
-        return leaf_hash(self.seq, KINDS[self.kind], self.payload_hash, self.sim_time_ms)
+        return leaf_hash(self.seq, KINDS[self.kind], self.payload_hash, self.sim_time)
 
     def to_json(self, batch_id: int) -> dict[str, Any]:
         """The row written to ``records.jsonl`` (payload kept as its canonical JSON text)."""
@@ -123,6 +124,6 @@ class Record:
             "kind": self.kind,
             "payload": self.payload_json,
             "payload_hash": "0x" + self.payload_hash.hex(),
-            "sim_time_ms": self.sim_time_ms,
+            "sim_time": self.sim_time,
             "batch_id": batch_id,
         }

@@ -15,7 +15,7 @@ from chain.merkle import (
     process_proof,
     verify_proof,
 )
-from chain.records import Record, canonical_json, kind_code, payload_hash, sim_time_ms
+from chain.records import Record, canonical_json, kind_code, payload_hash, sim_time_int
 
 # Known answers produced by @openzeppelin/merkle-tree 1.x:
 #   StandardMerkleTree.of(values, ["uint256", "uint8", "bytes32", "uint64"])
@@ -164,9 +164,9 @@ def test_records_canonical_hash_and_kinds() -> None:
         kind_code("trade")
     with pytest.raises(ValueError, match="not canonical JSON-able"):
         canonical_json({"x": float("nan")})
-    assert sim_time_ms(1.2345) == 1234 and sim_time_ms(0.0025) == 2 and sim_time_ms(7) == 7000
+    assert sim_time_int(1.9999) == 1 and sim_time_int(0.0) == 0 and sim_time_int(7) == 7
     with pytest.raises(ValueError, match="must be finite and >= 0"):
-        sim_time_ms(-1.0)
-    rec = Record.make(3, "price", {"p": 5}, 1.5)
+        sim_time_int(-1.0)
+    rec = Record.make(3, "price", {"p": 5}, 1500.75)
     assert rec.leaf == leaf_hash(3, 1, keccak256(b'{"p":5}'), 1500)
     assert rec.to_json(0)["payload"] == '{"p":5}'
