@@ -116,7 +116,8 @@ class Ledger:
         self._bal: dict[str, int] = {}
         #: accounts (already opened) allowed to go below zero
         self._neg: set[str] = set()
-        self._neg_prefixes: list[str] = [EXTERNAL]
+        #: prefixes registered by allow_negative (``external`` itself is always allowed)
+        self._neg_prefixes: list[str] = []
         #: postings (t_s, src, dst, amount_cents, kind, ref); seq is the index
         self._posts: list[tuple[float, str, str, int, str, str | int]] = []
 
@@ -133,8 +134,8 @@ class Ledger:
                 self._neg.add(name)
 
     def may_go_negative(self, account: str) -> bool:
-        """True when ``account`` is in the allowed-negative set."""
-        return any(account.startswith(p) for p in self._neg_prefixes)
+        """True when ``account`` is ``external`` or starts with an allowed-negative prefix."""
+        return account == EXTERNAL or any(account.startswith(p) for p in self._neg_prefixes)
 
     # ------------------------------------------------------------------ postings
     def transfer(
@@ -176,7 +177,8 @@ class Ledger:
         if new_s < 0 and src not in self._neg and not self.may_go_negative(src):
             raise LedgerError(
                 f"transfer would overdraw account {src!r}: balance={s} amount_cents="
-                f"{amount_cents} ({kind} ref={ref}); only {self._neg_prefixes} may go negative"
+                f"{amount_cents} ({kind} ref={ref}); only 'external' and prefixes "
+                f"{self._neg_prefixes} may go negative"
             )
         # effects: nothing above wrote anything
         if src not in bal:

@@ -273,3 +273,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
 TestLedgerMachine = LedgerMachine.TestCase
 TestLedgerMachine.settings = settings(max_examples=50, stateful_step_count=30)
+
+
+def test_only_the_exact_external_account_is_negative_by_default() -> None:
+    led = Ledger()
+    assert led.may_go_negative("external")
+    assert not led.may_go_negative("external:other")
+    with pytest.raises(LedgerError, match="would overdraw account 'external:other'"):
+        led.transfer(0.0, "external:other", "escrow", 1, "x", 1)
