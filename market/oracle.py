@@ -235,11 +235,14 @@ def aggregate(
 
     ``history``: past OK answers as ``(t, price)`` in non-decreasing ``t`` (for the TWAP).
     ``secondary``: the failover source set. Raises ``ValueError`` on a non-finite ``now``, a
-    non-``SourceState`` element, a duplicate source id within a set, or bad history entries.
+    non-``SourceState`` element or a duplicate source id within a set (both sets are checked on
+    every call, whichever is used), or bad history entries in the scanned window.
     """
     _check_now(now)
     answer, why = _select(primary, now, cfg, cfg.quorum, "primary")
     if answer is not None:
+        if secondary:
+            _fresh(secondary, now, cfg.staleness_s, "secondary")  # validate ids even when unused
         return answer
     reasons = [why]
     tw = twap_with_newest(history, now, cfg.twap_window_s)

@@ -80,6 +80,8 @@ def test_duplicate_ids_and_foreign_objects_rejected() -> None:
         aggregate([src("a", 5.0), src("b", 5.0), src("a", 5.1)], NOW, CFG)
     with pytest.raises(ValueError, match=r"secondary source_id='x': duplicate"):
         aggregate([], NOW, CFG, secondary=[src("x", 5.0), src("x", 5.0)])
+    with pytest.raises(ValueError, match=r"secondary source_id='x': duplicate"):  # even if unused
+        aggregate([src("a", 5.0)], NOW, CFG, secondary=[src("x", 5.0), src("x", 5.0)])
     with pytest.raises(ValueError, match=r"primary source=\(.*must be a SourceState"):
         aggregate([("a", 5.0, NOW)], NOW, CFG)  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"oracle now=nan: must be a finite"):
