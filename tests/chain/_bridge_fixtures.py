@@ -1,0 +1,61 @@
+"""Shared helpers for the bridge-side chain tests (owned with chain/bridge.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: runtime code storing calldata word 0 in slot 0: CALLDATALOAD(0) SSTORE(0)
+STORE_RUNTIME = bytes.fromhex("60003560005500")
+
+
+def init_code(runtime: bytes) -> bytes:
+    """Init code that deploys ``runtime`` unchanged (CODECOPY + RETURN)."""
+    n = len(runtime)
+    return bytes.fromhex(f"60{n:02x}600c60003960{n:02x}6000f3") + runtime
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def rpc_node() -> Iterator[str | None]:
+    """Yield a JSON-RPC URL: ``$CE_TEST_RPC_URL``, else a fresh ``anvil``, else ``None``."""
+    url = os.environ.get("CE_TEST_RPC_URL")
+    if url:
+        yield url
+        return
+    anvil = shutil.which("anvil")
+    if anvil is None:
+        yield None
+        return
+    port = _free_port()
+    proc = subprocess.Popen(
+        [anvil, "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+            proc.wait()
