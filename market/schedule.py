@@ -1,0 +1,184 @@
+"""Repayment: Price schedule (Tabela Price), no-penalty prepayment, pro-rata split to lenders.
+
+Rules (spec/money.md, "Repayment schedule"), all amounts in integer centavos:
+
+* monthly effective rate ``i = (1 + a) ** (1/12) - 1`` for the APR-365 ``a = apr_bps / 10000``;
+* ``PMT = P * i / (1 - (1 + i) ** -n)`` rounded half-even to centavos (``P / n`` when ``i = 0``);
+* each month ``interest = round_half_even(balance * i)``, ``principal = PMT - interest``;
+* the **last installment absorbs the rounding**: its principal is the whole remaining balance,
+  so principal repaid sums to ``P`` exactly and the final balance is 0.
+
+Degenerate tiny loans (a few centavos over many months) could make ``PMT - interest`` overshoot
+the balance or fall below 0; principal is therefore clamped to ``[0, balance]`` (the payment is
+then interest + clamped principal). For any realistic loan the clamp never binds and every
+installment but the last equals ``PMT``.
+
+``i`` and every product with it are computed in 50-digit ``decimal`` arithmetic (libmpdec), not
+in binary floats, so a schedule is identical on every platform and Python build.
+
+* **Prepayment** (no penalty): remaining principal plus interest accrued *linearly pro rata* by
+  days since the last due date: ``round_half_even(balance * i * days_since_due /
+  days_in_period)``. At ``days_since_due == days_in_period`` this equals the month's interest.
+* **Distribution** (:func:`distribute_pro_rata`): a payment split across lenders pro rata to
+  integer weights (their allocations) in whole centavos by largest remainder, ties by key; the
+  parts sum exactly to the payment.
+"""
+
+from __future__ import annotations
+
+import calendar as _stdcal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Context, Decimal
+from fractions import Fraction
+
+from market.money import check_cents, round_half_even
+
+__all__ = [
+    "Installment",
+    "Prepayment",
+    "distribute_pro_rata",
+    "monthly_due_dates",
+    "monthly_rate_decimal",
+    "prepayment",
+    "price_schedule",
+]
+
+_CTX = Context(prec=50)
+_ONE = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Installment:
+    """One monthly installment. ``balance_cents`` is the outstanding principal *after* it."""
+
+    number: int
+    payment_cents: int
+    interest_cents: int
+    principal_cents: int
+    balance_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Prepayment:
+    """Amount to settle a loan early: ``total_cents = principal_cents + interest_cents``."""
+
+    principal_cents: int
+    interest_cents: int
+    total_cents: int
+
+
+def _check_int(value: object, field: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{field}={value!r} must be an int")
+    if value < minimum:
+        raise ValueError(f"{field}={value} must be >= {minimum}")
+    return value
+
+
+def monthly_rate_decimal(apr_bps: int) -> Decimal:
+    """``(1 + apr_bps/10000) ** (1/12) - 1`` to 50 significant digits (platform independent)."""
+    bps = _check_int(apr_bps, "apr_bps", 0)
+    if bps == 0:
+        return Decimal(0)
+    growth = _CTX.add(_ONE, _CTX.divide(Decimal(bps), Decimal(10_000)))
+    return _CTX.subtract(_CTX.power(growth, _CTX.divide(_ONE, Decimal(12))), _ONE)
+
+
+def _round_cents(x: Decimal) -> int:
+    return round_half_even(x)  # exact value of the Decimal, ties to even
+
+
+def price_schedule(principal_cents: int, apr_bps: int, term_months: int) -> tuple[Installment, ...]:
+    """Price (French) amortisation schedule of ``term_months`` monthly installments.
+
+    ``principal_cents > 0``, ``apr_bps >= 0`` (APR-365, 0 gives equal principal installments of
+    ``round_half_even(P / n)`` with the last absorbing the rest), ``term_months >= 1``.
+    Returns installments numbered 1..n; see the module docstring for the rounding rules.
+    """
+    p = check_cents(principal_cents, "principal_cents", allow_zero=False)
+    n = _check_int(term_months, "term_months", 1)
+    i = monthly_rate_decimal(apr_bps)
+    if i == 0:
+        pmt = round_half_even(Fraction(p, n))
+    else:
+        discount = _CTX.subtract(_ONE, _CTX.power(_CTX.add(_ONE, i), -n))
+        pmt = _round_cents(_CTX.divide(_CTX.multiply(Decimal(p), i), discount))
+    balance = p
+    out: list[Installment] = []
+    for k in range(1, n + 1):
+        interest = _round_cents(_CTX.multiply(Decimal(balance), i))
+        principal = balance if k == n else min(max(pmt - interest, 0), balance)
+        balance -= principal
+        out.append(Installment(k, interest + principal, interest, principal, balance))
+    return tuple(out)
+
+
+def prepayment(
+    balance_cents: int, apr_bps: int, days_since_due: int, days_in_period: int
+) -> Prepayment:
+    """Settle a loan early, no penalty: the outstanding principal ``balance_cents`` (after the
+    last paid installment) plus interest accrued linearly pro rata,
+    ``round_half_even(balance * i * days_since_due / days_in_period)`` with ``i`` the monthly
+    rate of ``apr_bps``. ``0 <= days_since_due <= days_in_period``, ``days_in_period >= 1``.
+    """
+    b = check_cents(balance_cents, "balance_cents")
+    i = monthly_rate_decimal(apr_bps)
+    period = _check_int(days_in_period, "days_in_period", 1)
+    elapsed = _check_int(days_since_due, "days_since_due", 0)
+    if elapsed > period:
+        raise ValueError(f"days_since_due={elapsed} must be <= days_in_period={period}")
+    accrued = _CTX.divide(
+        _CTX.multiply(_CTX.multiply(Decimal(b), i), Decimal(elapsed)), Decimal(period)
+    )
+    interest = _round_cents(accrued)
+    return Prepayment(b, interest, b + interest)
+
+
+def distribute_pro_rata(amount_cents: int, weights: Mapping[str, int]) -> dict[str, int]:
+    """Split ``amount_cents`` across ``weights`` (e.g. lender -> allocated cents) pro rata.
+
+    Largest-remainder method in exact integer arithmetic: each key first gets
+    ``floor(amount * w / W)``; the centavos still missing go one each to the largest remainders,
+    ties broken by key (ascending). The parts sum exactly to ``amount_cents`` and each part is
+    within 1 centavo of its exact share ``amount * w / W``; a zero weight gets 0. The result has
+    the keys in the order of ``weights``.
+
+    ``amount_cents >= 0``; weights are ints >= 0 with a positive total; keys are strings.
+    """
+    amount = check_cents(amount_cents, "amount_cents")
+    if not isinstance(weights, Mapping) or not weights:
+        raise ValueError(f"weights={weights!r} must be a non-empty mapping of key -> int weight")
+    for key, w in weights.items():
+        if not isinstance(key, str):
+            raise ValueError(f"weights key {key!r} must be a str")
+        check_cents(w, f"weights[{key!r}]")
+    total = sum(int(w) for w in weights.values())
+    if total <= 0:
+        raise ValueError(f"weights total={total} must be > 0")
+    parts: dict[str, int] = {}
+    remainders: list[tuple[int, str]] = []
+    for key, w in weights.items():
+        q, r = divmod(amount * int(w), total)
+        parts[key] = q
+        remainders.append((-r, key))
+    missing = amount - sum(parts.values())
+    for _, key in sorted(remainders)[:missing]:
+        parts[key] += 1
+    return parts
+
+
+def monthly_due_dates(start: date, term_months: int) -> tuple[date, ...]:
+    """Due dates of a monthly schedule: the same day of month as ``start`` in each of the next
+    ``term_months`` months, clamped to the month's last day (Jan 31 -> Feb 28/29 -> Mar 31).
+    Calendar days only; no business-day rolling."""
+    if not isinstance(start, date):
+        raise ValueError(f"start={start!r} must be a datetime.date")
+    n = _check_int(term_months, "term_months", 1)
+    out = []
+    for k in range(1, n + 1):
+        y, m0 = divmod(start.month - 1 + k, 12)
+        year, month = start.year + y, m0 + 1
+        out.append(date(year, month, min(start.day, _stdcal.monthrange(year, month)[1])))
+    return tuple(out)

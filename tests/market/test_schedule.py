@@ -1,0 +1,223 @@
+"""Tests for market.schedule: Price schedule, prepayment, pro-rata distribution."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from market.rates import monthly_rate
+from market.schedule import (
+    Installment,
+    Prepayment,
+    distribute_pro_rata,
+    monthly_due_dates,
+    monthly_rate_decimal,
+    prepayment,
+    price_schedule,
+)
+
+PRINCIPAL = st.integers(1, 10**11)  # up to R$ 1 billion
+APR = st.integers(0, 20_000)  # 0 .. 200 % a.a.
+TERM = st.integers(1, 360)
+
+
+def test_spec_example_r1000_12pct_5_months() -> None:
+    s = price_schedule(100_000, 1200, 5)
+    assert [x.payment_cents for x in s] == [20573] * 5  # R$205.73 as in money.md
+    assert [x.interest_cents for x in s] == [949, 763, 575, 385, 193]
+    assert [x.principal_cents for x in s] == [19624, 19810, 19998, 20188, 20380]
+    assert [x.balance_cents for x in s] == [80376, 60566, 40568, 20380, 0]
+    assert s[0] == Installment(1, 20573, 949, 19624, 80376)
+
+
+def test_zero_rate_schedule() -> None:
+    s = price_schedule(100_000, 0, 3)
+    assert [x.payment_cents for x in s] == [33333, 33333, 33334]
+    assert all(x.interest_cents == 0 for x in s)
+    # P/n = 1.5 rounds half-even to 2; the clamp keeps the balance >= 0
+    s = price_schedule(9, 0, 6)
+    assert [x.principal_cents for x in s] == [2, 2, 2, 2, 1, 0]
+
+
+def test_pmt_matches_float_formula() -> None:
+    p, bps, n = 25_000_000, 3150, 48
+    i = monthly_rate(bps / 10_000)
+    expected = p * i / (1 - (1 + i) ** -n)
+    s = price_schedule(p, bps, n)
+    assert abs(s[0].payment_cents - expected) <= 0.5 + 1e-6
+    assert float(monthly_rate_decimal(bps)) == pytest.approx(i, rel=1e-15)
+
+
+@given(PRINCIPAL, APR, TERM)
+def test_schedule_invariants(p: int, bps: int, n: int) -> None:
+    s = price_schedule(p, bps, n)
+    assert len(s) == n
+    assert [x.number for x in s] == list(range(1, n + 1))
+    assert sum(x.principal_cents for x in s) == p
+    assert s[-1].balance_cents == 0
+    i = monthly_rate_decimal(bps)
+    prev = p
+    for x in s:
+        assert x.payment_cents == x.interest_cents + x.principal_cents
+        assert x.interest_cents >= 0 and x.principal_cents >= 0
+        assert 0 <= x.balance_cents == prev - x.principal_cents
+        # interest is the half-even rounding of balance * i, exactly
+        exact = Fraction(prev) * Fraction(i)
+        assert abs(exact - x.interest_cents) <= Fraction(1, 2)
+        prev = x.balance_cents
+
+
+@given(st.integers(100_000, 10**11), APR, TERM)
+def test_schedule_level_payments_for_real_loans(p: int, bps: int, n: int) -> None:
+    s = price_schedule(p, bps, n)
+    pmt = s[0].payment_cents
+    # rounding drift D_k = (1+i) D_{k-1} + e_k with |e_k| <= 1 (PMT and interest roundings), so
+    # |D_k| <= B = sum_{j<n} (1+i)^j and the last installment is within (1+i) B + 1 of PMT
+    g = 1 + float(monthly_rate_decimal(bps))
+    bound = sum(g**j for j in range(n))
+    assert abs(s[-1].payment_cents - pmt) <= g * bound + 1
+    if 8 * bound < pmt:  # drift small against the installment: the clamp never binds
+        assert all(x.payment_cents == pmt for x in s[:-1])
+
+
+def test_long_high_rate_drift_lands_on_last_installment() -> None:
+    # 60 months at 200 % a.a.: PMT rounding compounds at 9.6 %/month into the last installment
+    s = price_schedule(1_000_000, 20_000, 60)
+    pmt = s[0].payment_cents
+    assert all(x.payment_cents == pmt for x in s[:-1])
+    assert s[-1].payment_cents != pmt
+    assert sum(x.principal_cents for x in s) == 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((0, 1200, 12), r"principal_cents=0 must be > 0"),
+        ((-5, 1200, 12), r"principal_cents=-5 must be > 0"),
+        ((1000.0, 1200, 12), r"principal_cents=1000\.0 must be an integer"),
+        ((1000, -1, 12), r"apr_bps=-1 must be >= 0"),
+        ((1000, 12.5, 12), r"apr_bps=12\.5 must be an int"),
+        ((1000, 1200, 0), r"term_months=0 must be >= 1"),
+        ((1000, 1200, True), r"term_months=True must be an int"),
+    ],
+)
+def test_schedule_validation(args: tuple, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        price_schedule(*args)
+
+
+def test_prepayment_examples() -> None:
+    s = price_schedule(100_000, 1200, 5)
+    bal = s[0].balance_cents  # 80376 after the first installment
+    assert prepayment(bal, 1200, 0, 30) == Prepayment(bal, 0, bal)
+    full = prepayment(bal, 1200, 30, 30)
+    assert full.interest_cents == s[1].interest_cents == 763  # a full period = the month's interest
+    half = prepayment(bal, 1200, 15, 30)
+    assert half.interest_cents == 381  # 762.66.../2 = 381.33 -> 381
+    assert half.total_cents == bal + 381
+    assert prepayment(0, 1200, 10, 30).total_cents == 0
+
+
+@given(PRINCIPAL, APR, TERM, st.data())
+def test_prepayment_properties(p: int, bps: int, n: int, data: st.DataObject) -> None:
+    s = price_schedule(p, bps, n)
+    k = data.draw(st.integers(0, n - 1))
+    balance = p if k == 0 else s[k - 1].balance_cents
+    period = data.draw(st.integers(28, 31))
+    days = data.draw(st.integers(0, period))
+    pre = prepayment(balance, bps, days, period)
+    assert pre.principal_cents == balance
+    assert pre.total_cents == pre.principal_cents + pre.interest_cents
+    # no penalty: never more interest than the full month's, monotone in days
+    assert 0 <= pre.interest_cents <= prepayment(balance, bps, period, period).interest_cents
+    if days < period:
+        assert pre.interest_cents <= prepayment(balance, bps, days + 1, period).interest_cents
+    assert prepayment(balance, bps, period, period).interest_cents == s[k].interest_cents
+
+
+def test_prepayment_validation() -> None:
+    with pytest.raises(ValueError, match=r"days_since_due=31 must be <= days_in_period=30"):
+        prepayment(1000, 1200, 31, 30)
+    with pytest.raises(ValueError, match=r"days_in_period=0 must be >= 1"):
+        prepayment(1000, 1200, 0, 0)
+    with pytest.raises(ValueError, match=r"days_since_due=-1 must be >= 0"):
+        prepayment(1000, 1200, -1, 30)
+    with pytest.raises(ValueError, match=r"balance_cents=-1 must be >= 0"):
+        prepayment(-1, 1200, 1, 30)
+
+
+def test_distribute_examples() -> None:
+    assert distribute_pro_rata(100, {"b": 1, "a": 1, "c": 1}) == {"b": 33, "a": 34, "c": 33}
+    assert list(distribute_pro_rata(100, {"b": 1, "a": 1, "c": 1})) == ["b", "a", "c"]
+    assert distribute_pro_rata(20573, {"l1": 400_000, "l2": 600_000}) == {"l1": 8229, "l2": 12344}
+    assert distribute_pro_rata(5, {"x": 0, "y": 3}) == {"x": 0, "y": 5}
+    assert distribute_pro_rata(0, {"x": 1, "y": 3}) == {"x": 0, "y": 0}
+    # largest remainder wins over key order: 7 * (1, 2, 4) / 7 has no remainder; 10 does
+    assert distribute_pro_rata(10, {"a": 1, "b": 2, "c": 4}) == {"a": 1, "b": 3, "c": 6}
+
+
+WEIGHTS = st.dictionaries(
+    st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=4),
+    st.integers(0, 10**9),
+    min_size=1,
+    max_size=12,
+).filter(lambda w: sum(w.values()) > 0)
+
+
+@given(st.integers(0, 10**12), WEIGHTS)
+def test_distribute_properties(amount: int, weights: dict[str, int]) -> None:
+    parts = distribute_pro_rata(amount, weights)
+    assert list(parts) == list(weights)
+    assert sum(parts.values()) == amount
+    total = sum(weights.values())
+    for key, w in weights.items():
+        share = Fraction(amount * w, total)
+        assert abs(parts[key] - share) < 1
+        assert parts[key] >= 0
+        if w == 0:
+            assert parts[key] == 0
+    # independent of the mapping's order
+    rev = distribute_pro_rata(amount, dict(reversed(list(weights.items()))))
+    assert rev == parts
+
+
+@given(st.integers(1, 10**6), st.integers(2, 9))
+def test_distribute_ties_by_key(amount: int, k: int) -> None:
+    keys = [f"l{j}" for j in range(k)]
+    parts = distribute_pro_rata(amount, dict.fromkeys(reversed(keys), 1))
+    q, r = divmod(amount, k)
+    assert [parts[x] for x in keys] == [q + 1] * r + [q] * (k - r)
+
+
+@pytest.mark.parametrize(
+    ("amount", "weights", "match"),
+    [
+        (-1, {"a": 1}, r"amount_cents=-1 must be >= 0"),
+        (10, {}, r"weights=\{\} must be a non-empty mapping"),
+        (10, {"a": 0}, r"weights total=0 must be > 0"),
+        (10, {"a": -1, "b": 2}, r"weights\['a'\]=-1 must be >= 0"),
+        (10, {"a": 1.5}, r"weights\['a'\]=1\.5 must be an integer"),
+        (10, {1: 1}, r"weights key 1 must be a str"),
+        (Decimal(10), {"a": 1}, r"amount_cents=Decimal\('10'\)"),
+    ],
+)
+def test_distribute_validation(amount: object, weights: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        distribute_pro_rata(amount, weights)  # type: ignore[arg-type]
+
+
+def test_monthly_due_dates() -> None:
+    assert monthly_due_dates(date(2025, 1, 31), 4) == (
+        date(2025, 2, 28),
+        date(2025, 3, 31),
+        date(2025, 4, 30),
+        date(2025, 5, 31),
+    )
+    assert monthly_due_dates(date(2025, 11, 15), 3)[-1] == date(2026, 2, 15)
+    with pytest.raises(ValueError, match="term_months=0"):
+        monthly_due_dates(date(2025, 1, 1), 0)
