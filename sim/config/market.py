@@ -374,17 +374,18 @@ class LogNormalMs(_Frozen):
 
 class LatencyConfig(_Frozen):
     """Latency model of *time to valid price* (request -> a price built only from valid
-    inputs), in simulated ms: ``network + oracle_read + batch wait + inference + pricing``.
-    Inference per batch of n rows costs ``inference_base_ms + inference_per_row_ms * n``
-    times a lognormal jitter (``inference_sigma``); the batch wait comes from the dynamic
-    batcher. A deferred request (``NO_PRICE``) adds its retry delays."""
+    inputs), in simulated ms: ``network + batch wait + inference + oracle_read + pricing``.
+
+    The batch wait comes from the dynamic batcher; one batch of n rows costs
+    ``model.inference_ms(n)`` (the ``model`` section) times a lognormal jitter
+    ``exp(inference_sigma * Z)``. A request deferred on ``NO_PRICE`` adds its retry delays
+    and another oracle read per retry.
+    """
 
     network: LogNormalMs = Field(default_factory=lambda: LogNormalMs(median_ms=60.0, sigma=0.5))
     oracle_read: LogNormalMs = Field(default_factory=lambda: LogNormalMs(median_ms=25.0, sigma=0.6))
     pricing: LogNormalMs = Field(default_factory=lambda: LogNormalMs(median_ms=3.0, sigma=0.3))
-    inference_base_ms: float = Field(4.0, ge=0, le=1e6)
-    inference_per_row_ms: float = Field(0.05, ge=0, le=1e6)
-    inference_sigma: float = Field(0.2, ge=0, le=5)
+    inference_sigma: float = Field(0.2, ge=0, le=5, description="jitter of one batch's cost")
 
 
 # ----------------------------------------------------------------------------- KPI targets
