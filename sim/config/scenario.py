@@ -225,7 +225,22 @@ def _default_at(tokens: Sequence[str | int]) -> Any:
     """The schema default (as plain JSON data) of the field addressed by ``tokens``, or None.
 
     Lets an override index into a list the file does not state, e.g.
-    ``oracles.usdbrl.primary[0].noise=0.01`` edits the default feeders."""
+    ``oracles.usdbrl.primary[0].noise=0.01`` edits the default feeders. Without a list index
+    on the way the default comes from the section's default instance (so a section's own
+    defaulting, such as the per-feed feeder sets, is honoured); past a list index it is the
+    field default of the element's model."""
+    if not any(isinstance(t, int) for t in tokens):
+        info = Scenario.model_fields.get(str(tokens[0]))
+        if info is None or info.is_required():
+            return None
+        node: Any = TypeAdapter(info.annotation).dump_python(
+            info.get_default(call_default_factory=True), mode="json"
+        )
+        for tok in tokens[1:]:
+            if not isinstance(node, dict) or tok not in node:
+                return None
+            node = node[tok]
+        return node
     cls: Any = Scenario
     for j, tok in enumerate(tokens):
         if isinstance(tok, int):

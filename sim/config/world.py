@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -283,19 +283,50 @@ class FeedConfig(_Frozen):
         return self
 
 
-def _usdbrl_feed() -> FeedConfig:
-    return FeedConfig(
-        primary=_feeders("p", 5, noise=0.0003),
-        secondary=_feeders("s", 3, noise=0.0005, delay_s=2.0),
-    )
+#: Feed-specific default feeder sets (used for a feed whose ``primary``/``secondary`` is
+#: not stated): CDI is an official daily number (no noise, polled every 5 s); USD/BRL feeders
+#: see small quote noise; secondaries are slower backups.
+_FEED_DEFAULTS: dict[str, dict[str, tuple[FeederConfig, ...]]] = {
+    "cdi": {
+        "primary": _feeders("p", 5, poll_s=5.0),
+        "secondary": _feeders("s", 3, poll_s=5.0, delay_s=2.0),
+    },
+    "usdbrl": {
+        "primary": _feeders("p", 5, noise=0.0003),
+        "secondary": _feeders("s", 3, noise=0.0005, delay_s=2.0),
+    },
+}
 
 
 class OraclesConfig(_Frozen):
     """The two feeds the engine reads: ``cdi`` (annual rate as a fraction, 0.149) and
     ``usdbrl`` (BRL per USD)."""
 
-    cdi: FeedConfig = Field(default_factory=FeedConfig)
-    usdbrl: FeedConfig = Field(default_factory=_usdbrl_feed)
+    cdi: FeedConfig = Field(default_factory=lambda: FeedConfig(**_FEED_DEFAULTS["cdi"]))
+    usdbrl: FeedConfig = Field(default_factory=lambda: FeedConfig(**_FEED_DEFAULTS["usdbrl"]))
+    tail_s: float = Field(
+        default=86_400.0,
+        ge=0.0,
+        le=30 * 86_400.0,
+        description="feeders keep publishing this long after the horizon (auctions closing)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _feed_defaults(cls, data: Any) -> Any:
+        """Give a stated feed without ``primary``/``secondary`` its feed's default feeders."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for feed, defaults in _FEED_DEFAULTS.items():
+            node = data.get(feed)
+            if isinstance(node, dict):
+                node = dict(node)
+                for role, feeders in defaults.items():
+                    if role not in node:
+                        node[role] = feeders
+                data[feed] = node
+        return data
 
 
 # ----------------------------------------------------------------------------- chain
