@@ -1,0 +1,325 @@
+"""The oracle service the engine reads: feeders' latest publications -> ``market.oracle``.
+
+``OracleService.read(feed, now)`` builds the :class:`market.oracle.SourceState` of every
+primary and secondary feeder of ``feed`` (its newest publication at or before ``now``) and calls
+:func:`market.oracle.aggregate`. The TWAP history is the aggregator's own **rounds**: every
+``aggregator.round_s`` seconds (``t = j·round_s``) the primary set is aggregated, and the rounds
+that were ``OK`` are the ``(t, price)`` history. Rounds are computed lazily (only when a read
+lacks a primary quorum, and only those inside ``twap_window_s + twap_max_age_s``) and cached, so a
+read's answer is a pure function of the publications and ``now`` — it never depends on which
+reads happened before. Reads at the same ``(feed, now)`` return the cached answer.
+
+Every distinct read is recorded as an ``answer`` row of the oracle ticks; every feeder
+publication is a ``publish`` row. :meth:`OracleService.ticks_columns` returns the table as
+numpy columns (fast), :meth:`ticks_rows` as dicts, :meth:`ticks_frame` as a pandas DataFrame.
+
+Columns of ``oracle_ticks`` (one schema for both kinds; "—" marks the empty value)
+-----------------------------------------------------------------------------------------
+=================  =========  ======================================  ======================
+column             dtype      publish row                             answer row
+=================  =========  ======================================  ======================
+``t_s``            float64    publication time                        read time (``now``)
+``feed``           str        ``cdi`` / ``usdbrl``                    same
+``kind``           str        ``publish``                             ``answer``
+``source``         str        feeder id                               ""
+``role``           str        ``primary`` / ``secondary``             ""
+``price``          float64    published value                         answer price (NaN: NO_PRICE)
+``true_price``     float64    true path value at ``t_s``              same
+``value_t_s``      float64    path time the value reflects            NaN
+                              (``t − delay − lag``; freeze: its start)
+``age_s``          float64    ``t_s − value_t_s``                     answer ``age_s`` (NaN: none)
+``fault``          str        active fault (``freeze``/``lag``/       ""
+                              ``lie``; "" none)
+``status``         str        ""                                      OK / FALLBACK_TWAP /
+                                                                      FAILOVER / NO_PRICE
+``sources``        str        ""                                      used source ids, ``,``-joined
+``n_fresh``        int64      -1                                      fresh primary sources
+``reason``         str        ""                                      why not OK ("" when OK)
+``divergence_red`` bool       False                                   divergence watch is red
+=================  =========  ======================================  ======================
+
+Rows are ordered by ``t_s``; at equal ``t_s`` publications (by feed, role, source) come before
+answers (in read order). CDI prices are annual fractions (0.149), USD/BRL in BRL per USD.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from market.oracle import (
+    OK,
+    DivergenceState,
+    OracleAnswer,
+    SourceState,
+    aggregate,
+    divergence_step,
+)
+from sim.agents.feeders import FAULT_NAMES, Feeder
+from sim.config.world import OraclesConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import simpy
+
+    from sim.world import ExogenousPaths
+
+__all__ = ["FEEDS", "TICK_COLUMNS", "OracleService"]
+
+FEEDS = ("cdi", "usdbrl")
+TICK_COLUMNS = (
+    "t_s",
+    "feed",
+    "kind",
+    "source",
+    "role",
+    "price",
+    "true_price",
+    "value_t_s",
+    "age_s",
+    "fault",
+    "status",
+    "sources",
+    "n_fresh",
+    "reason",
+    "divergence_red",
+)
+_ROUND_CACHE_MAX = 4096
+
+
+class _Feed:
+    """Runtime state of one feed."""
+
+    def __init__(self, name: str, cfg: Any, feeders: Sequence[Feeder]) -> None:
+        self.name = name
+        self.agg = cfg.aggregator
+        self.cfg = cfg.aggregator.to_oracle_config()
+        self.primary = [f for f in feeders if f.role == "primary"]
+        self.secondary = [f for f in feeders if f.role == "secondary"]
+        self.round_s = float(cfg.aggregator.round_s)
+        self.rounds: dict[int, float | None] = {}  # round index -> OK price or None
+        self.last_key: float | None = None
+        self.last_answer: OracleAnswer | None = None
+        self.divergence = DivergenceState()
+
+
+def _states(feeders: Sequence[Feeder], now: float) -> list[SourceState]:
+    out = []
+    for f in feeders:
+        st = f.state_at(now)
+        if st is not None:
+            out.append(SourceState(f.id, st[0], st[1]))
+    return out
+
+
+class OracleService:
+    """Aggregated oracle answers for the feeds ``cdi`` and ``usdbrl``; records the ticks."""
+
+    def __init__(
+        self,
+        env: simpy.Environment | None,
+        cfg: OraclesConfig,
+        feeders: Sequence[Feeder],
+        paths: ExogenousPaths,
+    ) -> None:
+        self._env = env
+        self._paths = paths
+        self._feeds = {
+            name: _Feed(name, getattr(cfg, name), [f for f in feeders if f.feed == name])
+            for name in FEEDS
+        }
+        self._feeders = list(feeders)
+        self._answers: list[tuple[Any, ...]] = []
+        self.reads = 0  # calls to read(), cached or not
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(self, feed: str, now: float | None = None) -> OracleAnswer:
+        """The aggregated answer of ``feed`` at ``now`` (default: the env's current time)."""
+        st = self._feeds.get(feed)
+        if st is None:
+            raise ValueError(f"oracle feed={feed!r}: must be one of {', '.join(FEEDS)}")
+        if now is None:
+            if self._env is None:
+                raise ValueError("oracle read: now is required without a simpy environment")
+            now = float(self._env.now)
+        self.reads += 1
+        if st.last_key == now and st.last_answer is not None:
+            return st.last_answer
+        primary = _states(st.primary, now)
+        answer = aggregate(primary, now, st.cfg)
+        if answer.status != OK:
+            history = self._history(st, now)
+            secondary = _states(st.secondary, now)
+            answer = aggregate(primary, now, st.cfg, history=history, secondary=secondary)
+        staleness = st.cfg.staleness_s
+        n_fresh = sum(1 for s in primary if 0.0 <= now - s.updated_at <= staleness)
+        if st.divergence.as_of is None or now >= st.divergence.as_of:
+            st.divergence = divergence_step(st.divergence, primary, now, st.cfg)
+        st.last_key, st.last_answer = now, answer
+        self._answers.append(
+            (
+                now,
+                feed,
+                math.nan if answer.price is None else answer.price,
+                self._paths.at(feed)(now),
+                math.nan if answer.age_s is None else answer.age_s,
+                answer.status,
+                ",".join(answer.sources),
+                n_fresh,
+                answer.reason or "",
+                st.divergence.red,
+            )
+        )
+        return answer
+
+    def divergence_red(self, feed: str) -> bool:
+        """State of the feed's divergence watch at its last read."""
+        return self._feeds[feed].divergence.red
+
+    def _round_price(self, st: _Feed, j: int) -> float | None:
+        if j in st.rounds:
+            return st.rounds[j]
+        t = j * st.round_s
+        ans = aggregate(_states(st.primary, t), t, st.cfg)
+        price = ans.price if ans.status == OK else None
+        if len(st.rounds) >= _ROUND_CACHE_MAX:
+            for old in sorted(st.rounds)[: _ROUND_CACHE_MAX // 2]:
+                del st.rounds[old]
+        st.rounds[j] = price
+        return price
+
+    def _history(self, st: _Feed, now: float) -> list[tuple[float, float]]:
+        """OK rounds in ``[now − twap_window_s − twap_max_age_s, now]`` as ``(t, price)``."""
+        span = st.cfg.twap_window_s + st.cfg.twap_max_age_s
+        j0 = max(0, math.ceil((now - span) / st.round_s))
+        j1 = math.floor(now / st.round_s)
+        out = []
+        for j in range(j0, j1 + 1):
+            price = self._round_price(st, j)
+            if price is not None:
+                out.append((j * st.round_s, price))
+        return out
+
+    # -- tables --------------------------------------------------------------------------------
+    def _table(self, upto: float | None) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+        """Columns with string columns as int32 codes into per-column category lists."""
+        if upto is None and self._env is not None:
+            upto = float(self._env.now)
+        cats: dict[str, dict[str, int]] = {c: {"": 0} for c in _STR_COLUMNS}
+
+        def code(col: str, value: str) -> int:
+            table = cats[col]
+            if value not in table:
+                table[value] = len(table)
+            return table[value]
+
+        parts: list[dict[str, np.ndarray]] = []
+        for order, f in enumerate(self._feeders):
+            if upto is not None:
+                f.advance_to(upto)
+            pub = f.publications(upto)
+            n = len(pub["t_s"])
+            if n == 0:
+                continue
+            fault_codes = np.asarray([code("fault", x) for x in FAULT_NAMES], dtype=np.int32)
+            parts.append(
+                {
+                    "t_s": pub["t_s"],
+                    "feed": np.full(n, code("feed", f.feed), dtype=np.int32),
+                    "kind": np.full(n, code("kind", "publish"), dtype=np.int32),
+                    "source": np.full(n, code("source", f.id), dtype=np.int32),
+                    "role": np.full(n, code("role", f.role), dtype=np.int32),
+                    "price": pub["value"],
+                    "true_price": np.asarray(
+                        self._paths.at_many(f.feed)(pub["t_s"]), dtype=np.float64
+                    ),
+                    "value_t_s": pub["value_t_s"],
+                    "age_s": pub["t_s"] - pub["value_t_s"],
+                    "fault": fault_codes[pub["fault"]],
+                    "status": np.zeros(n, dtype=np.int32),
+                    "sources": np.zeros(n, dtype=np.int32),
+                    "n_fresh": np.full(n, -1, dtype=np.int64),
+                    "reason": np.zeros(n, dtype=np.int32),
+                    "divergence_red": np.zeros(n, dtype=bool),
+                    "_order": np.full(n, order, dtype=np.int64),
+                }
+            )
+        m = len(self._answers)
+        if m:
+            cols = list(zip(*self._answers, strict=True))
+            parts.append(
+                {
+                    "t_s": np.asarray(cols[0], dtype=np.float64),
+                    "feed": np.asarray([code("feed", x) for x in cols[1]], dtype=np.int32),
+                    "kind": np.full(m, code("kind", "answer"), dtype=np.int32),
+                    "source": np.zeros(m, dtype=np.int32),
+                    "role": np.zeros(m, dtype=np.int32),
+                    "price": np.asarray(cols[2], dtype=np.float64),
+                    "true_price": np.asarray(cols[3], dtype=np.float64),
+                    "value_t_s": np.full(m, math.nan),
+                    "age_s": np.asarray(cols[4], dtype=np.float64),
+                    "fault": np.zeros(m, dtype=np.int32),
+                    "status": np.asarray([code("status", x) for x in cols[5]], dtype=np.int32),
+                    "sources": np.asarray([code("sources", x) for x in cols[6]], dtype=np.int32),
+                    "n_fresh": np.asarray(cols[7], dtype=np.int64),
+                    "reason": np.asarray([code("reason", x) for x in cols[8]], dtype=np.int32),
+                    "divergence_red": np.asarray(cols[9], dtype=bool),
+                    "_order": len(self._feeders) + np.arange(m, dtype=np.int64),
+                }
+            )
+        categories = {c: list(cats[c]) for c in _STR_COLUMNS}
+        if not parts:
+            return {c: np.zeros(0, dtype=_DTYPES[c]) for c in TICK_COLUMNS}, categories
+        merged = {c: np.concatenate([p[c] for p in parts]) for c in (*TICK_COLUMNS, "_order")}
+        order = np.lexsort((merged["_order"], merged["t_s"]))
+        return {c: merged[c][order] for c in TICK_COLUMNS}, categories
+
+    def ticks_columns(self, upto: float | None = None) -> dict[str, np.ndarray]:
+        """The oracle ticks as numpy columns (strings as ``object`` arrays); publications up to
+        ``upto`` (default: the env's current time, or every generated one without env)."""
+        cols, cats = self._table(upto)
+        out = {}
+        for c in TICK_COLUMNS:
+            if c in _STR_COLUMNS:
+                out[c] = np.asarray(cats[c], dtype=object)[cols[c]]
+            else:
+                out[c] = cols[c]
+        return out
+
+    def ticks_frame(self, upto: float | None = None) -> pd.DataFrame:
+        """The oracle ticks as a pandas DataFrame, string columns as ``category`` (fast and
+        small: a 30-day run has millions of publication rows). Same rows as
+        :meth:`ticks_columns`."""
+        import pandas as pd
+
+        cols, cats = self._table(upto)
+        data: dict[str, Any] = {}
+        for c in TICK_COLUMNS:
+            if c in _STR_COLUMNS:
+                data[c] = pd.Categorical.from_codes(cols[c], categories=cats[c])
+            else:
+                data[c] = cols[c]
+        return pd.DataFrame(data, columns=list(TICK_COLUMNS))
+
+    def ticks_rows(self, upto: float | None = None) -> list[dict[str, Any]]:
+        """The oracle ticks as a list of dicts of plain Python values (slow for long runs;
+        prefer :meth:`ticks_frame`)."""
+        cols = self.ticks_columns(upto)
+        lists = [cols[c].tolist() for c in TICK_COLUMNS]
+        return [dict(zip(TICK_COLUMNS, row, strict=True)) for row in zip(*lists, strict=True)]
+
+    def answers_count(self) -> int:
+        """Number of distinct reads recorded (answer rows)."""
+        return len(self._answers)
+
+
+_STR_COLUMNS = frozenset(("feed", "kind", "source", "role", "fault", "status", "sources", "reason"))
+_DTYPES = {
+    c: (np.float64 if c in ("t_s", "price", "true_price", "value_t_s", "age_s") else object)
+    for c in TICK_COLUMNS
+}
+_DTYPES["n_fresh"] = np.int64
+_DTYPES["divergence_red"] = np.bool_

@@ -1,0 +1,335 @@
+"""The simulated world: exogenous reference paths (CDI, USD/BRL), the oracle feeders that
+observe them, the oracle service the engine reads, and the calendar.
+
+Everything random is drawn at build time (paths) or from per-feeder generators (observation
+noise), all from the run's :class:`sim.seeds.SeedTree`, so a world is a pure function of
+(scenario, seed).
+
+Paths (units: CDI in bps of an annual 252-day rate, USD/BRL in BRL per USD)
+---------------------------------------------------------------------------
+- **CDI**: a step path. Regular policy meetings every ``meeting_interval_days`` from
+  ``first_meeting_day`` (or at ``meeting_dates``) move it by ``25·k`` bps with
+  ``k = clip(round(N(drift_steps, vol_steps)), ±max_steps)``; a cut never takes it below
+  ``floor_bps`` (it is shortened by whole 25 bps steps instead). Forced ``shocks`` are
+  extraordinary meetings with a fixed ``delta_bps``. A decision takes effect at the meeting's
+  ``t_s`` (start of its day, or the fractional ``at_day`` of a shock). Meetings cover the whole
+  run including the run-off after the horizon.
+- **USD/BRL**: GBM with Poisson jumps, exact on a grid of ``grid_s`` seconds over the oracle
+  window ``[0, horizon + oracles tail]`` and on a 1-hour grid after it (run-off), held
+  constant between grid points (the value at ``t`` is the one at the grid point ``<= t``).
+
+Queries are O(1) (USD/BRL: an index) or O(log meetings) (CDI: ``bisect``), with vectorised
+``*_many`` variants for the feeders. Before 0 a path returns its start value, after its end its
+last value.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.config.world import CDI_STEP_BPS, CdiConfig, ExogenousConfig, UsdBrlConfig
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.agents.feeders import Feeder
+    from sim.config.scenario import Scenario
+    from sim.oracle_service import OracleService
+    from sim.seeds import SeedTree
+
+__all__ = [
+    "DAY_S",
+    "ExogenousPaths",
+    "PolicyMeeting",
+    "World",
+    "build_paths",
+    "build_world",
+]
+
+DAY_S = 86_400.0
+_YEAR_S = 365.0 * DAY_S
+_COARSE_GRID_S = 3_600.0
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyMeeting:
+    """A CDI decision: at ``t_s`` the rate moves by ``delta_bps`` to ``rate_bps``."""
+
+    t_s: float
+    date: date
+    delta_bps: int
+    rate_bps: int
+    kind: str  # "regular" | "extraordinary"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (date as ISO string)."""
+        return {
+            "t_s": self.t_s,
+            "date": self.date.isoformat(),
+            "delta_bps": self.delta_bps,
+            "rate_bps": self.rate_bps,
+            "kind": self.kind,
+        }
+
+
+class ExogenousPaths:
+    """The true CDI and USD/BRL paths of one run (precomputed; cheap to query)."""
+
+    def __init__(
+        self,
+        meetings: Sequence[PolicyMeeting],
+        cdi_start_bps: int,
+        fx_fine: np.ndarray,
+        fx_grid_s: float,
+        fx_coarse: np.ndarray,
+        fx_jump_t: np.ndarray,
+        fx_jump_log: np.ndarray,
+    ) -> None:
+        self._meetings = tuple(meetings)
+        self._change_t = [m.t_s for m in self._meetings]
+        self._rates = [cdi_start_bps] + [m.rate_bps for m in self._meetings]
+        self._change_t_arr = np.asarray(self._change_t, dtype=np.float64)
+        self._rates_arr = np.asarray(self._rates, dtype=np.int64)
+        self._fine = fx_fine
+        self._grid = float(fx_grid_s)
+        self._fine_end = (len(fx_fine) - 1) * self._grid
+        self._coarse = fx_coarse
+        self._jump_t = fx_jump_t
+        self._jump_log = fx_jump_log
+
+    # -- CDI ----------------------------------------------------------------------------------
+    @property
+    def policy_meetings(self) -> tuple[PolicyMeeting, ...]:
+        """Every CDI decision of the run (regular and extraordinary), in time order."""
+        return self._meetings
+
+    def cdi_bps_at(self, t_s: float) -> int:
+        """True CDI at ``t_s`` in bps (a decision at ``t`` is in force from ``t`` on)."""
+        return self._rates[bisect.bisect_right(self._change_t, t_s)]
+
+    def cdi_at(self, t_s: float) -> float:
+        """True CDI at ``t_s`` as an annual fraction (0.149 = 14.90 %)."""
+        return self._rates[bisect.bisect_right(self._change_t, t_s)] / 10_000.0
+
+    def cdi_bps_at_many(self, t_s: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`cdi_bps_at` (int64 array)."""
+        idx = np.searchsorted(self._change_t_arr, t_s, side="right")
+        return self._rates_arr[idx]
+
+    def cdi_at_many(self, t_s: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`cdi_at` (float64 array)."""
+        return self.cdi_bps_at_many(t_s) / 10_000.0
+
+    # -- USD/BRL ------------------------------------------------------------------------------
+    def usdbrl_at(self, t_s: float) -> float:
+        """True USD/BRL mid at ``t_s`` (BRL per USD)."""
+        if t_s <= self._fine_end:
+            i = int(t_s // self._grid) if t_s > 0 else 0
+            return float(self._fine[i])
+        j = int((t_s - self._fine_end) // _COARSE_GRID_S)
+        c = self._coarse
+        return float(c[j] if j < len(c) else c[-1])
+
+    def usdbrl_at_many(self, t_s: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`usdbrl_at` (float64 array)."""
+        t = np.asarray(t_s, dtype=np.float64)
+        if len(t) == 0:
+            return np.zeros(0)
+        lo, hi = float(t.min()), float(t.max())
+        fine_i = (t // self._grid).astype(np.int64)
+        if lo < 0 or hi > self._fine_end:
+            np.clip(fine_i, 0, len(self._fine) - 1, out=fine_i)
+        out = self._fine[fine_i]
+        if hi > self._fine_end:
+            late = t > self._fine_end
+            j = ((t[late] - self._fine_end) // _COARSE_GRID_S).astype(np.int64)
+            out[late] = self._coarse[np.minimum(j, len(self._coarse) - 1)]
+        return out
+
+    @property
+    def usdbrl_grid_s(self) -> float:
+        """Resolution of the USD/BRL path over the oracle window (seconds)."""
+        return self._grid
+
+    @property
+    def usdbrl_jumps(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(t_s, log_size)`` of every USD/BRL jump (summed per grid step), in time order."""
+        return self._jump_t, self._jump_log
+
+    def at(self, feed: str) -> Any:
+        """The scalar path function of an oracle feed: ``"cdi"`` -> :meth:`cdi_at`,
+        ``"usdbrl"`` -> :meth:`usdbrl_at`."""
+        return {"cdi": self.cdi_at, "usdbrl": self.usdbrl_at}[feed]
+
+    def at_many(self, feed: str) -> Any:
+        """The vectorised path function of an oracle feed."""
+        return {"cdi": self.cdi_at_many, "usdbrl": self.usdbrl_at_many}[feed]
+
+
+# --------------------------------------------------------------------------------- building
+
+
+def _meeting_times(cfg: CdiConfig, start_date: date, end_s: float) -> list[float]:
+    if cfg.meeting_dates is not None:
+        days = [(d - start_date).days for d in cfg.meeting_dates]
+        return [d * DAY_S for d in days if 0 <= d * DAY_S <= end_s]
+    n = max(0, math.floor((end_s / DAY_S - cfg.first_meeting_day) / cfg.meeting_interval_days) + 1)
+    return [(cfg.first_meeting_day + k * cfg.meeting_interval_days) * DAY_S for k in range(n)]
+
+
+def _cdi_meetings(
+    cfg: CdiConfig, start_date: date, end_s: float, rng: np.random.Generator
+) -> list[PolicyMeeting]:
+    regular = _meeting_times(cfg, start_date, end_s)
+    draws = rng.normal(cfg.drift_steps, cfg.vol_steps, size=len(regular))
+    steps = np.clip(np.rint(draws), -cfg.max_steps, cfg.max_steps).astype(np.int64)
+    events = [(t, 0, int(k) * CDI_STEP_BPS) for t, k in zip(regular, steps, strict=True)]
+    events += [(s.at_day * DAY_S, 1, s.delta_bps) for s in cfg.shocks]
+    events.sort(key=lambda e: (e[0], e[1]))
+    rate = cfg.start_bps
+    out = []
+    for t, extra, wanted in events:
+        new = rate + wanted
+        if new < cfg.floor_bps:  # shorten the cut by whole steps so the rate stays >= floor
+            new = rate - CDI_STEP_BPS * ((rate - cfg.floor_bps) // CDI_STEP_BPS)
+        d = start_date + timedelta(days=int(t // DAY_S))
+        kind = "extraordinary" if extra else "regular"
+        out.append(PolicyMeeting(float(t), d, new - rate, new, kind))
+        rate = new
+    return out
+
+
+def _gbm_jumps(
+    cfg: UsdBrlConfig, s0: float, n_steps: int, step_s: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Path of ``n_steps + 1`` points from ``s0``; returns (path, jump step index, jump log)."""
+    dt = step_s / _YEAR_S
+    sigma = cfg.vol_annual
+    drift = (cfg.drift_annual - 0.5 * sigma * sigma) * dt
+    log_inc = drift + sigma * math.sqrt(dt) * rng.standard_normal(n_steps)
+    counts = rng.poisson(cfg.jump_intensity_per_year * dt, size=n_steps)
+    total = int(counts.sum())
+    jump_step = np.repeat(np.arange(n_steps, dtype=np.int64), counts)
+    jump_log = rng.normal(cfg.jump_mean, cfg.jump_sd, size=total) if total else np.zeros(0)
+    if total:
+        log_inc += np.bincount(jump_step, weights=jump_log, minlength=n_steps)
+    path = np.empty(n_steps + 1, dtype=np.float64)
+    path[0] = 0.0
+    np.cumsum(log_inc, out=path[1:])
+    path = s0 * np.exp(path)
+    # one entry per step with jumps (several jumps in one step are summed)
+    if total:
+        uniq, first = np.unique(jump_step, return_index=True)
+        sums = np.add.reduceat(jump_log, first)
+        return path, uniq, sums
+    return path, np.zeros(0, dtype=np.int64), np.zeros(0)
+
+
+def build_paths(
+    cfg: ExogenousConfig,
+    start_date: date,
+    fine_end_s: float,
+    end_s: float,
+    rng_cdi: np.random.Generator,
+    rng_fx: np.random.Generator,
+) -> ExogenousPaths:
+    """Draw both paths: USD/BRL on ``grid_s`` up to ``fine_end_s`` and hourly up to ``end_s``;
+    CDI meetings up to ``end_s``."""
+    if not 0 < fine_end_s <= end_s:
+        raise ValueError(f"fine_end_s={fine_end_s} must be in (0, end_s={end_s}]")
+    meetings = _cdi_meetings(cfg.cdi, start_date, end_s, rng_cdi)
+    fx = cfg.usdbrl
+    n_fine = math.ceil(fine_end_s / fx.grid_s)
+    fine, jstep, jlog = _gbm_jumps(fx, fx.start, n_fine, fx.grid_s, rng_fx)
+    jt = (jstep + 1) * fx.grid_s
+    tail_s = max(0.0, end_s - n_fine * fx.grid_s)
+    n_coarse = max(1, math.ceil(tail_s / _COARSE_GRID_S))
+    coarse, cstep, clog = _gbm_jumps(fx, float(fine[-1]), n_coarse, _COARSE_GRID_S, rng_fx)
+    ct = n_fine * fx.grid_s + (cstep + 1) * _COARSE_GRID_S
+    return ExogenousPaths(
+        meetings,
+        cfg.cdi.start_bps,
+        fine,
+        fx.grid_s,
+        coarse,
+        np.concatenate([jt.astype(np.float64), ct.astype(np.float64)]),
+        np.concatenate([jlog, clog]),
+    )
+
+
+# --------------------------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    """One run's world: simpy ``env``, true ``paths``, ``oracles`` service and ``feeders``."""
+
+    env: simpy.Environment
+    scenario: Scenario
+    paths: ExogenousPaths
+    oracles: OracleService
+    feeders: tuple[Feeder, ...]
+    start_date: date
+    horizon_s: float
+    oracle_end_s: float
+
+    def calendar_date(self, t_s: float) -> date:
+        """Calendar date of simulated time ``t_s`` (day 0 = ``start_date``)."""
+        return self.start_date + timedelta(days=math.floor(t_s / DAY_S))
+
+
+def build_world(scenario: Scenario, env: simpy.Environment, seeds: SeedTree) -> World:
+    """Build the world of a run: draw the paths, create the feeders of both feeds, start them as
+    simpy processes in ``env`` and wire the :class:`OracleService`.
+
+    Random streams: ``world.cdi``, ``world.usdbrl`` and ``oracles.<feed>.<feeder id>``.
+    Feeders publish over ``[0, horizon + oracles.tail_s]``; USD/BRL is on its fine grid up to
+    there plus a margin for delays, then hourly over the engine's run-off.
+    """
+    from sim.agents.feeders import make_feeders, start_feeders
+    from sim.oracle_service import OracleService
+
+    horizon_s = scenario.horizon_days * DAY_S
+    oracle_end_s = horizon_s + scenario.oracles.tail_s
+    runoff_days = getattr(scenario.engine, "runoff_days", 0)
+    end_s = horizon_s + max(runoff_days * DAY_S, scenario.oracles.tail_s) + DAY_S
+    max_delay = max_observation_delay(scenario)
+    fine_end_s = min(end_s, oracle_end_s + max_delay + 3_600.0)
+    paths = build_paths(
+        scenario.exogenous,
+        scenario.start_date,
+        fine_end_s,
+        end_s,
+        seeds.rng("world.cdi"),
+        seeds.rng("world.usdbrl"),
+    )
+    feeders = make_feeders(scenario.oracles, paths, seeds, oracle_end_s)
+    service = OracleService(env, scenario.oracles, feeders, paths)
+    start_feeders(env, feeders)
+    return World(
+        env=env,
+        scenario=scenario,
+        paths=paths,
+        oracles=service,
+        feeders=tuple(feeders),
+        start_date=scenario.start_date,
+        horizon_s=horizon_s,
+        oracle_end_s=oracle_end_s,
+    )
+
+
+def max_observation_delay(scenario: Scenario) -> float:
+    """Largest delay (delay + lag) any feeder of the scenario observes the paths with."""
+    out = 0.0
+    for feed in (scenario.oracles.cdi, scenario.oracles.usdbrl):
+        lag = max((f.lag_s or 0.0 for f in feed.faults), default=0.0)
+        d = max(f.delay_s for f in (*feed.primary, *feed.secondary))
+        out = max(out, d + lag)
+    return out
