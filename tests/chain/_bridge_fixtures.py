@@ -59,3 +59,22 @@ def rpc_node() -> Iterator[str | None]:
         except subprocess.TimeoutExpired:  # pragma: no cover
             proc.kill()
             proc.wait()
+
+
+KIND_CYCLE = ("price", "decision", "clearing", "fx_fixing", "pm_resolution")
+
+
+def sample_payload(i: int) -> dict:
+    """A small, realistic, personal-data-free payload for record ``i``."""
+    return {"i": i, "feed": "usd_brl", "price_e8": 500_000_000 + 37 * i, "ok": i % 3 != 0}
+
+
+def feed(bridge, n: int, *, dt_s: float = 0.75, tick_every: int = 5, start_s: float = 0.0) -> float:
+    """Record ``n`` records ``dt_s`` apart (ticking every few); returns the last sim time."""
+    t = start_s
+    for i in range(n):
+        t = start_s + i * dt_s
+        bridge.record(KIND_CYCLE[i % len(KIND_CYCLE)], sample_payload(i), t)
+        if i % tick_every == 0:
+            bridge.tick(t)
+    return t
