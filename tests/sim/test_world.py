@@ -1,0 +1,212 @@
+"""World: seed tree, exogenous paths, calendar, build_world wiring."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+
+import numpy as np
+import pytest
+import simpy
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.config import load_scenario
+from sim.config.scenario import scenario_from_mapping
+from sim.config.world import ExogenousConfig
+from sim.seeds import SeedTree, spawn_key
+from sim.world import DAY_S, build_paths, build_world
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def test_seed_streams_are_stable_and_independent_of_call_order() -> None:
+    a = SeedTree(42)
+    x1 = a.rng("borrowers").random(5)
+    y1 = a.rng("lenders").random(5)
+    b = SeedTree(42)
+    y2 = b.rng("lenders").random(5)
+    x2 = b.rng("borrowers").random(5)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert not np.array_equal(x1, y1)
+    assert not np.array_equal(SeedTree(43).rng("borrowers").random(5), x1)
+
+
+def test_seed_stream_is_the_same_in_another_process() -> None:
+    code = "from sim.seeds import SeedTree; print(SeedTree(7).rng('oracles.cdi.p1').integers(0, 2**62))"
+    here = int(SeedTree(7).rng("oracles.cdi.p1").integers(0, 2**62))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    )
+    assert int(out.stdout) == here
+
+
+def test_seed_tree_manifest_and_validation() -> None:
+    t = SeedTree(5)
+    t.rng("b")
+    t.rng("a")
+    d = t.as_dict()
+    assert d["seed"] == 5
+    assert list(d["components"]) == ["a", "b"]
+    assert d["components"]["a"] == list(spawn_key("a"))
+    with pytest.raises(ValueError, match="seed=-1: must be an integer >= 0"):
+        SeedTree(-1)
+    with pytest.raises(ValueError, match="component=''"):
+        t.rng("")
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def _paths(exo: dict, days: float = 400.0, seed: int = 1):
+    cfg = ExogenousConfig.model_validate(exo)
+    tree = SeedTree(seed)
+    return build_paths(
+        cfg,
+        date(2025, 1, 6),
+        min(days, 3.0) * DAY_S,
+        days * DAY_S,
+        tree.rng("world.cdi"),
+        tree.rng("world.usdbrl"),
+    )
+
+
+@given(
+    start=st.integers(300, 3000),
+    drift=st.floats(-2, 2),
+    vol=st.floats(0, 3),
+    interval=st.floats(10, 90),
+    seed=st.integers(0, 2**32),
+)
+def test_cdi_moves_only_at_meetings_by_multiples_of_25(
+    start: int, drift: float, vol: float, interval: float, seed: int
+) -> None:
+    p = _paths(
+        {
+            "cdi": {
+                "start_bps": start,
+                "drift_steps": drift,
+                "vol_steps": vol,
+                "meeting_interval_days": interval,
+                "first_meeting_day": interval,
+            }
+        },
+        seed=seed,
+    )
+    meetings = p.policy_meetings
+    assert len(meetings) == int((400 - interval) // interval) + 1
+    grid = np.arange(0, 400 * DAY_S, 3600.0)
+    rates = p.cdi_bps_at_many(grid)
+    changes = grid[1:][np.diff(rates) != 0]
+    meeting_t = {m.t_s for m in meetings}
+    for t in changes:  # every change of the hourly sampled path sits right after a meeting
+        assert any(t - 3600.0 < mt <= t for mt in meeting_t)
+    prev = start
+    for m in meetings:
+        assert m.delta_bps % 25 == 0 and m.rate_bps - prev == m.delta_bps
+        assert m.rate_bps >= 200  # floor
+        assert p.cdi_bps_at(m.t_s) == m.rate_bps
+        assert p.cdi_bps_at(m.t_s - 1e-6) == prev
+        prev = m.rate_bps
+    assert p.cdi_bps_at(0.0) == start
+    assert p.cdi_at(0.0) == start / 10_000
+
+
+def test_rate_shock_adds_300_bps_at_its_day() -> None:
+    sc = load_scenario("rate_shock")
+    w = build_world(sc, simpy.Environment(), SeedTree(sc.seed))
+    at = sc.exogenous.cdi.shocks[0].at_day * DAY_S
+    assert w.paths.cdi_bps_at(at - 1) == 1490
+    assert w.paths.cdi_bps_at(at) == 1790
+    assert w.paths.cdi_bps_at(sc.horizon_s) == 1790
+    kinds = [(m.kind, m.delta_bps) for m in w.paths.policy_meetings if m.t_s <= sc.horizon_s]
+    assert kinds == [("extraordinary", 300)]
+
+
+def test_cdi_cut_stops_at_the_floor_in_whole_steps() -> None:
+    p = _paths(
+        {"cdi": {"start_bps": 290, "floor_bps": 200, "shocks": [{"at_day": 1, "delta_bps": -500}]}}
+    )
+    m = p.policy_meetings[0]
+    assert m.kind == "extraordinary" and m.delta_bps == -75 and m.rate_bps == 215
+
+
+def test_explicit_meeting_dates() -> None:
+    p = _paths({"cdi": {"meeting_dates": ["2025-01-29", "2025-03-19"], "vol_steps": 3}})
+    assert [m.date.isoformat() for m in p.policy_meetings] == ["2025-01-29", "2025-03-19"]
+    assert p.policy_meetings[0].t_s == 23 * DAY_S
+
+
+def test_usdbrl_positive_with_jumps_and_cheap_queries() -> None:
+    p = _paths(
+        {
+            "usdbrl": {
+                "start": 5.0,
+                "vol_annual": 0.2,
+                "jump_intensity_per_year": 5000,
+                "jump_sd": 0.02,
+            }
+        },
+        days=10.0,
+    )
+    t = np.arange(0, 10 * DAY_S, 7.0)
+    v = p.usdbrl_at_many(t)
+    assert (v > 0).all() and p.usdbrl_at(0.0) == 5.0
+    jt, jl = p.usdbrl_jumps
+    assert 60 < len(jt) < 240  # ~137 expected over 10 days
+    assert np.all(np.diff(jt) > 0) and np.abs(jl).max() > 0.01
+    # a jump is visible in the path as a log move far above diffusion noise
+    i = int(np.argmax(np.abs(jl)))
+    before, after = p.usdbrl_at(jt[i] - 1.0), p.usdbrl_at(jt[i])
+    assert abs(np.log(after / before) - jl[i]) < 0.005
+    for x in (0.0, 1.5, 3 * DAY_S + 0.5, 9.9 * DAY_S, 20 * DAY_S, -5.0):  # scalar == vector
+        assert p.usdbrl_at(x) == p.usdbrl_at_many(np.array([x]))[0]
+    assert _paths({"usdbrl": {"jump_intensity_per_year": 0}}, days=3).usdbrl_jumps[0].size == 0
+
+
+def test_usdbrl_volatility_matches_config() -> None:
+    p = _paths({"usdbrl": {"vol_annual": 0.3, "jump_intensity_per_year": 0}}, days=3.0)
+    r = np.diff(np.log(p.usdbrl_at_many(np.arange(0, 3 * DAY_S, 60.0))))
+    ann = r.std() * np.sqrt(365 * 24 * 60)
+    assert 0.27 < ann < 0.33
+
+
+# ----------------------------------------------------------------------------- world
+
+
+def test_build_world_is_deterministic_and_wired() -> None:
+    sc = load_scenario("small")
+    w1 = build_world(sc, simpy.Environment(), SeedTree(3))
+    w2 = build_world(sc, simpy.Environment(), SeedTree(3))
+    w3 = build_world(sc, simpy.Environment(), SeedTree(4))
+    t = np.arange(0, sc.horizon_s, 13.0)
+    assert np.array_equal(w1.paths.usdbrl_at_many(t), w2.paths.usdbrl_at_many(t))
+    assert not np.array_equal(w1.paths.usdbrl_at_many(t), w3.paths.usdbrl_at_many(t))
+    assert len(w1.feeders) == 16
+    assert w1.calendar_date(0) == date(2025, 3, 3)
+    assert w1.calendar_date(DAY_S - 0.001) == date(2025, 3, 3)
+    assert w1.calendar_date(DAY_S * 1.5) == date(2025, 3, 4)
+    a1 = w1.oracles.read("usdbrl", 600.0)
+    a2 = w2.oracles.read("usdbrl", 600.0)
+    assert a1 == a2 and a1.status == "OK"
+    assert w1.oracles.read("cdi", 600.0).price == pytest.approx(sc.exogenous.cdi.start_bps / 1e4)
+    # the run-off after the horizon still has paths (hourly FX, CDI meetings)
+    assert w1.paths.usdbrl_at(sc.horizon_s + 50 * DAY_S) > 0
+
+
+def test_feeders_run_as_simpy_processes() -> None:
+    sc = scenario_from_mapping({"name": "t", "horizon_days": 0.5})
+    env = simpy.Environment()
+    w = build_world(sc, env, SeedTree(1))
+    env.run(until=3 * 3600.0)
+    f = w.feeders[0]
+    assert f.generated_until > 3 * 3600.0
+    n = len(f.publications(env.now)["t_s"])
+    assert n == pytest.approx(3 * 3600 / 15, abs=2)
+    env.run()  # the processes end after horizon + tail
+    assert env.now <= sc.horizon_s + sc.oracles.tail_s + 6 * 3600.0
