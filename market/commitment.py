@@ -1,0 +1,82 @@
+"""Sealed-offer commitments, byte-identical to the Solidity contract.
+
+``commitment_hash(auction_id, lender, amount_cents, rate_bps, salt)`` is
+``keccak256(abi.encode(uint256 auction_id, address lender, uint256 amount_cents,
+uint256 rate_bps, bytes32 salt))``: five 32-byte ABI words (uints big-endian, the address
+left-padded with 12 zero bytes, the salt as is), hashed with Keccak-256 (Ethereum's, not NIST
+SHA3-256).  The words are assembled directly (about 8 µs per hash instead of about 47 µs through
+``eth_abi.encode``); the tests check the bytes against ``eth_abi.encode`` + pycryptodome and a
+golden constant.
+
+Lenders in the simulation have pseudonymous ids such as ``"l17"``, not addresses;
+:func:`lender_address` maps an id to a stable address (an id that already is a ``0x`` address is
+used as is), so the off-chain lifecycle and the chain bridge compute the same bytes;
+:func:`offer_commitment` hashes with that mapping applied.
+:func:`new_salt` draws a salt from a caller-supplied ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+from eth_hash.auto import keccak
+
+__all__ = ["UINT256_MAX", "commitment_hash", "lender_address", "new_salt", "offer_commitment"]
+
+UINT256_MAX = 2**256 - 1
+_PAD12 = bytes(12)
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+#: domain separator for deriving addresses from lender ids
+_LENDER_DOMAIN = b"creditengine.lender:"
+
+
+def _uint(field: str, value: object) -> int:
+    if type(value) is not int or not 0 <= value <= UINT256_MAX:
+        raise ValueError(f"{field}={value!r}: must be an integer in [0, 2**256)")
+    return value
+
+
+def commitment_hash(
+    auction_id: int, lender: str, amount_cents: int, rate_bps: int, salt: bytes
+) -> bytes:
+    """32-byte commitment = Solidity ``keccak256(abi.encode(auction_id, lender, amount_cents,
+    rate_bps, salt))``.  ``lender`` is a ``0x`` address (any case; not checksum-checked),
+    ``salt`` exactly 32 bytes."""
+    if not isinstance(lender, str) or not _ADDRESS.match(lender):
+        raise ValueError(f"lender={lender!r}: must be a 0x-prefixed 20-byte hex address")
+    if not isinstance(salt, bytes | bytearray) or len(salt) != 32:
+        raise ValueError(f"salt={salt!r}: must be exactly 32 bytes")
+    return keccak(
+        _uint("auction_id", auction_id).to_bytes(32, "big")
+        + _PAD12
+        + bytes.fromhex(lender[2:])
+        + _uint("amount_cents", amount_cents).to_bytes(32, "big")
+        + _uint("rate_bps", rate_bps).to_bytes(32, "big")
+        + bytes(salt)
+    )
+
+
+@lru_cache(maxsize=1 << 16)
+def lender_address(lender: str) -> str:
+    """The address used for ``lender`` in commitments: ``lender`` itself (lower-cased) when it
+    is a ``0x`` address, otherwise the last 20 bytes of ``keccak256("creditengine.lender:" +
+    lender)`` as lower-case hex."""
+    if not isinstance(lender, str) or not lender:
+        raise ValueError(f"lender={lender!r}: must be a non-empty string")
+    if _ADDRESS.match(lender):
+        return lender.lower()
+    return "0x" + keccak(_LENDER_DOMAIN + lender.encode("utf-8"))[-20:].hex()
+
+
+def new_salt(rng: np.random.Generator) -> bytes:
+    """32 random bytes drawn from ``rng`` (deterministic for a seeded generator)."""
+    return rng.bytes(32)
+
+
+def offer_commitment(
+    auction_id: int, lender: str, amount_cents: int, rate_bps: int, salt: bytes
+) -> bytes:
+    """:func:`commitment_hash` for a lender given by id or address (see :func:`lender_address`)."""
+    return commitment_hash(auction_id, lender_address(lender), amount_cents, rate_bps, salt)

@@ -1,0 +1,175 @@
+"""Validation and serialisation of the auction value types."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from market.auction_types import (
+    Allocation,
+    AuctionRequest,
+    AuctionRules,
+    ClearingResult,
+    Exclusion,
+    FieldError,
+    Offer,
+)
+
+
+def test_rules_defaults_match_spec() -> None:
+    r = AuctionRules()
+    assert dataclasses.asdict(r) == {
+        "tick_bps": 5,
+        "max_offers_per_lender": 3,
+        "cooldown_s": 60,
+        "snipe_window_s": 120,
+        "snipe_extension_s": 600,
+        "max_extensions": 6,
+        "ttl_s": 86400,
+        "reveal_window_s": 600,
+        "min_offer_cents": 1000,
+        "min_fill_ratio": 1.0,
+        "pricing": "uniform",
+        "platform_fee_bps": 50,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tick_bps": 0}, "rules.tick_bps=0: must be"),
+        ({"tick_bps": True}, "rules.tick_bps=true"),
+        ({"tick_bps": 5.0}, "rules.tick_bps=5.0"),
+        ({"max_offers_per_lender": 0}, "rules.max_offers_per_lender=0"),
+        ({"cooldown_s": -1}, "rules.cooldown_s=-1"),
+        ({"max_extensions": -1}, "rules.max_extensions=-1"),
+        ({"ttl_s": 0}, "rules.ttl_s=0"),
+        ({"reveal_window_s": 0}, "rules.reveal_window_s=0"),
+        ({"min_offer_cents": -1}, "rules.min_offer_cents=-1"),
+        ({"min_fill_ratio": 0}, "rules.min_fill_ratio=0: must be a number in (0, 1]"),
+        ({"min_fill_ratio": 1.5}, "rules.min_fill_ratio=1.5"),
+        ({"min_fill_ratio": True}, "rules.min_fill_ratio=true"),
+        ({"min_fill_ratio": "0.5"}, 'rules.min_fill_ratio="0.5"'),
+        ({"pricing": "vickrey"}, 'rules.pricing="vickrey": must be one of uniform'),
+        ({"platform_fee_bps": 10001}, "rules.platform_fee_bps=10001"),
+    ],
+)
+def test_bad_rules(kwargs: dict, message: str) -> None:
+    with pytest.raises(FieldError) as err:
+        AuctionRules(**kwargs)
+    assert str(err.value).startswith(message)
+
+
+def test_numpy_scalars_are_normalised() -> None:
+    r = AuctionRules(tick_bps=np.int64(10), min_fill_ratio=np.float64(0.5))
+    assert type(r.tick_bps) is int and r.tick_bps == 10
+    assert type(r.min_fill_ratio) is float
+    o = Offer("o1", "l1", np.int32(5000), np.int64(100), np.int64(3))
+    assert type(o.amount_cents) is int and type(o.rate_bps) is int and type(o.committed_at) is int
+
+
+def test_min_fill_cents_reads_the_decimal_ratio() -> None:
+    assert AuctionRules(min_fill_ratio=0.9).min_fill_cents(1_000_000) == 900_000
+    assert AuctionRules(min_fill_ratio=0.1).min_fill_cents(30) == 3  # 0.1*30 = 3.0000000000000004
+    assert AuctionRules(min_fill_ratio=0.5).min_fill_cents(3) == 2
+    assert AuctionRules().min_fill_cents(7) == 7
+
+
+def test_fee_is_ceiling() -> None:
+    r = AuctionRules(platform_fee_bps=50)
+    assert r.fee_cents(1_000_000) == 5000
+    assert r.fee_cents(1) == 1
+    assert r.fee_cents(199) == 1 and r.fee_cents(201) == 2
+    assert AuctionRules(platform_fee_bps=0).fee_cents(10**9) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"amount_cents": 0}, "request.amount_cents=0: must be a positive integer"),
+        ({"amount_cents": 10.0}, "request.amount_cents=10.0"),
+        ({"max_rate_bps": -5}, "request.max_rate_bps=-5"),
+        ({"borrower": ""}, 'request.borrower="": must be a non-empty string'),
+        ({"term_months": 0}, "request.term_months=0"),
+        ({"opened_at": -1}, "request.opened_at=-1"),
+        ({"opened_at": float("nan")}, "request.opened_at=nan"),
+        ({"auction_id": "7"}, 'request.auction_id="7"'),
+    ],
+)
+def test_bad_request(kwargs: dict, message: str) -> None:
+    base = {
+        "auction_id": 7,
+        "borrower": "b1",
+        "amount_cents": 100,
+        "max_rate_bps": 3000,
+        "term_months": 12,
+        "opened_at": 0,
+    }
+    with pytest.raises(FieldError) as err:
+        AuctionRequest(**(base | kwargs))
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"amount_cents": -5}, "offer.amount_cents=-5: must be a positive integer"),
+        ({"amount_cents": 0}, "offer.amount_cents=0"),
+        ({"amount_cents": 2**63}, "offer.amount_cents=9223372036854775808"),
+        ({"rate_bps": -1}, "offer.rate_bps=-1"),
+        ({"rate_bps": True}, "offer.rate_bps=true"),
+        ({"revealed": 1}, "offer.revealed=1: must be true or false"),
+        ({"offer_id": 3}, "offer.offer_id=3"),
+        ({"committed_at": 2**60}, "offer.committed_at="),
+    ],
+)
+def test_bad_offer(kwargs: dict, message: str) -> None:
+    base = {
+        "offer_id": "o1",
+        "lender": "l1",
+        "amount_cents": 100,
+        "rate_bps": 100,
+        "committed_at": 0,
+        "revealed": True,
+    }
+    with pytest.raises(FieldError) as err:
+        Offer(**(base | kwargs))
+    assert str(err.value).startswith(message)
+
+
+def test_unrevealed_offer_may_have_unknown_amount() -> None:
+    o = Offer("o1", "l1", 0, 0, 5.5, revealed=False)
+    assert o.amount_cents == 0 and o.committed_at == 5.5
+
+
+def test_types_are_frozen() -> None:
+    o = Offer("o1", "l1", 100, 100, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        o.amount_cents = 5  # type: ignore[misc]
+
+
+def test_result_to_dict_key_order() -> None:
+    res = ClearingResult(
+        "FILLED",
+        2400,
+        "uniform",
+        1000,
+        5,
+        (Allocation("o1", "l1", 1000, 2400),),
+        (Exclusion("o9", "OFF_TICK"),),
+    )
+    d = res.to_dict()
+    assert list(d) == [
+        "status",
+        "clearing_rate_bps",
+        "paid_rate",
+        "filled_cents",
+        "fee_cents",
+        "allocations",
+        "excluded",
+    ]
+    assert list(d["allocations"][0]) == ["offer_id", "lender", "amount_cents", "rate_bps"]
+    assert d["excluded"] == [{"offer_id": "o9", "reason": "OFF_TICK"}]
+    assert res.borrower_receives_cents == 995
