@@ -92,7 +92,8 @@ def compile_artifacts(root: Path = CONTRACTS_DIR) -> dict[str, dict[str, Any]]:
     try:
         out = solcx.compile_standard(standard_input(root), solc_binary=shim)
     except SolcError as exc:
-        raise CompileError(f"solc {version} rejected the sources:\n{exc}") from None
+        detail = exc.message if exc.message else (exc.stderr_data or "").strip()
+        raise CompileError(f"solc {version} rejected the sources:\n{detail}") from None
     for err in out.get("errors", ()):
         if err.get("severity") == "warning":
             print(err.get("formattedMessage", err.get("message")), file=sys.stderr)
