@@ -30,11 +30,13 @@ from market.calendar import business_days_between, calendar_days_between
 
 __all__ = [
     "BPS_PER_UNIT",
+    "BPS_SNAP",
     "apr_to_cdi",
     "bps_to_rate",
     "cdi_daily_factor",
     "cdi_to_apr",
     "cdi_to_apr_between",
+    "ceil_bps",
     "exact_rate",
     "monthly_rate",
     "rate_to_bps",
@@ -42,6 +44,11 @@ __all__ = [
 
 BPS_PER_UNIT = 10_000
 """Basis points in a rate of 1.0 (100 %)."""
+
+BPS_SNAP = Fraction(1, 10**6)
+"""Rounding *up* to bps first snaps a value within 1e-6 bp of an integer to that integer, so float
+noise from arithmetic on rates (``0.1 + 0.2 == 0.30000000000000004``) never costs a basis point
+(or a whole tick)."""
 
 
 def _check_int(value: object, field: str, *, minimum: int | None = None) -> int:
@@ -96,12 +103,22 @@ def rate_to_bps(
 
     Floats are read as their shortest decimal (:func:`exact_rate`), so
     ``rate_to_bps(bps_to_rate(b), rounding=r) == b`` for every int ``b`` and both modes, and
-    ``rate_to_bps(0.0007, rounding="up") == 7`` (not 8 from binary noise).
+    ``rate_to_bps(0.0007, rounding="up") == 7`` (not 8 from binary noise). ``"up"`` uses
+    :func:`ceil_bps` (snaps values within :data:`BPS_SNAP` of an integer).
     """
     if rounding not in ("half_even", "up"):
         raise ValueError(f"rounding={rounding!r} must be 'half_even' or 'up'")
     x = exact_rate(rate) * BPS_PER_UNIT
-    return round(x) if rounding == "half_even" else math.ceil(x)
+    return round(x) if rounding == "half_even" else ceil_bps(x)
+
+
+def ceil_bps(x_bps: Fraction) -> int:
+    """Ceiling of an exact bps value, except that a value within :data:`BPS_SNAP` (1e-6 bp) of
+    an integer is that integer: ``ceil_bps(Fraction(30000000000000004, 10**13)) == 3000``."""
+    nearest = round(x_bps)
+    if abs(x_bps - nearest) <= BPS_SNAP:
+        return nearest
+    return math.ceil(x_bps)
 
 
 def _pow_minus_one(rate: float, exponent: float) -> float:

@@ -12,11 +12,13 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from market.rates import (
+    BPS_SNAP,
     apr_to_cdi,
     bps_to_rate,
     cdi_daily_factor,
     cdi_to_apr,
     cdi_to_apr_between,
+    ceil_bps,
     exact_rate,
     monthly_rate,
     rate_to_bps,
@@ -47,6 +49,16 @@ def test_bps_examples() -> None:
     assert rate_to_bps(Fraction(1, 3)) == 3333
     assert rate_to_bps(Fraction(1, 3), rounding="up") == 3334
     assert rate_to_bps(Decimal("0.05")) == 500
+    assert rate_to_bps(0.1 + 0.2, rounding="up") == 3000  # 0.30000000000000004: snapped
+    assert rate_to_bps(Fraction(30_000_001, 10**8), rounding="up") == 3001  # 1e-4 bp: real
+
+
+def test_ceil_bps() -> None:
+    assert ceil_bps(Fraction(3000)) == 3000
+    assert ceil_bps(Fraction(3000) + BPS_SNAP) == 3000
+    assert ceil_bps(Fraction(3000) + 2 * BPS_SNAP) == 3001
+    assert ceil_bps(Fraction(3000) - BPS_SNAP) == 3000
+    assert ceil_bps(Fraction(-3, 2)) == -1
 
 
 @given(st.integers(-(10**9), 10**9))
@@ -62,7 +74,8 @@ def test_rate_to_bps_bounds(r: float) -> None:
     he, up = rate_to_bps(r), rate_to_bps(r, rounding="up")
     x = exact_rate(r) * 10000
     assert abs(x - he) <= Fraction(1, 2)
-    assert up - 1 < x <= up
+    assert up - 1 < x <= up + BPS_SNAP
+    assert up == ceil_bps(x)
 
 
 def test_rate_to_bps_rejects() -> None:

@@ -1,0 +1,135 @@
+"""Risk-based pricing: the engine's rate floor, the auction reserve it opens with, the platform fee.
+
+Rules (spec/money.md "Risk-based price", spec/auction.md "Fee"):
+
+* Rate floor: ``r_min = (k + PD * LGD) / (1 - PD)`` (annual, APR-365), with PD the probability
+  of default over the loan, LGD the loss given default and ``k`` = funding cost + operating cost +
+  target margin. It is the smallest rate whose expected repayment covers ``k`` after losses:
+  ``(1 - PD) * (1 + r) + PD * (1 - LGD) = 1 + k``.
+* :func:`quote` declines (``reason="ABOVE_POLICY_CAP"``) when ``r_min`` exceeds the policy cap;
+  otherwise the auction opens with ``max_rate_bps = r_min + headroom`` **rounded up to the
+  tick** (the smallest multiple of ``tick_bps`` that is >= ``r_min`` in bps + ``headroom_bps``).
+  ``r_min_bps`` is ``r_min`` in bps rounded up (never quote below the floor).
+* Platform fee: ``fee_cents = ceil(F * fee_bps / 10000)`` in integer arithmetic.
+
+``quote`` works in exact rationals: PD, LGD and k are read as the decimals they print as (a float
+``0.1`` is 1/10), and an ``r_min`` within 1e-6 bp of a whole bp (float noise such as
+``0.1 + 0.2``) is taken as that bp (:data:`market.rates.BPS_SNAP`), so ties at a tick are never
+decided by binary noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from market.money import ceil_div, check_cents
+from market.rates import BPS_PER_UNIT, BPS_SNAP, ceil_bps, exact_rate
+
+__all__ = [
+    "ABOVE_POLICY_CAP",
+    "PriceQuote",
+    "fee_cents",
+    "quote",
+    "risk_rate_floor",
+    "risk_rate_floor_exact",
+]
+
+ABOVE_POLICY_CAP = "ABOVE_POLICY_CAP"
+"""Decline reason: the risk floor exceeds the policy cap."""
+
+Number = float | int | Decimal | Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """Outcome of :func:`quote`. ``max_rate_bps`` is ``None`` when declined."""
+
+    approved: bool
+    reason: str | None
+    r_min_bps: int
+    max_rate_bps: int | None
+
+
+def fee_cents(funded_cents: int, fee_bps: int) -> int:
+    """Platform fee on a funded amount: ``ceil(funded_cents * fee_bps / 10000)`` (exact).
+
+    ``funded_cents >= 0``, ``fee_bps >= 0`` ints.
+    """
+    f = check_cents(funded_cents, "funded_cents")
+    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or fee_bps < 0:
+        raise ValueError(f"fee_bps={fee_bps!r} must be an int >= 0")
+    return ceil_div(f * fee_bps, BPS_PER_UNIT)
+
+
+def _check_inputs(pd: Number, lgd: Number, k: Number) -> tuple[Fraction, Fraction, Fraction]:
+    p = exact_rate(pd, "pd")
+    if not 0 <= p < 1:
+        raise ValueError(f"pd={pd!r} must be in [0, 1)")
+    g = exact_rate(lgd, "lgd")
+    if not 0 <= g <= 1:
+        raise ValueError(f"lgd={lgd!r} must be in [0, 1]")
+    kk = exact_rate(k, "k")
+    if kk < 0:
+        raise ValueError(f"k={k!r} must be >= 0 (funding + operating cost + margin)")
+    return p, g, kk
+
+
+def risk_rate_floor_exact(pd: Number, lgd: Number, k: Number) -> Fraction:
+    """``(k + pd * lgd) / (1 - pd)`` as an exact ``Fraction`` (inputs read as decimals)."""
+    p, g, kk = _check_inputs(pd, lgd, k)
+    return (kk + p * g) / (1 - p)
+
+
+def risk_rate_floor(pd: float, lgd: float, k: float) -> float:
+    """Risk-based rate floor ``r_min = (k + pd * lgd) / (1 - pd)`` as a float (annual).
+
+    ``pd`` in [0, 1), ``lgd`` in [0, 1], ``k >= 0``. Computed exactly, then rounded once to the
+    nearest float, so it is non-decreasing in each of pd, lgd and k.
+    """
+    return float(risk_rate_floor_exact(pd, lgd, k))
+
+
+def _check_bps(value: object, field: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{field}={value!r} must be an int >= {minimum}")
+    return value
+
+
+def quote(
+    pd: float,
+    lgd: float,
+    k: float,
+    *,
+    headroom_bps: int,
+    tick_bps: int,
+    policy_cap_bps: int,
+    clamp_to_cap: bool = False,
+) -> PriceQuote:
+    """Price a loan request from its risk.
+
+    Declines with ``reason="ABOVE_POLICY_CAP"`` when ``r_min > policy_cap_bps`` (exactly, not
+    after rounding); otherwise approves with ``max_rate_bps = ceil_to_tick(r_min_bps_exact +
+    headroom_bps)``. With ``clamp_to_cap=True`` (not the spec default) the reserve is also
+    limited to the largest tick multiple <= the cap, and the request is declined if that is
+    below ``r_min`` (no on-tick rate between floor and cap).
+
+    ``headroom_bps >= 0``, ``tick_bps >= 1``, ``policy_cap_bps >= 0``.
+    """
+    r_min = risk_rate_floor_exact(pd, lgd, k) * BPS_PER_UNIT  # exact, in bps
+    headroom = _check_bps(headroom_bps, "headroom_bps", 0)
+    tick = _check_bps(tick_bps, "tick_bps", 1)
+    cap = _check_bps(policy_cap_bps, "policy_cap_bps", 0)
+    r_min_bps = ceil_bps(r_min)
+    if abs(r_min - round(r_min)) <= BPS_SNAP:  # float noise: treat as the integer bp
+        r_min = Fraction(round(r_min))
+    if r_min > cap:
+        return PriceQuote(False, ABOVE_POLICY_CAP, r_min_bps, None)
+    # the tick multiples are integers, so ceil_to_tick(exact) == ceil_to_tick(ceil(exact))
+    max_rate = ceil_div(r_min_bps + headroom, tick) * tick
+    if clamp_to_cap:
+        max_rate = min(max_rate, (cap // tick) * tick)
+        if max_rate < r_min:
+            return PriceQuote(False, ABOVE_POLICY_CAP, r_min_bps, None)
+    return PriceQuote(True, None, r_min_bps, max_rate)
