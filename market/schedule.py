@@ -30,7 +30,7 @@ import calendar as _stdcal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
 from market.money import check_cents, round_half_even
@@ -87,7 +87,8 @@ def monthly_rate_decimal(apr_bps: int) -> Decimal:
 
 
 def _round_cents(x: Decimal) -> int:
-    return round_half_even(x)  # exact value of the Decimal, ties to even
+    """Half-even to an integer; exact (the 50-digit context holds any realistic amount)."""
+    return int(x.to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def price_schedule(principal_cents: int, apr_bps: int, term_months: int) -> tuple[Installment, ...]:
