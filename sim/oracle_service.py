@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,9 +97,20 @@ class _Feed:
     def __init__(self, name: str, cfg: Any, feeders: Sequence[Feeder]) -> None:
         self.name = name
         self.agg = cfg.aggregator
-        self.cfg = cfg.aggregator.to_oracle_config()
         self.primary = [f for f in feeders if f.role == "primary"]
         self.secondary = [f for f in feeders if f.role == "secondary"]
+        # Quorums count the CONFIGURED feeders: a feeder that never published is absent from
+        # the source states handed to aggregate(), whose default would count only those.
+        base = cfg.aggregator.to_oracle_config()
+        self.cfg = replace(
+            base,
+            quorum=base.quorum if base.quorum is not None else len(cfg.primary) // 2 + 1,
+            secondary_quorum=(
+                base.secondary_quorum
+                if base.secondary_quorum is not None
+                else len(cfg.secondary) // 2 + 1
+            ),
+        )
         self.round_s = float(cfg.aggregator.round_s)
         self.rounds: dict[int, float | None] = {}  # round index -> OK price or None
         self.last_key: float | None = None

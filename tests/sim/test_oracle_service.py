@@ -1,0 +1,249 @@
+"""Feeders (deviation / heartbeat / faults) and the oracle service (fallback chain, ticks)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.agents.feeders import Feeder, reference_publications
+from sim.config.scenario import scenario_from_mapping
+from sim.config.world import FaultConfig, FeederConfig
+from sim.oracle_service import TICK_COLUMNS
+from sim.seeds import SeedTree
+from sim.world import build_world
+
+# ----------------------------------------------------------------------------- feeders
+
+
+def _walk(seed: int, n: int, step: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 5.0 * np.exp(np.cumsum(rng.normal(0.0, step, n)))
+
+
+def _feeder(cfg: FeederConfig, faults, path: np.ndarray, end_s: float, chunk_s: float) -> Feeder:
+    def path_many(t: np.ndarray) -> np.ndarray:
+        return path[np.clip(t.astype(np.int64), 0, len(path) - 1)]
+
+    return Feeder(
+        "usdbrl",
+        cfg,
+        "primary",
+        faults,
+        path_many,
+        np.random.default_rng(0),
+        end_s,
+        chunk_s=chunk_s,
+    )
+
+
+@st.composite
+def _fault_plans(draw, end_s: float) -> list[FaultConfig]:
+    out = []
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["outage", "freeze", "lag", "lie"]))
+        a = draw(st.floats(0, end_s))
+        b = a + draw(st.floats(1, end_s / 2))
+        extra = {}
+        if kind == "lie":
+            extra["bias"] = draw(st.floats(-0.2, 0.2))
+        if kind == "lag":
+            extra["lag_s"] = draw(st.floats(1, 200))
+        out.append(FaultConfig(feeder="f", kind=kind, start_s=a, end_s=b, **extra))
+    return out
+
+
+@settings(max_examples=60)
+@given(
+    heartbeat=st.sampled_from([1.0, 2.0, 5.0, 15.0, 16.5, 60.0]),
+    poll=st.sampled_from([1.0, 2.0, 5.0]),
+    deviation=st.sampled_from([0.0005, 0.002, 0.01]),
+    step=st.sampled_from([0.0, 0.0002, 0.001, 0.004]),
+    phase=st.floats(0, 10),
+    delay=st.floats(0, 5),
+    chunk=st.sampled_from([97.0, 500.0, 3600.0]),
+    seed=st.integers(0, 1000),
+    faults=_fault_plans(4000.0),
+)
+def test_chunked_vectorised_feeder_equals_the_poll_by_poll_rule(
+    heartbeat, poll, deviation, step, phase, delay, chunk, seed, faults
+) -> None:
+    if heartbeat < poll:
+        heartbeat = poll
+    end = 4000.0
+    cfg = FeederConfig(
+        id="f",
+        heartbeat_s=heartbeat,
+        poll_s=poll,
+        deviation=deviation,
+        phase_s=phase,
+        delay_s=delay,
+    )
+    path = _walk(seed, 6000, step)
+    fast = _feeder(cfg, faults, path, end, chunk)
+    fast.advance_to(end)
+    got = fast.publications(end)
+    # the specification: every poll observed at once, then the plain loop
+    spec = _feeder(cfg, faults, path, end, chunk_s=1e9)
+    k = np.arange(0, int((end - phase) // poll) + 1)
+    t = phase + k * poll
+    t = t[t <= end]
+    v, _, up, _ = spec._observe(t)
+    want = reference_publications(cfg, t, v, up)
+    assert np.array_equal(got["t_s"], t[want])
+    assert np.array_equal(got["value"], v[want])
+
+
+def test_flat_path_without_noise_publishes_exactly_every_heartbeat() -> None:
+    cfg = FeederConfig(id="f", heartbeat_s=15.0, poll_s=1.0)
+    f = _feeder(cfg, [], np.full(10_000, 5.4), 7200.0, 3600.0)
+    f.advance_to(7200.0)
+    t = f.publications()["t_s"]
+    assert np.array_equal(t, np.arange(0.0, 7201.0, 15.0))
+
+
+def test_deviation_publishes_immediately() -> None:
+    path = np.full(1000, 5.0)
+    path[100:] = 5.02  # +0.4 % > 0.25 %
+    cfg = FeederConfig(id="f", heartbeat_s=60.0, poll_s=1.0, delay_s=0.0)
+    f = _feeder(cfg, [], path, 400.0, 3600.0)
+    f.advance_to(400.0)
+    assert f.publications()["t_s"].tolist() == [0.0, 60.0, 100.0, 160.0, 220.0, 280.0, 340.0, 400.0]
+
+
+# ----------------------------------------------------------------------------- service
+
+
+def _world(oracles: dict, horizon_days: float = 0.25, seed: int = 5):
+    oracles = {"tail_s": 0.0, **oracles}
+    sc = scenario_from_mapping({"name": "t", "horizon_days": horizon_days, "oracles": oracles})
+    env = simpy.Environment()
+    return sc, env, build_world(sc, env, SeedTree(seed))
+
+
+def _outage(feeders, a: float, b: float) -> list[dict]:
+    return [{"feeder": f, "kind": "outage", "start_s": a, "end_s": b} for f in feeders]
+
+
+PRIMARY = ["p1", "p2", "p3", "p4", "p5"]
+SECONDARY = ["s1", "s2", "s3"]
+
+
+def test_outage_walks_the_fallback_chain_in_order() -> None:
+    faults = _outage(PRIMARY, 3600, 9000) + _outage(SECONDARY, 5400, 7200)
+    _, _, w = _world({"usdbrl": {"faults": faults}})
+    seen = []
+    for t in np.arange(3000.0, 9600.0, 5.0):
+        a = w.oracles.read("usdbrl", float(t))
+        if not seen or seen[-1] != a.status:
+            seen.append(a.status)
+    assert seen == ["OK", "FALLBACK_TWAP", "FAILOVER", "NO_PRICE", "FAILOVER", "OK"]
+
+
+@settings(max_examples=40)
+@given(
+    start=st.floats(0, 8000),
+    length=st.floats(1, 6000),
+    sec_start=st.floats(0, 10000),
+    sec_length=st.one_of(st.just(0.0), st.floats(1, 6000)),
+    n_out=st.integers(1, 5),
+    reads=st.lists(st.floats(0, 14000), min_size=5, max_size=40),
+)
+def test_never_an_ok_answer_from_stale_data(start, length, sec_start, sec_length, n_out, reads):
+    faults = _outage(PRIMARY[:n_out], start, start + length)
+    if sec_length > 0:
+        faults += _outage(SECONDARY, sec_start, sec_start + sec_length)
+    sc, _, w = _world({"cdi": {"faults": faults}}, horizon_days=0.2)
+    cfg = sc.oracles.cdi.aggregator
+    for now in sorted(reads):
+        a = w.oracles.read("cdi", now)
+        if a.status == "OK":
+            assert a.age_s is not None and a.age_s <= cfg.staleness_s
+            assert len(a.sources) >= 3
+            # every used source published within staleness_s of now (checked on the feeders)
+            for f in w.feeders:
+                if f.feed == "cdi" and f.id in a.sources:
+                    _, t_pub = f.state_at(now)
+                    assert 0 <= now - t_pub <= cfg.staleness_s
+            assert not set(a.sources) & set(PRIMARY[:n_out]) or not (
+                start + cfg.staleness_s < now < start + length
+            )
+        elif a.status == "FALLBACK_TWAP":
+            assert a.age_s is not None and a.age_s <= cfg.twap_max_age_s
+        elif a.status == "FAILOVER":
+            assert a.age_s <= cfg.staleness_s and set(a.sources) <= set(SECONDARY)
+        else:
+            assert a.status == "NO_PRICE" and a.price is None
+        if n_out >= 3 and start + cfg.staleness_s < now < start + length:
+            assert a.status != "OK"
+
+
+def test_freeze_lie_and_lag_are_visible_in_the_ticks() -> None:
+    faults = [
+        {"feeder": "p1", "kind": "freeze", "start_s": 1000, "end_s": 4000},
+        {"feeder": "p2", "kind": "lie", "start_s": 1000, "end_s": 4000, "bias": 0.05},
+        {"feeder": "p3", "kind": "lag", "start_s": 1000, "end_s": 4000, "lag_s": 300},
+    ]
+    _, _, w = _world({"usdbrl": {"faults": faults}}, seed=9)
+    answers = [w.oracles.read("usdbrl", float(t)) for t in range(1100, 4000, 60)]
+    assert all(a.status == "OK" and "p2" not in a.sources for a in answers)  # liar dropped
+    assert w.oracles.divergence_red("usdbrl")  # but the watch sees it
+    fr = w.oracles.ticks_frame(upto=4000.0)
+    pub = fr[(fr.kind == "publish") & (fr.feed == "usdbrl") & (fr.t_s >= 1100) & (fr.t_s < 4000)]
+    p1, p2, p3 = (pub[pub.source == s] for s in ("p1", "p2", "p3"))
+    assert (p1.fault == "freeze").all() and p1.price.nunique() == 1
+    assert (p1.value_t_s == p1.value_t_s.iloc[0]).all() and p1.age_s.iloc[-1] > 2500
+    assert (p2.fault == "lie").all()
+    assert np.allclose(p2.price / p2.true_price, 1.05, atol=0.01)
+    assert (p3.fault == "lag").all() and np.allclose(p3.age_s, 301.0)
+    honest = pub[pub.source == "p4"]
+    assert (honest.fault == "").all() and np.allclose(honest.age_s, 1.0)
+
+
+def test_reads_are_cached_per_instant_and_independent_of_history() -> None:
+    faults = _outage(PRIMARY, 2000, 5000)
+    _, _, w1 = _world({"usdbrl": {"faults": faults}})
+    _, _, w2 = _world({"usdbrl": {"faults": faults}})
+    for t in range(0, 2200, 7):
+        w1.oracles.read("usdbrl", float(t))
+    a1 = w1.oracles.read("usdbrl", 2200.0)
+    assert w1.oracles.read("usdbrl", 2200.0) is a1
+    a2 = w2.oracles.read("usdbrl", 2200.0)
+    assert a1 == a2 and a1.status == "FALLBACK_TWAP"
+    n = w1.oracles.answers_count()
+    w1.oracles.read("usdbrl", 2200.0)
+    assert w1.oracles.answers_count() == n
+
+
+def test_ticks_tables_agree_and_are_ordered() -> None:
+    _, env, w = _world({}, horizon_days=0.05)
+    env.run(until=600.0)
+    w.oracles.read("cdi", 300.0)
+    w.oracles.read("usdbrl")  # default now = env.now
+    cols = w.oracles.ticks_columns()
+    rows = w.oracles.ticks_rows()
+    fr = w.oracles.ticks_frame()
+    assert list(cols) == list(TICK_COLUMNS) == list(fr.columns)
+    assert len(rows) == len(fr) == len(cols["t_s"])
+    assert np.all(np.diff(cols["t_s"]) >= 0) and cols["t_s"].max() <= 600.0
+    answers = [r for r in rows if r["kind"] == "answer"]
+    assert [(r["feed"], r["t_s"], r["status"]) for r in answers] == [
+        ("cdi", 300.0, "OK"),
+        ("usdbrl", 600.0, "OK"),
+    ]
+    assert answers[0]["n_fresh"] == 5 and answers[0]["sources"] == "p1,p2,p3,p4,p5"
+    pubs = [r for r in rows if r["kind"] == "publish"]
+    assert {r["role"] for r in pubs} == {"primary", "secondary"}
+    assert all(r["n_fresh"] == -1 and r["status"] == "" for r in pubs)
+    assert fr["feed"].astype(str).tolist() == cols["feed"].tolist()
+    assert math.isnan(fr.value_t_s[fr.kind == "answer"].iloc[0])
+
+
+def test_bad_feed_name() -> None:
+    _, _, w = _world({}, horizon_days=0.05)
+    with pytest.raises(ValueError, match="oracle feed='eurbrl': must be one of cdi, usdbrl"):
+        w.oracles.read("eurbrl", 1.0)
