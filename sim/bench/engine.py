@@ -1,0 +1,81 @@
+"""Full-engine throughput: wall time of a scenario, loan requests/s, engine vs raw simpy.
+
+- ``wall_s``: ``simulate(load_scenario("baseline"))`` end to end (world, engine, run-off,
+  tables, KPIs), the model already registered (training is not timed). Goal: < 60 s.
+- ``requests_per_s``: loan requests / wall time of the event loop (``stats["sim_wall_s"]``);
+  ``requests_per_s_total`` uses the whole ``simulate`` wall. Goal: >= 2,000/s.
+- ``events_ratio``: engine events/s (``stats["events"] / stats["sim_wall_s"]``) divided by raw
+  simpy events/s measured here in the same process (``n_procs`` processes looping on
+  ``env.timeout``). Goal: >= 0.25.
+
+``quick`` uses the ``small`` scenario and a shorter raw loop.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+__all__ = ["raw_simpy_events_per_s", "run"]
+
+
+def raw_simpy_events_per_s(n_procs: int = 100, steps: int = 2_000) -> dict[str, float]:
+    """Events/s of bare simpy: ``n_procs`` processes each doing ``steps`` ``env.timeout(1)``."""
+    import simpy
+
+    env = simpy.Environment()
+
+    def proc():
+        timeout = env.timeout
+        for _ in range(steps):
+            yield timeout(1)
+
+    for _ in range(n_procs):
+        env.process(proc())
+    t0 = time.perf_counter()
+    env.run()
+    wall = time.perf_counter() - t0
+    # each process: 1 Initialize event + `steps` timeouts + the process' own completion event
+    events = n_procs * (steps + 2)
+    return {"events": float(events), "wall_s": wall, "events_per_s": events / wall}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    from sim.config.scenario import load_scenario
+    from sim.model import ensure_model
+    from sim.simulate import simulate
+
+    name = "small" if quick else "baseline"
+    scenario = load_scenario(name)
+    ensure_model(scenario)  # training (first use) is not part of the measurement
+    raw = raw_simpy_events_per_s(100, 500 if quick else 2_000)
+    t0 = time.perf_counter()
+    result = simulate(scenario)
+    wall = time.perf_counter() - t0
+    st = result.stats
+    sim_wall = float(st.get("sim_wall_s", wall))
+    events = int(st["events"])
+    requests = int(st["requests"])
+    engine_eps = events / sim_wall
+    raw_after = raw_simpy_events_per_s(100, 500 if quick else 2_000)
+    raw_eps = (raw["events_per_s"] + raw_after["events_per_s"]) / 2.0
+    return {
+        "scenario": name,
+        "wall_s": wall,
+        "sim_wall_s": sim_wall,
+        "simulated_days": st.get("simulated_days"),
+        "requests": requests,
+        "loans": st.get("loans"),
+        "requests_per_s": requests / sim_wall,
+        "requests_per_s_total": requests / wall,
+        "engine_events": events,
+        "engine_events_per_s": engine_eps,
+        "raw_simpy_events_per_s": raw_eps,
+        "events_ratio": engine_eps / raw_eps,
+        "goals": {"wall_s": 60.0, "requests_per_s": 2000.0, "events_ratio": 0.25},
+        "goals_met": {
+            "wall_s": wall < 60.0,
+            "requests_per_s": requests / sim_wall >= 2000.0,
+            "events_ratio": engine_eps / raw_eps >= 0.25,
+        },
+    }
