@@ -70,9 +70,7 @@ def _measure(scorer: Any, x: np.ndarray, model_cfg: Any, rate_per_s: float) -> d
     out: dict[str, Any] = {"batch_size": size, **_direct(scorer, x, size)}
     gaps = np.random.default_rng(0).exponential(1.0 / rate_per_s, x.shape[0])
     one, _ = _through_batcher(scorer, x, gaps, 1, model_cfg.max_batch_delay_ms, model_cfg)
-    many, stats = _through_batcher(
-        scorer, x, gaps, size, model_cfg.max_batch_delay_ms, model_cfg
-    )
+    many, stats = _through_batcher(scorer, x, gaps, size, model_cfg.max_batch_delay_ms, model_cfg)
     out.update(
         {
             "batcher_one_row_requests_per_s": one,

@@ -83,7 +83,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_bad_combination_stops_before_running(tmp_path: Path) -> None:
     specs = [RunSpec("small", ("engine.headroom_bps=-5",), (("engine.headroom_bps", -5),), 1)]
-    with pytest.raises(SweepError, match="engine.headroom_bps"):
+    with pytest.raises(SweepError, match=r"engine\.headroom_bps"):
         prepare(specs, tmp_path)
 
 
