@@ -1,0 +1,293 @@
+"""The auction runner: one simpy process per auction, driving :mod:`market.lifecycle`.
+
+At opening, every lender's and the pool's intentions are drawn at once
+(:meth:`sim.agents.lenders.LenderBook.plan`, :meth:`sim.agents.pool.Pool.plan`); each planned
+commit gets an offer id ``<auction>-<seq>``, a 32-byte salt and its commitment
+(:func:`market.commitment.offer_commitment`). The process then:
+
+1. **Commit phase** — wakes at each commit time in order (ties by plan order). Timed commits
+   have absolute times; a sniper's commit is due ``lead_s`` before the *current* close, and it
+   snipes again after each extension it caused while it has commits left.
+   :func:`market.lifecycle.commit` accepts or rejects (``MAX_OFFERS``, ``COOLDOWN``, ``CLOSED``)
+   and applies anti-sniping.
+2. **Reveal** — each accepted commit is revealed ``reveal_after_s`` after the close (or never).
+   The process sleeps until the reveal deadline (or the last reveal when all reveal), then
+   applies the reveals in time order and closes.
+3. **Clearing** — :func:`market.lifecycle.clear`; the result is recorded (``clearing``).
+4. **Confirmation** — ``confirmation_delay_s`` later, :func:`market.lifecycle.confirm` with the
+   winners' free balances *then* (capital is locked only now): a winner short of cash is
+   dropped (``INSUFFICIENT_FUNDS``) and the auction re-cleared. The debits move
+   ``lender -> escrow`` (``lock``), the sink's ``settle_auction`` gets the settlement with the
+   escrow balance, the escrow pays the borrower ``F - fee`` (``disburse``) and the platform the
+   fee (``fee``), and the loan starts (:mod:`sim.engine.loans`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from market import lifecycle as lc
+from market.auction_types import AuctionRequest
+from market.commitment import offer_commitment
+from sim.agents.lenders import PlannedCommit
+
+if TYPE_CHECKING:
+    from sim.engine.core import Engine
+
+__all__ = ["AuctionCtx", "auction_process", "settle_payload"]
+
+_INF = math.inf
+
+
+@dataclass(slots=True)
+class _Planned:
+    seq: int
+    offer_id: str
+    plan: PlannedCommit
+    salt: bytes
+    commitment: bytes
+    at: float = _INF  # attempt time (set when attempted)
+    accepted: bool = False
+    reason: str | None = None
+    revealed: bool = False
+
+
+@dataclass(slots=True)
+class AuctionCtx:
+    """Everything recorded about one auction (rows are built from it at the end of the run)."""
+
+    auction_id: int
+    request_id: int
+    borrower: str
+    opened_at: float
+    amount_cents: int
+    max_rate_bps: int
+    term_months: int
+    pd_model: float
+    cdi: float
+    funding_apr: float
+    state: Any = None  # market.lifecycle.AuctionState
+    planned: list[_Planned] = field(default_factory=list)
+    cleared_at: float = math.nan
+    confirmed_at: float = math.nan
+    insufficient: int = 0
+    final_status: str = "OPEN"
+
+    def auction_row(self) -> tuple:
+        st = self.state
+        res = st.result
+        commits = sum(1 for p in self.planned if p.at < _INF)
+        accepted = sum(1 for p in self.planned if p.accepted)
+        return (
+            self.auction_id,
+            self.request_id,
+            self.borrower,
+            self.opened_at,
+            self.amount_cents,
+            self.max_rate_bps,
+            self.term_months,
+            self.pd_model,
+            self.cdi,
+            self.funding_apr,
+            float(st.close_at),
+            st.extensions,
+            commits,
+            commits - accepted,
+            len(st.reveals),
+            res.status if res is not None else None,
+            res.clearing_rate_bps if res is not None else None,
+            res.filled_cents if res is not None else 0,
+            res.fee_cents if res is not None else 0,
+            self.cleared_at,
+            self.confirmed_at,
+            self.insufficient,
+            self.final_status,
+        )
+
+    def offer_rows(self) -> list[tuple]:
+        st = self.state
+        res = st.result
+        alloc: dict[str, tuple[int, int]] = {}
+        excl: dict[str, str] = {}
+        if res is not None:
+            for a in res.allocations:
+                alloc[a.offer_id] = (a.amount_cents, a.rate_bps)
+            for e in res.excluded:
+                excl[e.offer_id] = e.reason
+        out = []
+        for p in self.planned:
+            if p.at == _INF:
+                continue  # never attempted (the auction ended first)
+            oid = p.offer_id
+            if not p.accepted:
+                outcome = "REJECTED"
+            elif oid in alloc:
+                outcome = "ALLOCATED" if self.final_status == "FUNDED" else "WON"
+            elif oid in excl:
+                outcome = excl[oid]
+            else:
+                outcome = "PENDING"
+            got = alloc.get(oid)
+            out.append(
+                (
+                    self.auction_id,
+                    p.seq,
+                    oid,
+                    p.plan.lender,
+                    p.plan.strategy,
+                    p.plan.amount_cents,
+                    p.plan.rate_bps,
+                    p.at,
+                    p.accepted,
+                    p.reason,
+                    p.revealed,
+                    outcome,
+                    got[0] if got else 0,
+                    got[1] if got else None,
+                )
+            )
+        return out
+
+
+def _plan(eng: Engine, ctx: AuctionCtx) -> list[_Planned]:
+    rules = eng.rules
+    t0 = ctx.opened_at
+    common = dict(
+        t0=t0,
+        amount_cents=ctx.amount_cents,
+        max_rate_bps=ctx.max_rate_bps,
+        pd=ctx.pd_model,
+        lgd=eng.engine_cfg.lgd,
+        cdi_apr=eng.lender_cdi_apr(t0, ctx.term_months),
+        tick_bps=rules.tick_bps,
+        min_offer_cents=rules.min_offer_cents,
+    )
+    plans = eng.lenders.plan(
+        ttl_s=rules.ttl_s, free_cents=eng.ledger.balance, rng=eng.rng_lenders, **common
+    )
+    if eng.pool is not None:
+        pp = eng.pool.plan(
+            free_cents=eng.ledger.balance(eng.pool.account), rng=eng.rng_pool, **common
+        )
+        if pp is not None:
+            plans.append(pp)
+    out = []
+    aid = ctx.auction_id
+    salts = eng.rng_salts.bytes(32 * len(plans))
+    for seq, p in enumerate(plans):
+        salt = salts[32 * seq : 32 * seq + 32]
+        oid = f"{aid}-{seq}"
+        c = offer_commitment(aid, p.lender, p.amount_cents, p.rate_bps, salt)
+        out.append(_Planned(seq, oid, p, salt, c))
+    return out
+
+
+def auction_process(eng: Engine, ctx: AuctionCtx):
+    """The simpy process of one auction (see the module docstring)."""
+    env = eng.env
+    rules = eng.rules
+    request = AuctionRequest(
+        ctx.auction_id,
+        ctx.borrower,
+        ctx.amount_cents,
+        ctx.max_rate_bps,
+        ctx.term_months,
+        ctx.opened_at,
+    )
+    state = lc.open_auction(request, rules)
+    ctx.state = state
+    planned = ctx.planned = _plan(eng, ctx)
+    timed = sorted((p for p in planned if p.plan.at is not None), key=lambda p: (p.plan.at, p.seq))
+    snipers = [p for p in planned if p.plan.at is None]  # in plan order
+    sniped_close: dict[str, float] = {}  # lender -> close it last sniped
+    i = 0
+    # ---------------------------------------------------------------- commit phase
+    while True:
+        t_next = timed[i].plan.at if i < len(timed) else _INF
+        nxt = timed[i] if i < len(timed) else None
+        for p in snipers:
+            if p.at < _INF or sniped_close.get(p.plan.lender) == state.close_at:
+                continue
+            t_s = max(state.close_at - p.plan.lead_s, env.now)
+            if t_s < t_next:
+                t_next, nxt = t_s, p
+        if nxt is None or t_next >= state.close_at:
+            break
+        if t_next > env.now:
+            yield env.timeout(t_next - env.now)
+        t = env.now
+        if nxt.plan.at is None:
+            sniped_close[nxt.plan.lender] = state.close_at
+        else:
+            i += 1
+        nxt.at = t
+        out = lc.commit(
+            state, offer_id=nxt.offer_id, lender=nxt.plan.lender, commitment=nxt.commitment, t=t
+        )
+        state = out.state
+        nxt.accepted = out.accepted
+        nxt.reason = out.reason
+    ctx.state = state
+    # ---------------------------------------------------------------- reveal phase
+    accepted = [p for p in planned if p.accepted]
+    window = rules.reveal_window_s
+    reveals = sorted(
+        (
+            (state.close_at + min(p.plan.reveal_after_s, window * 0.999), p.seq, p)
+            for p in accepted
+            if p.plan.reveal_after_s is not None
+        ),
+        key=lambda x: (x[0], x[1]),
+    )
+    if accepted and len(reveals) == len(accepted):
+        t_close = reveals[-1][0]
+    else:
+        t_close = state.close_at + window
+    yield env.timeout(max(0.0, t_close - env.now))
+    for t_rev, _, p in reveals:
+        r = lc.reveal(
+            state,
+            offer_id=p.offer_id,
+            amount_cents=p.plan.amount_cents,
+            rate_bps=p.plan.rate_bps,
+            salt=p.salt,
+            t=t_rev,
+        )
+        state = r.state
+        p.revealed = r.accepted
+    state = lc.close(state, env.now)
+    state = lc.clear(state)
+    ctx.state = state
+    ctx.cleared_at = env.now
+    eng.record_clearing(ctx, state.result, "clear")
+    if state.phase != "CLEARED":
+        ctx.final_status = "UNFILLED"
+        eng.release(ctx)
+        return
+    # ---------------------------------------------------------------- confirmation
+    yield env.timeout(eng.engine_cfg.confirmation_delay_s)
+    now = env.now
+    bal = eng.ledger.balance
+    acct = eng.account_of
+    free = {a.lender: bal(acct[a.lender]) for a in state.result.allocations}
+    conf = lc.confirm(state, free)
+    state = ctx.state = conf.state
+    ctx.insufficient = len(conf.dropped)
+    if conf.dropped:
+        eng.record_clearing(ctx, state.result, "confirm")
+    eng.release(ctx)
+    if state.phase != "CONFIRMED":
+        ctx.final_status = "UNFILLED"
+        return
+    ctx.confirmed_at = now
+    ctx.final_status = "FUNDED"
+    eng.fund(ctx, state, conf.debits)
+
+
+def settle_payload(state: Any, escrow_cents_after: int) -> dict[str, Any]:
+    """The sink's ``settle_auction`` mapping for a confirmed auction."""
+    payload = lc.settlement_payload(state)
+    payload["escrow_cents_after"] = escrow_cents_after
+    return payload
