@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 MARKET_ALLOWED = {
-    "__future__", "bisect", "collections", "dataclasses", "datetime", "decimal", "enum",
+    "__future__", "bisect", "calendar", "collections", "dataclasses", "datetime", "decimal", "enum",
     "fractions", "functools", "heapq", "itertools", "json", "math", "numbers", "operator",
     "statistics", "typing", "types", "re", "hashlib",
     "numpy", "scipy", "eth_abi", "eth_hash", "eth_utils",
