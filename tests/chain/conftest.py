@@ -101,6 +101,19 @@ class EVM:
             raise ContractError(f"deploying {name}{args} failed")
         return self.w3.eth.contract(address=receipt.contractAddress, abi=list(art.abi))
 
+    def deploy_reverts(self, name: str, args: Sequence[Any], error: str, *eargs: Any) -> None:
+        """Assert deploying ``name(*args)`` reverts with custom error ``error(*eargs)``."""
+        art = load_artifact(name)
+        factory = self.w3.eth.contract(abi=list(art.abi), bytecode=art.bytecode)
+        data = factory.constructor(*args).data_in_transaction
+        try:
+            self.w3.eth.call({"from": self.accounts[0], "data": data, "gas": DEPLOY_GAS})
+        except TransactionFailed as exc:
+            name_, decoded = self.decode_revert(exc)
+            assert (name_, decoded) == (error, _norm(list(eargs))), (name_, decoded)
+        else:
+            raise AssertionError(f"deploying {name} did not revert (expected {error})")
+
     def at(self, name: str, address: str) -> Contract:
         return self.w3.eth.contract(address=address, abi=list(load_artifact(name).abi))
 
