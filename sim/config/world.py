@@ -310,6 +310,10 @@ class OraclesConfig(_Frozen):
         le=30 * 86_400.0,
         description="feeders keep publishing this long after the horizon (auctions closing)",
     )
+    record_publications: bool = Field(
+        default=True,
+        description="oracle_ticks holds every feeder publication (false: answers only)",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -247,3 +247,11 @@ def test_bad_feed_name() -> None:
     _, _, w = _world({}, horizon_days=0.05)
     with pytest.raises(ValueError, match="oracle feed='eurbrl': must be one of cdi, usdbrl"):
         w.oracles.read("eurbrl", 1.0)
+
+
+def test_publications_can_be_left_out_of_the_ticks() -> None:
+    _, env, w = _world({"record_publications": False}, horizon_days=0.05)
+    env.run(until=600.0)
+    w.oracles.read("cdi", 300.0)
+    fr = w.oracles.ticks_frame()
+    assert fr.kind.astype(str).tolist() == ["answer"]
