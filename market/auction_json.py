@@ -1,0 +1,190 @@
+"""The ``ce auction clear`` JSON format: parse and validate input, build the output (pure).
+
+Input (a JSON-decoded ``dict``)::
+
+    {"request": {"auction_id", "borrower", "amount_cents", "max_rate_bps", "term_months",
+                 "opened_at"},
+     "offers": [{"offer_id", "lender", "amount_cents", "rate_bps", "committed_at",
+                 "revealed"}, ...],
+     "rules": {any subset of AuctionRules' fields}}          # optional
+
+Every field of ``request`` and of each offer is required; unknown fields are refused; integers
+must be JSON integers (``true`` and ``5.0`` are not integers); times are integer seconds;
+``amount_cents`` must be positive for every offer; offer ids must be unique.
+:func:`parse_clear_input` raises :class:`AuctionInputError` (a ``ValueError``) whose one-line
+message names the field path, the value and the rule, e.g.
+``offers[2].amount_cents=-5: must be a positive integer below 2**63``.
+
+Output: :func:`output_dict` is the result object with the spec's key order; :func:`dumps`
+renders it on one line with ``json.dumps`` defaults (``", "`` / ``": "`` separators, ASCII).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from market.auction_types import (
+    AuctionRequest,
+    AuctionRules,
+    ClearingResult,
+    FieldError,
+    Offer,
+)
+
+__all__ = ["AuctionInputError", "ClearInput", "dumps", "output_dict", "parse_clear_input"]
+
+_REQUEST_FIELDS = (
+    "auction_id",
+    "borrower",
+    "amount_cents",
+    "max_rate_bps",
+    "term_months",
+    "opened_at",
+)
+_OFFER_FIELDS = ("offer_id", "lender", "amount_cents", "rate_bps", "committed_at", "revealed")
+_RULE_FIELDS = tuple(f.name for f in fields(AuctionRules))
+_STR_FIELDS = {"borrower", "offer_id", "lender", "pricing"}
+_TIME_FIELDS = {"opened_at", "committed_at"}
+
+
+class AuctionInputError(FieldError):
+    """Malformed ``ce auction clear`` input; the message names field, value and rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClearInput:
+    """A validated clearing input."""
+
+    request: AuctionRequest
+    offers: tuple[Offer, ...]
+    rules: AuctionRules
+
+
+class _Tag:
+    """A placeholder shown verbatim in messages (``<missing>``, ``<array of 3>``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_MISSING = _Tag("<missing>")
+
+
+def _fail(path: str, value: Any, rule: str) -> AuctionInputError:
+    return AuctionInputError(path, value, rule)
+
+
+def _object(path: str, value: Any, allowed: tuple[str, ...], required: bool) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, _brief(value), "must be a JSON object")
+    for key in value:
+        if key not in allowed:
+            raise _fail(
+                f"{path}.{key}", value[key], "unknown field; allowed: " + ", ".join(allowed)
+            )
+    if required:
+        for key in allowed:
+            if key not in value:
+                raise AuctionInputError(f"{path}.{key}", _MISSING, "required field is missing")
+    return value
+
+
+def _brief(value: Any) -> Any:
+    """Containers are shown by type only in messages."""
+    if isinstance(value, list):
+        return _Tag(f"<array of {len(value)}>")
+    if isinstance(value, dict):
+        return _Tag("<object>")
+    return value
+
+
+def _field_types(path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Check JSON types strictly (the dataclasses then check ranges)."""
+    out: dict[str, Any] = {}
+    for key, v in obj.items():
+        p = f"{path}.{key}"
+        if key in _STR_FIELDS:
+            if not isinstance(v, str):
+                raise _fail(p, _brief(v), "must be a string")
+        elif key == "revealed":
+            if not isinstance(v, bool):
+                raise _fail(p, _brief(v), "must be true or false")
+        elif key == "min_fill_ratio":
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise _fail(p, _brief(v), "must be a number in (0, 1]")
+        elif type(v) is not int:
+            rule = (
+                "must be an integer number of seconds"
+                if key in _TIME_FIELDS
+                else "must be an integer"
+            )
+            raise _fail(p, _brief(v), rule)
+        out[key] = v
+    return out
+
+
+def _build(cls: type, path: str, kwargs: dict[str, Any], own_prefix: str) -> Any:
+    try:
+        return cls(**kwargs)
+    except FieldError as err:
+        name = err.field.removeprefix(own_prefix)
+        raise AuctionInputError(f"{path}.{name}", err.value, err.rule) from None
+
+
+def parse_clear_input(doc: Any) -> ClearInput:
+    """Validate a JSON-decoded ``ce auction clear`` input (see the module docstring)."""
+    if not isinstance(doc, dict):
+        raise _fail("input", _brief(doc), "must be a JSON object with request, offers and rules")
+    top = _object("input", doc, ("request", "offers", "rules"), required=False)
+    for key in ("request", "offers"):
+        if key not in top:
+            raise AuctionInputError(key, _MISSING, "required field is missing")
+    req = _field_types("request", _object("request", top["request"], _REQUEST_FIELDS, True))
+    request = _build(AuctionRequest, "request", req, "request.")
+
+    offers_raw = top["offers"]
+    if not isinstance(offers_raw, list):
+        raise _fail("offers", _brief(offers_raw), "must be a JSON array of offers")
+    offers: list[Offer] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(offers_raw):
+        path = f"offers[{i}]"
+        kw = _field_types(path, _object(path, raw, _OFFER_FIELDS, True))
+        if kw["amount_cents"] <= 0:
+            raise _fail(f"{path}.amount_cents", kw["amount_cents"], "must be a positive integer")
+        offer = _build(Offer, path, kw, "offer.")
+        if offer.offer_id in seen:
+            raise _fail(
+                f"{path}.offer_id",
+                offer.offer_id,
+                f"must be unique (already used by offers[{seen[offer.offer_id]}])",
+            )
+        seen[offer.offer_id] = i
+        offers.append(offer)
+
+    rules_raw = top.get("rules", {})
+    rules = _build(
+        AuctionRules,
+        "rules",
+        _field_types("rules", _object("rules", rules_raw, _RULE_FIELDS, False)),
+        "rules.",
+    )
+    return ClearInput(request, tuple(offers), rules)
+
+
+def output_dict(result: ClearingResult) -> dict[str, Any]:
+    """The output object, keys in the spec's order."""
+    return result.to_dict()
+
+
+def dumps(result: ClearingResult) -> str:
+    """The output as one line of JSON (``json.dumps`` defaults; same result => same bytes)."""
+    return json.dumps(output_dict(result))

@@ -1,0 +1,305 @@
+"""``ce auction clear``: JSON in, JSON out, one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.cli import main
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios" / "auctions"
+SPEC_INPUT: dict[str, Any] = {
+    "request": {
+        "auction_id": 7,
+        "borrower": "b1",
+        "amount_cents": 1000000,
+        "max_rate_bps": 3000,
+        "term_months": 12,
+        "opened_at": 0,
+    },
+    "offers": [
+        {
+            "offer_id": "o1",
+            "lender": "l1",
+            "amount_cents": 400000,
+            "rate_bps": 2400,
+            "committed_at": 10,
+            "revealed": True,
+        },
+        {
+            "offer_id": "o2",
+            "lender": "l2",
+            "amount_cents": 700000,
+            "rate_bps": 2600,
+            "committed_at": 11,
+            "revealed": True,
+        },
+        {
+            "offer_id": "o3",
+            "lender": "l3",
+            "amount_cents": 5000,
+            "rate_bps": 2601,
+            "committed_at": 12,
+            "revealed": True,
+        },
+    ],
+    "rules": {"min_fill_ratio": 0.9, "pricing": "uniform"},
+}
+
+
+def run(tmp_path: Path, doc: Any, capsys: pytest.CaptureFixture[str], *extra: str):
+    path = tmp_path / "in.json"
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    code = main(["auction", "clear", str(path), *extra])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_spec_example_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(tmp_path, SPEC_INPUT, capsys)
+    assert code == 0 and err == ""
+    assert out.count("\n") == 1  # one line
+    expected = {
+        "status": "FILLED",
+        "clearing_rate_bps": 2600,
+        "paid_rate": "uniform",
+        "filled_cents": 1000000,
+        "fee_cents": 5000,
+        "allocations": [
+            {"offer_id": "o1", "lender": "l1", "amount_cents": 400000, "rate_bps": 2600},
+            {"offer_id": "o2", "lender": "l2", "amount_cents": 600000, "rate_bps": 2600},
+        ],
+        "excluded": [{"offer_id": "o3", "reason": "OFF_TICK"}],
+    }
+    assert out == json.dumps(expected) + "\n"  # exact bytes, keys in the spec's order
+
+
+def test_engines_and_rules_defaults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = copy.deepcopy(SPEC_INPUT)
+    del doc["rules"]
+    a = run(tmp_path, doc, capsys)
+    b = run(tmp_path, doc, capsys, "--engine", "reference")
+    assert a == b and a[0] == 0
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.json")), ids=lambda p: p.stem)
+def test_scenario_files(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["auction", "clear", str(path)]) == 0
+    numpy_out = capsys.readouterr().out
+    assert main(["auction", "clear", str(path), "--engine", "reference"]) == 0
+    assert capsys.readouterr().out == numpy_out
+    assert json.loads(numpy_out)["status"] in {"FILLED", "PARTIAL", "UNFILLED"}
+
+
+def test_stdin_and_indent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(SPEC_INPUT)))
+    assert main(["auction", "clear", "-", "--indent", "2"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["status"] == "FILLED" and '\n  "status": "FILLED"' in out
+
+
+def mutate(path: str, value: Any) -> dict[str, Any]:
+    """SPEC_INPUT with ``path`` ("offers.1.amount_cents") set to value (or deleted)."""
+    doc = copy.deepcopy(SPEC_INPUT)
+    *parents, last = path.split(".")
+    node: Any = doc
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    key: Any = int(last) if isinstance(node, list) else last
+    if value is DELETE:
+        del node[key]
+    else:
+        node[key] = value
+    return doc
+
+
+DELETE = object()
+BAD = [
+    ("not json", "{nope", "not valid JSON"),
+    ("top not object", [1, 2], "input=<array of 2>: must be a JSON object"),
+    ("missing request", mutate("request", DELETE), "request=<missing>: required field is missing"),
+    ("missing offers", mutate("offers", DELETE), "offers=<missing>: required field is missing"),
+    (
+        "extra top field",
+        mutate("extra", 1),
+        "input.extra=1: unknown field; allowed: request, offers, rules",
+    ),
+    ("request not object", mutate("request", "x"), 'request="x": must be a JSON object'),
+    (
+        "missing request field",
+        mutate("request.amount_cents", DELETE),
+        "request.amount_cents=<missing>: required field is missing",
+    ),
+    ("extra request field", mutate("request.colour", "red"), 'request.colour="red": unknown field'),
+    (
+        "zero request amount",
+        mutate("request.amount_cents", 0),
+        "request.amount_cents=0: must be a positive",
+    ),
+    (
+        "float amount",
+        mutate("request.amount_cents", 1000000.0),
+        "request.amount_cents=1000000.0: must be an integer",
+    ),
+    (
+        "bool rate",
+        mutate("request.max_rate_bps", True),
+        "request.max_rate_bps=true: must be an integer",
+    ),
+    (
+        "negative reserve",
+        mutate("request.max_rate_bps", -1),
+        "request.max_rate_bps=-1: must be a non-negative integer",
+    ),
+    (
+        "string borrower number",
+        mutate("request.borrower", 5),
+        "request.borrower=5: must be a string",
+    ),
+    (
+        "float time",
+        mutate("request.opened_at", 0.5),
+        "request.opened_at=0.5: must be an integer number of seconds",
+    ),
+    ("offers not list", mutate("offers", {}), "offers=<object>: must be a JSON array"),
+    ("offer not object", mutate("offers.1", 3), "offers[1]=3: must be a JSON object"),
+    (
+        "missing offer field",
+        mutate("offers.2.revealed", DELETE),
+        "offers[2].revealed=<missing>: required field is missing",
+    ),
+    (
+        "extra offer field",
+        mutate("offers.0.note", "x"),
+        'offers[0].note="x": unknown field; allowed: offer_id',
+    ),
+    (
+        "negative offer amount",
+        mutate("offers.2.amount_cents", -5),
+        "offers[2].amount_cents=-5: must be a positive integer",
+    ),
+    (
+        "zero offer amount",
+        mutate("offers.1.amount_cents", 0),
+        "offers[1].amount_cents=0: must be a positive integer",
+    ),
+    (
+        "bool-as-int amount",
+        mutate("offers.0.amount_cents", True),
+        "offers[0].amount_cents=true: must be an integer",
+    ),
+    (
+        "float-as-int rate",
+        mutate("offers.0.rate_bps", 2400.0),
+        "offers[0].rate_bps=2400.0: must be an integer",
+    ),
+    (
+        "negative rate",
+        mutate("offers.0.rate_bps", -5),
+        "offers[0].rate_bps=-5: must be a non-negative integer",
+    ),
+    (
+        "huge amount",
+        mutate("offers.0.amount_cents", 2**63),
+        "offers[0].amount_cents=9223372036854775808",
+    ),
+    (
+        "revealed as int",
+        mutate("offers.0.revealed", 1),
+        "offers[0].revealed=1: must be true or false",
+    ),
+    (
+        "empty offer id",
+        mutate("offers.0.offer_id", ""),
+        'offers[0].offer_id="": must be a non-empty string',
+    ),
+    (
+        "duplicate id",
+        mutate("offers.2.offer_id", "o1"),
+        'offers[2].offer_id="o1": must be unique (already used by offers[0])',
+    ),
+    (
+        "unknown pricing",
+        mutate("rules.pricing", "vickrey"),
+        'rules.pricing="vickrey": must be one of uniform, pay_as_bid, first_rejected',
+    ),
+    ("unknown rule", mutate("rules.speed", 3), "rules.speed=3: unknown field; allowed: tick_bps"),
+    ("rules not object", mutate("rules", [1]), "rules=<array of 1>: must be a JSON object"),
+    ("zero tick", mutate("rules.tick_bps", 0), "rules.tick_bps=0: must be a positive integer"),
+    (
+        "ratio too big",
+        mutate("rules.min_fill_ratio", 1.5),
+        "rules.min_fill_ratio=1.5: must be a number in (0, 1]",
+    ),
+    (
+        "ratio zero",
+        mutate("rules.min_fill_ratio", 0),
+        "rules.min_fill_ratio=0: must be a number in (0, 1]",
+    ),
+    (
+        "ratio bool",
+        mutate("rules.min_fill_ratio", True),
+        "rules.min_fill_ratio=true: must be a number in (0, 1]",
+    ),
+    (
+        "fee above 100%",
+        mutate("rules.platform_fee_bps", 10001),
+        "rules.platform_fee_bps=10001: must be an integer in [0, 10000]",
+    ),
+    (
+        "negative cooldown",
+        mutate("rules.cooldown_s", -1),
+        "rules.cooldown_s=-1: must be a non-negative integer",
+    ),
+    ("float tick", mutate("rules.tick_bps", 5.0), "rules.tick_bps=5.0: must be an integer"),
+]
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"), [(d, m) for _, d, m in BAD], ids=[n for n, _, _ in BAD]
+)
+def test_malformed_input_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], doc: Any, message: str
+) -> None:
+    code, out, err = run(tmp_path, doc, capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("ce auction: error: ")
+    assert message in lines[0], lines[0]
+
+
+def test_ratio_nan_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.dumps(SPEC_INPUT).replace('"min_fill_ratio": 0.9', '"min_fill_ratio": NaN')
+    code, _, err = run(tmp_path, doc, capsys)
+    assert code == 2 and "rules.min_fill_ratio=nan: must be a number in (0, 1]" in err
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.json", "no such file"),
+        (lambda p: p, "is a directory"),
+    ],
+)
+def test_unreadable_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, message: str
+) -> None:
+    assert main(["auction", "clear", str(make(tmp_path))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "FILE=" in err[0]
+
+
+def test_non_utf8_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(b"\xff\xfe{")
+    assert main(["auction", "clear", str(path)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
