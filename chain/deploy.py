@@ -26,6 +26,7 @@ from chain.tx import TxReceipt, TxSender
 
 __all__ = [
     "ATTEST_CONTRACTS",
+    "FEE_RECIPIENT_LABEL",
     "FULL_CONTRACTS",
     "ContractHandle",
     "Deployment",
@@ -37,7 +38,18 @@ __all__ = [
 #: contracts deployed for ``mode: attest``
 ATTEST_CONTRACTS: tuple[str, ...] = ("Attestor",)
 #: contracts deployed for ``mode: full`` and ``ce chain demo`` (in deployment order)
-FULL_CONTRACTS: tuple[str, ...] = ("Attestor",)
+FULL_CONTRACTS: tuple[str, ...] = (
+    "Attestor",
+    "BRLToken",
+    "LoanNote",
+    "FundingEscrow",
+    "HedgeSettlement",
+    "FeatureFlags",
+)
+#: label of the derived dev account receiving platform fees (see ``chain.backends``)
+FEE_RECIPIENT_LABEL = "platform:fee-recipient"
+#: gas limits of the wiring calls (measured well below)
+ROLE_GAS = 120_000
 
 
 def _abi_type(param: Mapping[str, Any]) -> str:
@@ -193,19 +205,30 @@ def deploy_all(
     *,
     sender: TxSender | None = None,
 ) -> Deployment:
-    """Deploy ``contracts`` (names from :data:`FULL_CONTRACTS`), wire and grant roles.
+    """Deploy ``contracts`` (names from :data:`FULL_CONTRACTS`), wire them and grant roles.
 
-    The deployer is admin and holds every operational role.
+    The deployer is admin and holds every operational role (Attestor and escrow engine, token
+    gateway, hedge engine, flags governance).  The LoanNote's minter is the FundingEscrow; fees
+    go to the derived dev account :data:`FEE_RECIPIENT_LABEL`.  Dependencies are checked:
+    FundingEscrow needs BRLToken and LoanNote, HedgeSettlement needs Attestor and BRLToken.
     """
+    from chain.backends import derived_account
+
     unknown = [c for c in contracts if c not in FULL_CONTRACTS]
     if unknown:
         raise ValueError(
             f"contracts={list(contracts)!r}: {unknown[0]!r} is not deployable; "
             f"choose from {', '.join(FULL_CONTRACTS)}"
         )
+    needs = {"FundingEscrow": ("BRLToken", "LoanNote"), "HedgeSettlement": ("Attestor", "BRLToken")}
+    for name, deps in needs.items():
+        missing = [d for d in deps if name in contracts and d not in contracts]
+        if missing:
+            raise ValueError(f"contracts: {name} needs {missing[0]} deployed with it")
     sender = sender or TxSender(backend)
     dep = Deployment(backend=backend, sender=sender)
     me = sender.account.address
+    zero = "0x" + "00" * 20
 
     def put(handle: ContractHandle, receipt: TxReceipt) -> ContractHandle:
         dep.addresses[handle.name] = handle.address
@@ -218,4 +241,44 @@ def deploy_all(
             continue
         if name == "Attestor":
             put(*deploy_contract(sender, "Attestor", me, me))
+        elif name == "BRLToken":
+            put(*deploy_contract(sender, "BRLToken", me, me))
+        elif name == "LoanNote":
+            put(*deploy_contract(sender, "LoanNote", me, zero))
+        elif name == "FundingEscrow":
+            fee_to = derived_account(FEE_RECIPIENT_LABEL).address
+            escrow = put(
+                *deploy_contract(
+                    sender,
+                    "FundingEscrow",
+                    me,
+                    me,
+                    dep.addresses["BRLToken"],
+                    dep.addresses["LoanNote"],
+                    fee_to,
+                )
+            )
+            note = dep.handles["LoanNote"]
+            dep.receipts.append(
+                note.transact(
+                    "grantRole",
+                    note.call("MINTER_ROLE"),
+                    escrow.address,
+                    gas=ROLE_GAS,
+                    label="LoanNote.grantRole(MINTER_ROLE, FundingEscrow)",
+                )
+            )
+        elif name == "HedgeSettlement":
+            put(
+                *deploy_contract(
+                    sender,
+                    "HedgeSettlement",
+                    me,
+                    me,
+                    dep.addresses["Attestor"],
+                    dep.addresses["BRLToken"],
+                )
+            )
+        elif name == "FeatureFlags":
+            put(*deploy_contract(sender, "FeatureFlags", me, me))
     return dep

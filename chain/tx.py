@@ -226,10 +226,20 @@ class TxSender:
         if self.account.signs_locally:
             unsigned = {k: v for k, v in tx.items() if k != "from"}
             return self.account.sign(unsigned)
-        signed = self.w3.eth.sign_transaction(tx)  # eth_signTransaction on the node
-        raw = bytes(signed["raw"])
         from chain.merkle import keccak256
 
+        # eth_signTransaction on the node; nodes answer either the raw hex (anvil, hardhat) or
+        # {"raw": ..., "tx": ...} (geth), which web3's formatter does not accept: ask directly
+        params = {
+            k: (("0x" + v.hex()) if isinstance(v, bytes) else (hex(v) if isinstance(v, int) else v))
+            for k, v in tx.items()
+        }
+        answer = self.w3.provider.make_request("eth_signTransaction", [params])
+        if "error" in answer:
+            raise TxError(f"the node cannot sign for {self.account.address}: {answer['error']}")
+        result = answer["result"]
+        raw_hex = result["raw"] if isinstance(result, Mapping) else result
+        raw = bytes.fromhex(str(raw_hex).removeprefix("0x"))
         return raw, keccak256(raw)
 
     # -- sending ---------------------------------------------------------------------------
@@ -281,6 +291,10 @@ class TxSender:
         )
         self.receipts.append(rec)
         if rec.status != 1:
+            if rec.gas_used >= gas:
+                raise TxReverted(
+                    label, rec.tx_hash, None, (), rec.gas_used, f"out of gas (used all {gas:,} gas)"
+                )
             name, args, detail = self._revert_reason(to, data, value, rec.block_number)
             raise TxReverted(label, rec.tx_hash, name, args, rec.gas_used, detail)
         return rec
