@@ -45,6 +45,7 @@ __all__ = [
     "leaf_hash",
     "merkle_root",
     "process_proof",
+    "proof_from_nodes",
     "verify_proof",
 ]
 
@@ -97,27 +98,44 @@ def hash_pair(a: bytes, b: bytes) -> bytes:
 class MerkleTree:
     """A built tree: the root, the input leaves, and a proof for every leaf.
 
-    ``leaves[i]`` is the i-th leaf in *input* order and ``proofs[i]`` its proof (a tuple of
-    32-byte sibling hashes, bottom-up).  ``nodes`` is the OpenZeppelin array layout.
+    ``leaves[i]`` is the i-th leaf in *input* order, ``positions[i]`` its index in ``nodes``
+    (the OpenZeppelin array layout) and ``proofs[i]`` its proof (a tuple of 32-byte sibling
+    hashes, bottom-up) -- empty when the tree was built with ``proofs=False``, in which case
+    :meth:`proof` derives it from ``nodes`` on demand.
     """
 
     root: bytes
     leaves: tuple[bytes, ...]
-    proofs: tuple[tuple[bytes, ...], ...]
+    positions: tuple[int, ...]
     nodes: tuple[bytes, ...]
+    proofs: tuple[tuple[bytes, ...], ...] = ()
 
     def proof(self, index: int) -> tuple[bytes, ...]:
         """The proof of the leaf at input position ``index``."""
         if not 0 <= index < len(self.leaves):
             raise IndexError(f"index={index} is outside 0..{len(self.leaves) - 1}")
-        return self.proofs[index]
+        if self.proofs:
+            return self.proofs[index]
+        return proof_from_nodes(self.nodes, self.positions[index])
 
 
-def build_tree(leaves: Sequence[bytes]) -> MerkleTree:
+def proof_from_nodes(nodes: Sequence[bytes], position: int) -> tuple[bytes, ...]:
+    """The proof of the node at ``position`` of an OpenZeppelin-layout node array."""
+    if not 0 <= position < len(nodes):
+        raise IndexError(f"position={position} is outside 0..{len(nodes) - 1}")
+    path: list[bytes] = []
+    j = position
+    while j > 0:
+        path.append(nodes[j + 1] if j & 1 else nodes[j - 1])
+        j = (j - 1) >> 1
+    return tuple(path)
+
+
+def build_tree(leaves: Sequence[bytes], *, proofs: bool = True) -> MerkleTree:
     """Build the tree over ``leaves`` (already-hashed 32-byte leaves, in input order).
 
-    Returns the root and the proofs of all leaves in one pass.  Raises ``ValueError`` for an
-    empty input or a leaf that is not 32 bytes.
+    Returns the root and (unless ``proofs=False``) the proofs of all leaves, in one pass.
+    Raises ``ValueError`` for an empty input or a leaf that is not 32 bytes.
     """
     n = len(leaves)
     if n == 0:
@@ -139,20 +157,27 @@ def build_tree(leaves: Sequence[bytes]) -> MerkleTree:
         a = nodes[2 * i + 1]
         b = nodes[2 * i + 2]
         nodes[i] = k(a + b if a < b else b + a)
-    proofs: list[tuple[bytes, ...]] = []
-    for i in range(n):
-        j = pos[i]
-        path: list[bytes] = []
-        while j > 0:
-            path.append(nodes[j + 1] if j & 1 else nodes[j - 1])
-            j = (j - 1) >> 1
-        proofs.append(tuple(path))
-    return MerkleTree(root=nodes[0], leaves=tuple(leaves), proofs=tuple(proofs), nodes=tuple(nodes))
+    all_proofs: list[tuple[bytes, ...]] = []
+    if proofs:
+        for i in range(n):
+            j = pos[i]
+            path: list[bytes] = []
+            while j > 0:
+                path.append(nodes[j + 1] if j & 1 else nodes[j - 1])
+                j = (j - 1) >> 1
+            all_proofs.append(tuple(path))
+    return MerkleTree(
+        root=nodes[0],
+        leaves=tuple(leaves),
+        positions=tuple(pos),
+        nodes=tuple(nodes),
+        proofs=tuple(all_proofs),
+    )
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
     """The root of :func:`build_tree` over ``leaves``."""
-    return build_tree(leaves).root
+    return build_tree(leaves, proofs=False).root
 
 
 def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.merkle import (
@@ -13,6 +13,7 @@ from chain.merkle import (
     leaf_hash,
     merkle_root,
     process_proof,
+    proof_from_nodes,
     verify_proof,
 )
 from chain.records import Record, canonical_json, kind_code, payload_hash, sim_time_int
@@ -91,8 +92,11 @@ leaves_st = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=8
 def test_every_proof_verifies(leaves: list[bytes]) -> None:
     tree = build_tree(leaves)
     assert tree.root == merkle_root(leaves)
+    lazy = build_tree(leaves, proofs=False)
+    assert lazy.root == tree.root and lazy.proofs == ()
     for i, leaf in enumerate(leaves):
         assert verify_proof(leaf, tree.proof(i), tree.root)
+        assert lazy.proof(i) == tree.proof(i) == proof_from_nodes(tree.nodes, tree.positions[i])
         # a proof never needs more than ceil(log2(n)) + 1 siblings
         assert len(tree.proof(i)) <= len(leaves).bit_length()
 
@@ -170,3 +174,42 @@ def test_records_canonical_hash_and_kinds() -> None:
     rec = Record.make(3, "price", {"p": 5}, 1500.75)
     assert rec.leaf == leaf_hash(3, 1, keccak256(b'{"p":5}'), 1500)
     assert rec.to_json(0)["payload"] == '{"p":5}'
+
+
+@pytest.fixture(scope="module")
+def attestor():
+    from chain.backends import eth_tester_backend
+    from chain.deploy import deploy_all
+
+    return deploy_all(eth_tester_backend())["Attestor"]
+
+
+@settings(max_examples=25)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**64),
+            st.integers(1, 5),
+            st.binary(min_size=32, max_size=32),
+            st.integers(0, 2**64 - 1),
+        ),
+        min_size=1,
+        max_size=40,
+        unique_by=lambda r: r[0],
+    ),
+    st.data(),
+)
+def test_python_tree_agrees_with_the_attestor_contract(attestor, records, data) -> None:
+    """The contract's leafHash equals ours, and our proofs verify under our root on chain."""
+    leaves = [leaf_hash(*r) for r in records]
+    i = data.draw(st.integers(0, len(records) - 1))
+    assert attestor.call("leafHash", *records[i]) == leaves[i]
+    tree = build_tree(leaves)
+    found, batch_id = attestor.call("batchIdOf", tree.root)
+    if not found:
+        batch_id = attestor.call("batchCount")
+        attestor.transact("attestBatch", tree.root, 0, len(leaves), gas=150_000)
+    for j in {0, i, len(leaves) - 1}:
+        assert attestor.call("verify", leaves[j], list(tree.proof(j)), batch_id) is True
+    other = keccak256(leaves[i])
+    assert attestor.call("verify", other, list(tree.proof(i)), batch_id) is False
