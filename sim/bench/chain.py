@@ -84,6 +84,7 @@ def run(quick: bool) -> dict[str, Any]:
     }
     out: dict[str, Any] = {"backend": "eth-tester", "note": "timings on a shared 2-core machine"}
     with tempfile.TemporaryDirectory(prefix="ce-bench-chain-") as tmp:
+        _one(1, 20, Path(tmp) / "warm-up")  # imports, first-call caches: not measured
         by_size = {bs: _one(bs, n, Path(tmp)) for bs, n in sizes.items()}
     for bs, res in by_size.items():
         out[f"batch_{bs}"] = res
