@@ -12,9 +12,10 @@ Same rules and same results as :func:`market.clearing_reference.clear_reference`
 How: eligibility is four masks; r* is found from per-tick supply totals (``np.bincount``, exact:
 amounts are summed as float64 only while every partial sum stays below 2**53, otherwise in three
 21-bit slices) or, when the rate range is much wider than the number of offers, from a sort of
-the rates; only the winners (rate ≤ r*) are sorted, by ``np.lexsort`` on (rate, committed_at),
-and runs that tie on both are put in ``offer_id`` order in Python (offer ids are unique, so the
-order never depends on the input order).  Integer safety: amounts and rates are int64; sums and
+the rates; only the winners (rate ≤ r*) are sorted by (rate, committed_at) (one argsort of a
+packed int64 key for integer times, ``np.lexsort`` otherwise), and runs that tie on both are put
+in ``offer_id`` order in Python (offer ids are unique, so the order never depends on the input
+order).  Integer safety: amounts and rates are int64; sums and
 the products R·aᵢ of the pro-rata step switch to Python integers (object arrays) whenever
 int64 could overflow.
 """
@@ -225,6 +226,18 @@ def _r_star_sort(r: np.ndarray, a: np.ndarray, target: int, safe: bool) -> int:
     return int(r[order[int(np.searchsorted(cum, target, side="left"))]])
 
 
+def _clearing_order(r: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Permutation sorting by (rate, committed_at); ties in both are fixed later by offer id,
+    so the sort need not be stable.  Integer times use one argsort on a packed int64 key
+    (about 3x faster than ``np.lexsort``) when it cannot overflow."""
+    if r.size and t.dtype.kind == "i":
+        r0, t0 = int(r.min()), int(t.min())
+        span_t = int(t.max()) - t0 + 1
+        if (int(r.max()) - r0 + 1) * span_t <= INT64_MAX:
+            return np.argsort((r - r0) * span_t + (t - t0))
+    return np.lexsort((t, r))
+
+
 def _order_ties_by_id(w: np.ndarray, rate: np.ndarray, t: np.ndarray, ids: Sequence[str]) -> None:
     """Sort, in place, each run of ``w`` that ties on (rate, committed_at) by offer id."""
     rw, tw = rate[w], t[w]
@@ -311,7 +324,7 @@ def clear_columns(
 
     win = r_e <= r_star
     w = elig[win]
-    w = w[np.lexsort((t[w], rate[w]))]
+    w = w[_clearing_order(rate[w], t[w])]
     _order_ties_by_id(w, rate, t, columns.offer_id)
     n_below = int(np.count_nonzero(r_e < r_star))
     full, marginal = w[:n_below], w[n_below:]

@@ -69,7 +69,7 @@ __all__ = [
 
 ClearingFn = Callable[[AuctionRequest, Sequence[Offer], AuctionRules], ClearingResult]
 #: auctions with more offers than this are cleared by the numpy path by default
-_NUMPY_FROM = 256
+_NUMPY_FROM = 1000
 _ZERO_SALT = bytes(32)
 
 

@@ -246,6 +246,20 @@ def test_integer_safety_beyond_int64(engine: Engine) -> None:
     assert (big - 1) * big > 2**63  # the edge this test is about
 
 
+@ENGINES
+def test_wide_time_and_rate_ranges_sort_correctly(engine: Engine) -> None:
+    # (rate range) x (time range) overflows a packed int64 key: the lexsort fallback is used
+    offers = [
+        offer("d", 1000, 5000, t=0),
+        offer("c", 1000, 5000, t=2**53),
+        offer("b", 1000, 0, t=2**53),
+        offer("a", 1000, 0, t=7),
+        offer("e", 1000, 5000, t=0),
+    ]
+    res = engine(req(5000, 5000), offers, AuctionRules())
+    assert [a.offer_id for a in res.allocations] == ["a", "b", "d", "e", "c"]
+
+
 def test_columns_validation_names_the_row() -> None:
     ids = ["a", "b"]
     with pytest.raises(ValueError, match=r"offers\[1\]\.amount_cents=-5"):
