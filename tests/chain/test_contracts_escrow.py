@@ -675,3 +675,52 @@ def test_reentrant_withdrawal_is_blocked(evm, roles, lenders, swallow):
         assert kit.f.withdrawable(90, attacker.address).call() == 0
     evm.send(kit.f.withdraw(90), honest.lender)
     assert kit.balance(honest.lender) == 6000
+
+
+# ------------------------------------------------------------------ gas
+
+
+#: ceilings for the main calls (measured values are printed with `pytest -s`)
+GAS_CEILINGS = {
+    "open": 120_000,
+    "commit": 120_000,
+    "reveal": 60_000,
+    "submitClearing(8 offers)": 400_000,
+    "confirm(8 winners)": 700_000,
+    "repay": 90_000,
+    "withdraw": 150_000,
+}
+
+
+def test_gas_profile_eight_offers(evm, kit, lenders, capsys):
+    L = lenders
+    offers = [
+        OfferSpec(L[i], 2_000 + 500 * i, 1500 + 50 * i, bytes([i + 1]) * 32) for i in range(8)
+    ]
+    terms = dataclasses.replace(TERMS, amount_cents=sum(o.amount_cents for o in offers) - 1_000)
+    gas: dict[str, list[int]] = {}
+
+    def note(label, receipt):
+        gas.setdefault(label, []).append(receipt.gasUsed)
+
+    note("open", kit.open(95, terms))
+    for o in offers:
+        note("commit", kit.commit(95, o))
+    evm.send(kit.f.closeCommits(95), kit.engine)
+    for i, o in enumerate(offers):
+        note("reveal", kit.reveal(95, i, o))
+    evm.send(kit.f.closeReveals(95), kit.engine)
+    good = reference_clear(terms, offers)
+    assert len(good.allocations) == 8
+    note("submitClearing(8 offers)", kit.submit(95, good))
+    kit.fund_winners(offers, good)
+    note("confirm(8 winners)", evm.send(kit.f.confirm(95), kit.engine))
+    kit.fund(kit.borrower, 10_000)
+    note("repay", evm.send(kit.f.repay(95, 5_000), kit.borrower))
+    note("withdraw", evm.send(kit.f.withdraw(95), L[0]))
+    with capsys.disabled():
+        print("\nFundingEscrow gas (max over calls):")
+        for label, used in gas.items():
+            print(f"  {label:<26} {max(used):>8,}")
+    for label, used in gas.items():
+        assert max(used) <= GAS_CEILINGS[label], (label, used)
