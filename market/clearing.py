@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -345,8 +344,3 @@ def clear_columns(
             price = int(above.min()) if above.size else max_rate
         paid = np.full(idx.size, price, dtype=np.int64)
     return finish("FILLED" if filled == amount else "PARTIAL", r_star, filled, idx, cents, paid)
-
-
-def result_dict(result: ClearingResult) -> dict[str, Any]:
-    """Alias of ``result.to_dict()`` (the ``ce auction clear`` JSON object)."""
-    return result.to_dict()
