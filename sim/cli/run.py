@@ -66,8 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 class _Progress:
     """Throttled progress on stderr: silent for the first 2 s, then at most once a second."""
 
-    def __init__(self, label: str, stream=sys.stderr) -> None:
+    def __init__(self, label: str, stream=sys.stderr, total_days: float | None = None) -> None:
         self._label = label
+        self._total_days = total_days
         self._stream = stream
         self._t0 = time.monotonic()
         self._last = self._t0 + 1.0  # first line after 2 s
@@ -81,9 +82,14 @@ class _Progress:
             return  # a short run: say nothing
         self._last = now
         self._shown = True
+        day = (
+            f" (day {fraction * self._total_days:.1f} of {self._total_days:g})"
+            if self._total_days
+            else ""
+        )
         print(
-            f"ce run: {self._label}: {100.0 * fraction:5.1f}% of simulated time, "
-            f"{now - self._t0:6.1f} s",
+            f"ce run: {self._label}: {100.0 * fraction:5.1f}% of simulated time{day}, "
+            f"{now - self._t0:.1f} s",
             file=self._stream,
             flush=True,
         )
@@ -106,7 +112,10 @@ def _cmd(args: argparse.Namespace) -> int:
     seed = scenario.seed if args.seed is None else args.seed
     ref = str(scenario.source_path) if scenario.source_path is not None else args.scenario
     spec = RunSpec(scenario=ref, overrides=tuple(overrides), params=(), seed=seed)
-    progress = None if args.quiet else _Progress(f"{scenario.name} seed {seed}")
+    total_days = scenario.horizon_days + scenario.engine.runoff_days
+    progress = (
+        None if args.quiet else _Progress(f"{scenario.name} seed {seed}", sys.stderr, total_days)
+    )
     try:
         outcome = run_one(
             spec, args.out, models_dir=args.models, progress=progress, keep_result=True

@@ -100,3 +100,18 @@ def test_progress_is_throttled_and_silent_for_short_runs(monkeypatch) -> None:
     assert 1 <= len(lines) <= 3 and "50.0%" in lines[0]
     q(1.0)
     assert "100.0%" in buf.getvalue().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_run_with_chain_keeps_bridge_state_in_the_run_dir(tmp_path: Path, capsys) -> None:
+    argv = ["run", "small", "--set", "chain.backend=eth-tester", "--quiet", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    manifest = json.loads((path / "manifest.json").read_text())
+    chain_files = [k for k in manifest["artefacts"] if k.startswith("chain/")]
+    assert chain_files, "the bridge wrote no state into <run>/chain"
+    kpis = json.loads((path / "kpis.json").read_text())["kpis"]
+    assert any(k.startswith("attest") for k in kpis)
+    from sim.cli import main as ce
+
+    assert ce(["chain", "verify", str(path)]) == 0  # the committed run dir verifies
