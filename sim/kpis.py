@@ -86,10 +86,18 @@ def irr_annual(t_s: np.ndarray, cash_cents: np.ndarray) -> float | None:
         lo, hi = lo * 2.0, hi * 2.0
     else:
         return None
-    from scipy.optimize import brentq
-
-    y = brentq(npv, lo, hi, xtol=1e-14, maxiter=200)
-    return math.expm1(y)
+    # npv is monotone in y between lo and hi (bisection; 200 halvings reach float precision)
+    f_lo = npv(lo)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        f_mid = npv(mid)
+        if (f_mid > 0) == (f_lo > 0):
+            lo, f_lo = mid, f_mid
+        else:
+            hi = mid
+    return math.expm1(0.5 * (lo + hi))
 
 
 def _claims_value(loans: pd.DataFrame, lgd: float) -> np.ndarray:

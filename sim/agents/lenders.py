@@ -34,7 +34,7 @@ busy lender can be caught short then (``INSUFFICIENT_FUNDS``). The runner calls
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,13 +48,13 @@ STRATEGIES: tuple[str, ...] = ("truthful", "shading", "late_sniper", "multi_offe
 _TRUTHFUL, _SHADING, _SNIPER, _MANIP = range(4)
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedCommit:
+class PlannedCommit(NamedTuple):
     """One commit a lender intends to make.
 
     ``at`` is an absolute time (seconds), or ``None`` for a sniper commit made ``lead_s``
     before whatever the close is then. ``reveal_after_s`` is the delay after the close at
-    which it is revealed, ``None`` when it never is.
+    which it is revealed, ``None`` when it never is. ``index`` is the lender's number in the
+    :class:`LenderBook` (-1 for a lender outside it, e.g. the pool).
     """
 
     lender: str
@@ -65,7 +65,7 @@ class PlannedCommit:
     lead_s: float
     reveal_after_s: float | None
     strategy: str
-    index: int = -1  # lender number in the book (-1: not a book lender, e.g. the pool)
+    index: int = -1
 
 
 class LenderBook:
@@ -135,6 +135,23 @@ class LenderBook:
         self._cap_cents = np.floor(self.capital_cents * self._f["max_cap_share"] / 100.0) * 100.0
         #: cents each lender has in offers of auctions not yet concluded
         self.open_cents = np.zeros(len(ids), dtype=np.float64)
+        self._commits_held = np.where(self.strategy == _SNIPER, self.n_offers, 1).astype(float)
+        # one row per lender, the columns plan() needs (a single fancy index per auction)
+        f = self._f
+        self._params = np.column_stack(
+            [
+                f["min_share"],
+                f["max_share"] - f["min_share"],
+                f["overcommit"],
+                self._cap_cents,
+                f["spread"],
+                f["noise"],
+                np.where(self.strategy == _TRUTHFUL, 0.0, f["shade"]),
+                f["delay_mean"],
+                f["reveal_fail"],
+                f["reveal_max"],
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -165,74 +182,69 @@ class LenderBook:
         ``rng`` in a fixed order, so the plan is deterministic given its state.
         """
         n = len(self.ids)
-        f = self._f
         u = rng.random(n)
-        idx = np.flatnonzero(u < f["participation"])
-        if idx.size == 0:
-            return []
+        idx = np.flatnonzero(u < self._f["participation"])
         k = idx.size
-        share_u = rng.random(k)
+        if k == 0:
+            return []
+        draws = rng.random((4, k))  # share, reveal fail, reveal delay, commit-delay uniform
         noise_z = rng.standard_normal(k)
-        delay_e = rng.standard_exponential(k)
-        reveal_u = rng.random(k)
-        reveal_d = rng.random(k)
         accounts = self.accounts
-        free = np.fromiter((free_cents(accounts[i]) for i in idx), dtype=np.float64, count=k)
-        lo = f["min_share"][idx]
-        share = lo + share_u * (f["max_share"][idx] - lo)
-        room = np.maximum(free * f["overcommit"][idx] - self.open_cents[idx], 0.0)
-        amt = np.minimum(np.minimum(amount_cents * share, self._cap_cents[idx]), free)
-        amt = np.minimum(amt, room)
-        amt = np.floor(amt / 100.0) * 100.0
-        spread = f["spread"][idx] + f["noise"][idx] * noise_z
-        r_res_bps = (cdi_apr + spread / 1e4 + pd * lgd) / (1.0 - pd) * 1e4
+        idx_l = idx.tolist()
+        free = np.array([free_cents(accounts[i]) for i in idx_l], dtype=np.float64)
+        (lo, span, over, cap, spread, noise, shade, delay_mean, rfail, rmax) = self._params[idx].T
+        share = lo + draws[0] * span
         strat = self.strategy[idx]
-        bid = r_res_bps + np.where(strat == _TRUTHFUL, 0.0, f["shade"][idx])
-        bid = np.minimum(bid, float(max_rate_bps))
+        # a sniper holds n_offers commits of the same amount open at once
+        room = (free * over - self.open_cents[idx]) / self._commits_held[idx]
+        amt = np.minimum(np.minimum(np.minimum(amount_cents * share, cap), free), room)
+        amt = np.floor(amt / 100.0) * 100.0
+        r_res_bps = (cdi_apr + (spread + noise * noise_z) / 1e4 + pd * lgd) / (1.0 - pd) * 1e4
+        bid = np.minimum(r_res_bps + shade, float(max_rate_bps))
         rate = np.ceil(bid / tick_bps - 1e-9) * tick_bps
+        t_commit = t0 - np.log1p(-draws[3]) * delay_mean
         ok = (amt >= min_offer_cents) & (r_res_bps <= max_rate_bps) & (rate <= max_rate_bps)
-        t_commit = t0 + delay_e * f["delay_mean"][idx]
         ok &= (strat == _SNIPER) | (t_commit < t0 + ttl_s)
-        reveal_after = np.where(
-            reveal_u < f["reveal_fail"][idx], -1.0, reveal_d * f["reveal_max"][idx]
-        )
+        reveal_after = np.where(draws[1] < rfail, -1.0, draws[2] * rmax)
         out: list[PlannedCommit] = []
-        sel = np.flatnonzero(ok)
-        if sel.size == 0:
+        if not ok.any():
             return out
         ids = self.ids
-        for j in sel.tolist():
-            i = int(idx[j])
-            s = int(strat[j])
-            a = int(amt[j])
-            r = int(rate[j])
-            rv = float(reveal_after[j])
+        oc = self.open_cents
+        for i, ok_j, s, a, r, tc, rv in zip(
+            idx_l,
+            ok.tolist(),
+            strat.tolist(),
+            amt.astype(np.int64).tolist(),
+            rate.astype(np.int64).tolist(),
+            t_commit.tolist(),
+            reveal_after.tolist(),
+            strict=True,
+        ):
+            if not ok_j:
+                continue
             rv_opt = None if rv < 0 else rv
             name = STRATEGIES[s]
-            if s in (_TRUTHFUL, _SHADING):
-                out.append(
-                    PlannedCommit(
-                        ids[i], accounts[i], a, r, float(t_commit[j]), 0.0, rv_opt, name, i
-                    )
-                )
-                self.open_cents[i] += a
+            if s <= _SHADING:
+                out.append(PlannedCommit(ids[i], accounts[i], a, r, tc, 0.0, rv_opt, name, i))
+                oc[i] += a
             elif s == _SNIPER:
-                lead = float(f["lead"][i])
+                lead = float(self._f["lead"][i])
                 m = int(self.n_offers[i])
                 for _ in range(m):
                     out.append(
                         PlannedCommit(ids[i], accounts[i], a, r, None, lead, rv_opt, name, i)
                     )
-                self.open_cents[i] += a * m
+                oc[i] += a * m
             else:
                 m = int(self.n_offers[i])
                 part = (a // m) // 100 * 100
                 if part < min_offer_cents:
                     m, part = 1, a
                 first = a - part * (m - 1)
-                spacing = float(f["spacing"][i])
-                step = int(f["ladder"][i])
-                t_first = float(t_commit[j])
+                spacing = float(self._f["spacing"][i])
+                step = int(self._f["ladder"][i])
+                t_first = tc
                 for q in range(m):
                     rq = min(r + q * step, max_rate_bps)
                     rq = rq - rq % tick_bps
