@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sim.config.model import ModelConfig, PopulationConfig
-from sim.population import FEATURE_NAMES, sample_borrowers
+from sim.population import sample_borrowers
 
 __all__ = ["TrainedModel", "TrainingData", "fit_estimator", "make_training_data", "train"]
 
@@ -95,8 +95,3 @@ def train(population: PopulationConfig, model: ModelConfig) -> TrainedModel:
     est = fit_estimator(model, data.x_train, data.y_train)
     p_test = est.predict_proba(data.x_test)[:, 1].astype(np.float64)
     return TrainedModel(estimator=est, data=data, p_test=p_test)
-
-
-def feature_names() -> tuple[str, ...]:
-    """The model's input columns (those of :data:`sim.population.FEATURE_NAMES`)."""
-    return FEATURE_NAMES
