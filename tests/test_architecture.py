@@ -17,10 +17,32 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 MARKET_ALLOWED = {
-    "__future__", "bisect", "calendar", "collections", "dataclasses", "datetime", "decimal", "enum",
-    "fractions", "functools", "heapq", "itertools", "json", "math", "numbers", "operator",
-    "statistics", "typing", "types", "re", "hashlib",
-    "numpy", "scipy", "eth_abi", "eth_hash", "eth_utils",
+    "__future__",
+    "bisect",
+    "calendar",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "heapq",
+    "itertools",
+    "json",
+    "math",
+    "numbers",
+    "operator",
+    "statistics",
+    "typing",
+    "types",
+    "re",
+    "hashlib",
+    "numpy",
+    "scipy",
+    "eth_abi",
+    "eth_hash",
+    "eth_utils",
     "market",
 }
 IO_CALLS = {"open", "print", "input"}
@@ -67,3 +89,9 @@ def test_public_names_resolve(package: str) -> None:
     for name in exported:
         assert hasattr(mod, name), f"{package}.__all__ names {name!r} but it does not resolve"
     assert len(set(exported)) == len(exported), f"{package}.__all__ has duplicates"
+
+
+@pytest.mark.parametrize("package", ["sim", "chain"])
+def test_lazy_exports_match_all(package: str) -> None:
+    mod = importlib.import_module(package)
+    assert sorted(mod._EXPORTS) == sorted(mod.__all__)
