@@ -15,6 +15,13 @@ must be JSON integers (``true`` and ``5.0`` are not integers); times are integer
 message names the field path, the value and the rule, e.g.
 ``offers[2].amount_cents=-5: must be a positive integer below 2**63``.
 
+Decoding: :func:`loads` is ``json.loads`` made strict for this format — a key repeated in one
+object is reported (``request.amount_cents=5: duplicate key; ...``) instead of silently keeping
+the last value, and an integer literal of more than 100 digits (beyond any field's range, and
+beyond what Python converts quickly: 4300 digits raise) is kept as a placeholder so that the
+message names its field.  ``NaN`` / ``Infinity`` decode to floats and are refused by the field
+they stand in.  Too-deep nesting raises ``RecursionError`` (the caller reports it).
+
 Output: :func:`output_dict` is the result object with the spec's key order; :func:`dumps`
 renders it on one line with ``json.dumps`` defaults (``", "`` / ``": "`` separators, ASCII).
 """
@@ -22,6 +29,7 @@ renders it on one line with ``json.dumps`` defaults (``", "`` / ``": "`` separat
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -32,9 +40,17 @@ from market.auction_types import (
     ClearingResult,
     FieldError,
     Offer,
+    one_line,
 )
 
-__all__ = ["AuctionInputError", "ClearInput", "dumps", "output_dict", "parse_clear_input"]
+__all__ = [
+    "AuctionInputError",
+    "ClearInput",
+    "dumps",
+    "loads",
+    "output_dict",
+    "parse_clear_input",
+]
 
 _REQUEST_FIELDS = (
     "auction_id",
@@ -48,6 +64,9 @@ _OFFER_FIELDS = ("offer_id", "lender", "amount_cents", "rate_bps", "committed_at
 _RULE_FIELDS = tuple(f.name for f in fields(AuctionRules))
 _STR_FIELDS = {"borrower", "offer_id", "lender", "pricing"}
 _TIME_FIELDS = {"opened_at", "committed_at"}
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: integer literals longer than this (sign included) are never converted to ``int``
+_MAX_INT_CHARS = 100
 
 
 class AuctionInputError(FieldError):
@@ -78,6 +97,43 @@ class _Tag:
 _MISSING = _Tag("<missing>")
 
 
+class _HugeInt(_Tag):
+    """An integer literal too long to convert; every field refuses it."""
+
+    __slots__ = ()
+
+
+class _JsonObject(dict):
+    """A decoded JSON object that remembers its first repeated key (``None`` if none)."""
+
+    __slots__ = ("duplicate",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__()
+        self.duplicate: str | None = None
+        for key, value in pairs:
+            if key in self and self.duplicate is None:
+                self.duplicate = key
+            self[key] = value
+
+
+def _parse_int(literal: str) -> int | _HugeInt:
+    if len(literal) > _MAX_INT_CHARS:
+        return _HugeInt(f"<integer of {len(literal.lstrip('-'))} digits>")
+    return int(literal)
+
+
+def loads(text: str) -> Any:
+    """Decode JSON text for :func:`parse_clear_input` (see the module docstring); raises
+    ``json.JSONDecodeError`` on bad syntax and ``RecursionError`` on too-deep nesting."""
+    return json.loads(text, object_pairs_hook=_JsonObject, parse_int=_parse_int)
+
+
+def _key_path(path: str, key: str) -> str:
+    """``path.key``, or ``path["key"]`` (JSON-quoted, one line) for a key that is no name."""
+    return f"{path}.{key}" if _KEY.fullmatch(key) else f"{path}[{one_line(key)}]"
+
+
 def _fail(path: str, value: Any, rule: str) -> AuctionInputError:
     return AuctionInputError(path, value, rule)
 
@@ -85,10 +141,19 @@ def _fail(path: str, value: Any, rule: str) -> AuctionInputError:
 def _object(path: str, value: Any, allowed: tuple[str, ...], required: bool) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise _fail(path, _brief(value), "must be a JSON object")
+    dup = getattr(value, "duplicate", None)
+    if dup is not None:
+        raise _fail(
+            _key_path(path, dup),
+            _brief(value[dup]),
+            "duplicate key; a field may appear only once in a JSON object",
+        )
     for key in value:
         if key not in allowed:
             raise _fail(
-                f"{path}.{key}", value[key], "unknown field; allowed: " + ", ".join(allowed)
+                _key_path(path, key),
+                _brief(value[key]),
+                "unknown field; allowed: " + ", ".join(allowed),
             )
     if required:
         for key in allowed:
@@ -120,6 +185,8 @@ def _field_types(path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "min_fill_ratio":
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise _fail(p, _brief(v), "must be a number in (0, 1]")
+        elif isinstance(v, _HugeInt):
+            raise _fail(p, v, "must be an integer below 2**63")
         elif type(v) is not int:
             rule = (
                 "must be an integer number of seconds"

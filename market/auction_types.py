@@ -15,6 +15,7 @@ object), the code tuples :data:`PRICING_RULES`, :data:`STATUSES`, :data:`EXCLUSI
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -70,16 +71,34 @@ class FieldError(ValueError):
 
 
 def show(value: Any) -> str:
-    """Render ``value`` for an error message: JSON-like, shortened to 60 characters."""
+    """Render ``value`` for an error message: JSON-like, on one line, shortened to 60 characters.
+
+    Strings are JSON-quoted with every non-printable character escaped (``"a\\n"``,
+    ``"\\u2028"``), so a message is always exactly one line; integers too long to print
+    (Python refuses ``repr`` beyond 4300 digits) are shown by size."""
     if value is None:
         text = "null"
     elif isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, str):
-        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        text = one_line(value)
+    elif isinstance(value, int) and value.bit_length() > 200:
+        text = f"<integer of about {value.bit_length() * 0.30103:.0f} digits>"
     else:
-        text = repr(value)
+        text = printable(repr(value))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def one_line(text: str) -> str:
+    """``text`` JSON-quoted, with every non-printable character (newlines, U+2028, ...) escaped."""
+    return printable(json.dumps(text, ensure_ascii=False))
+
+
+def printable(text: str) -> str:
+    """``text`` with each non-printable character replaced by its Python escape (``\\u2028``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def check_int(field: str, value: Any, lo: int | None = 0, hi: int | None = INT64_MAX) -> int:

@@ -303,3 +303,128 @@ def test_non_utf8_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     path.write_bytes(b"\xff\xfe{")
     assert main(["auction", "clear", str(path)]) == 2
     assert "not UTF-8" in capsys.readouterr().err
+
+
+SPEC_TEXT = json.dumps(SPEC_INPUT)
+
+
+def text_with(old: str, new: str) -> str:
+    """SPEC_INPUT as JSON text with the first ``old`` replaced by ``new`` (raw JSON)."""
+    assert old in SPEC_TEXT
+    return SPEC_TEXT.replace(old, new, 1)
+
+
+def twice(doc: dict[str, Any], key: str, first: Any) -> str:
+    """JSON text of ``doc`` whose ``key`` appears twice: ``first``, then the real value."""
+    body = json.dumps(doc)
+    return "{" + json.dumps(key) + ": " + json.dumps(first) + ", " + body[1:]
+
+
+NASTY = [
+    ("empty file", "", "not valid JSON: Expecting value at line 1 column 1"),
+    ("null", "null", "input=null: must be a JSON object"),
+    ("empty array", "[]", "input=<array of 0>: must be a JSON object"),
+    (
+        "5000-digit integer",
+        text_with('"auction_id": 7', '"auction_id": 1' + "0" * 5000),
+        "request.auction_id=<integer of 5001 digits>: must be an integer below 2**63",
+    ),
+    (
+        "5000-digit negative integer in a string field",
+        text_with('"borrower": "b1"', '"borrower": -' + "9" * 5000),
+        "request.borrower=<integer of 5000 digits>: must be a string",
+    ),
+    ("deep nesting", "[" * 100_000 + "]" * 100_000, "not valid JSON: nested too deeply"),
+    (
+        "deep nesting inside a field",
+        text_with('"rules": {', '"rules": ' + "[" * 100_000 + "]" * 100_000 + ', "x": {'),
+        "not valid JSON: nested too deeply",
+    ),
+    (
+        "Infinity as an integer",
+        text_with('"rate_bps": 2400', '"rate_bps": Infinity'),
+        "offers[0].rate_bps=inf: must be an integer",
+    ),
+    (
+        "-Infinity as a time",
+        text_with('"opened_at": 0', '"opened_at": -Infinity'),
+        "request.opened_at=-inf: must be an integer number of seconds",
+    ),
+    (
+        "duplicate top-level key",
+        twice(SPEC_INPUT, "offers", []),
+        "input.offers=<array of 3>: duplicate key; a field may appear only once in a JSON object",
+    ),
+    (
+        "duplicate key in an offer",
+        text_with('"offer_id": "o1"', '"offer_id": "o0", "offer_id": "o1"'),
+        'offers[0].offer_id="o1": duplicate key; a field may appear only once',
+    ),
+    (
+        "duplicate key in rules",
+        text_with('"pricing": "uniform"', '"pricing": "uniform", "pricing": "pay_as_bid"'),
+        'rules.pricing="pay_as_bid": duplicate key',
+    ),
+    (
+        "newline in an unknown key",
+        mutate("a\nb", 1),
+        'input["a\\nb"]=1: unknown field; allowed: request, offers, rules',
+    ),
+    (
+        "line separator in an unknown rule",
+        mutate("rules.x\u2028y", 1),
+        'rules["x\\u2028y"]=1: unknown field',
+    ),
+    (
+        "newline in a duplicate offer id",
+        mutate("offers.2.offer_id", "o1\n"),
+        None,  # set below: both ids carry the newline
+    ),
+]
+_dup_nl = mutate("offers.0.offer_id", "o1\n")
+_dup_nl["offers"][2]["offer_id"] = "o1\n"
+NASTY[-1] = (
+    "newline in a duplicate offer id",
+    _dup_nl,
+    'offers[2].offer_id="o1\\n": must be unique (already used by offers[0])',
+)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"), [(d, m) for _, d, m in NASTY], ids=[n for n, _, _ in NASTY]
+)
+def test_nasty_input_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], doc: Any, message: str
+) -> None:
+    code, out, err = run(tmp_path, doc, capsys)
+    assert code == 2 and out == "", err
+    lines = err.rstrip("\n").splitlines()  # splitlines also splits on U+2028 and friends
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ce auction: error: ")
+    assert message in lines[0], lines[0]
+
+
+def test_unicode_offer_ids_are_fine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = mutate("offers.0.offer_id", "oferta-ção-\u2028")
+    code, out, err = run(tmp_path, doc, capsys)
+    assert code == 0 and err == ""
+    assert out.count("\n") == 1  # ensure_ascii output: U+2028 is escaped
+    assert json.loads(out)["allocations"][0]["offer_id"] == "oferta-ção-\u2028"
+
+
+def test_non_utf8_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"a": "\xff"}'), "utf-8"))
+    assert main(["auction", "clear", "-"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "FILE='-': not UTF-8 text" in err[0], err
+
+
+def test_stdin_bytes_are_decoded_as_utf8(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = json.dumps(mutate("offers.0.offer_id", "ção"), ensure_ascii=False).encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), "latin-1"))
+    assert main(["auction", "clear", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["allocations"][0]["offer_id"] == "ção"

@@ -49,7 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _read(path: str) -> str:
     if path == "-":
-        return sys.stdin.read()
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # already text (e.g. replaced by a StringIO)
+            return sys.stdin.read()
+        try:
+            return stream.read().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise CliError(f"FILE='-': not UTF-8 text ({err.reason})") from None
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
@@ -66,14 +72,19 @@ def _read(path: str) -> str:
 def _clear(args: argparse.Namespace) -> int:
     import json
 
-    from market.auction_json import AuctionInputError, parse_clear_input
+    from market.auction_json import AuctionInputError, loads, parse_clear_input
 
     text = _read(args.file)
     try:
-        doc = json.loads(text)
+        doc = loads(text)
     except json.JSONDecodeError as err:
         raise CliError(
             f"FILE={args.file!r}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from None
+    except RecursionError:
+        raise CliError(
+            f"FILE={args.file!r}: not valid JSON: nested too deeply for the decoder "
+            f"(arrays/objects over ~{sys.getrecursionlimit()} levels)"
         ) from None
     try:
         parsed = parse_clear_input(doc)

@@ -173,3 +173,18 @@ def test_result_to_dict_key_order() -> None:
     assert list(d["allocations"][0]) == ["offer_id", "lender", "amount_cents", "rate_bps"]
     assert d["excluded"] == [{"offer_id": "o9", "reason": "OFF_TICK"}]
     assert res.borrower_receives_cents == 995
+
+
+def test_messages_stay_on_one_line_and_print_huge_ints() -> None:
+    with pytest.raises(FieldError) as err:
+        AuctionRequest(1, "b", 10**5000, 1, 1, 0)  # repr() of this int would raise
+    assert str(err.value) == (
+        "request.amount_cents=<integer of about 5000 digits>: must be a positive integer "
+        "below 2**63"
+    )
+    with pytest.raises(FieldError) as err:
+        Offer("o\n1\u2028", "l", 0, 0, 0, True)
+    assert str(err.value).splitlines() == [str(err.value)]
+    assert str(err.value).startswith("offer.amount_cents=0")
+    assert "\n" not in str(FieldError("f", "a\nb\u0085c", "rule"))
+    assert str(FieldError("f", "a\nb\u2028", "r")) == 'f="a\\nb\\u2028": r'
