@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from market.auction_types import PRICING_RULES, AuctionRequest, AuctionRules, ClearingResult, Offer
+from market.auction_types import (
+    PRICING_RULES,
+    AuctionRequest,
+    AuctionRules,
+    ClearingResult,
+    Exclusion,
+    Offer,
+)
 from market.clearing import OfferColumns, clear, clear_columns
 from market.clearing_reference import clear_reference, eligibility_reason
 
@@ -88,6 +96,33 @@ def check_invariants(
     assert r_star == next(
         r for r in rates if sum(o.amount_cents for o in eligible if o.rate_bps <= r) >= filled
     )
+    # step 4, restated independently: floor shares at r*, then one cent each to the largest
+    # remainders, ties by (committed_at, offer_id)
+    below = sum(o.amount_cents for o in eligible if o.rate_bps < r_star)
+    marginal = sorted(
+        (o for o in eligible if o.rate_bps == r_star), key=lambda o: (o.committed_at, o.offer_id)
+    )
+    rest, total = filled - below, sum(o.amount_cents for o in marginal)
+    assert 0 < rest <= total
+    share = {o.offer_id: rest * o.amount_cents // total for o in marginal}
+    by_remainder = sorted(
+        marginal, key=lambda o: (-(rest * o.amount_cents % total), o.committed_at, o.offer_id)
+    )
+    for o in by_remainder[: rest - sum(share.values())]:
+        share[o.offer_id] += 1
+    got = {a.offer_id: a.amount_cents for a in res.allocations}
+    for o in marginal:
+        assert got.get(o.offer_id, 0) == share[o.offer_id]
+    # step 5, first_rejected: r* while some offer at r* is left (partly) unallocated, else the
+    # lowest eligible rate above r*, else the reserve
+    if rules.pricing == "first_rejected":
+        above = [o.rate_bps for o in eligible if o.rate_bps > r_star]
+        expected = (
+            r_star
+            if any(share[o.offer_id] < o.amount_cents for o in marginal)
+            else min(above, default=req.max_rate_bps)
+        )
+        assert all(a.rate_bps == expected for a in res.allocations)
     keys = []
     for a in res.allocations:
         o = by_id[a.offer_id]
@@ -130,33 +165,67 @@ def test_huge_amounts_stay_exact(case) -> None:
 
 @given(cases(), st.randoms(use_true_random=False))
 def test_input_order_does_not_matter(case, rnd) -> None:
+    """Shuffling the input changes nothing but the order of ``excluded``, which the spec ties
+    to the input order: the whole result, with the exclusions put in the shuffled order, is
+    equal field by field (status, r*, F, fee, allocations with amounts and rates)."""
     req, offers, rules = case
     shuffled = list(offers)
     rnd.shuffle(shuffled)
-    a, b = clear(req, offers, rules), clear(req, shuffled, rules)
-    assert a.allocations == b.allocations
-    assert (a.status, a.clearing_rate_bps, a.filled_cents, a.fee_cents) == (
-        b.status,
-        b.clearing_rate_bps,
-        b.filled_cents,
-        b.fee_cents,
-    )
-    assert sorted((e.offer_id, e.reason) for e in a.excluded) == sorted(
-        (e.offer_id, e.reason) for e in b.excluded
-    )
+    pos = {o.offer_id: i for i, o in enumerate(shuffled)}
+    for engine in (clear, clear_reference):
+        a, b = engine(req, offers, rules), engine(req, shuffled, rules)
+        assert b == replace(a, excluded=tuple(sorted(a.excluded, key=lambda e: pos[e.offer_id])))
 
 
-@given(cases(), st.integers(1, 3000), st.integers(0, 12), st.integers(0, 5))
-def test_adding_an_offer_never_raises_r_star(case, amount, tick_index, t) -> None:
+@given(
+    cases(),
+    st.integers(1, 3000),
+    st.integers(0, 14),
+    st.sampled_from([0] * 6 + [2]),
+    st.integers(0, 5),
+    st.booleans(),
+)
+def test_adding_an_offer_never_raises_r_star(case, amount, tick_index, off, t, revealed) -> None:
+    """Adding an offer never raises r* *for the same target*: precisely, r*' <= r* when the
+    auction was FILLED (F = amount stays the target), or when it was PARTIAL and the new offer's
+    rate is <= r* (then S'(r*) = S + a >= F').  A PARTIAL auction (F = S < amount) that gains an
+    offer above r* fills more and r* rises to that offer's rate: that is more volume at a higher
+    price, not a worse price for the same volume (see ``test_partial_auction_gaining_a_dearer_
+    offer_raises_r_star`` and docs/mechanisms.md).  An ineligible new offer changes nothing but
+    the exclusions; a FILLED or PARTIAL auction never becomes UNFILLED."""
     req, offers, rules = case
     before = clear_reference(req, offers, rules)
-    extra = Offer("new-offer", "lx", amount, tick_index * TICK, t, True)
+    extra = Offer("new-offer", "lx", amount, tick_index * TICK + off, t, revealed)
     after = clear_reference(req, [*offers, extra], rules)
+    assert after == clear(req, [*offers, extra], rules)
+    if eligibility_reason(extra, req, rules) is not None:
+        gone = Exclusion("new-offer", eligibility_reason(extra, req, rules))
+        assert after == replace(before, excluded=(*before.excluded, gone))
+        return
     if before.status == "FILLED":
         assert after.status == "FILLED"
         assert after.clearing_rate_bps <= before.clearing_rate_bps
-    if before.status != "UNFILLED":
+    elif before.status == "PARTIAL":
         assert after.status != "UNFILLED"
+        if extra.rate_bps <= before.clearing_rate_bps:
+            assert after.clearing_rate_bps <= before.clearing_rate_bps
+        else:
+            assert after.clearing_rate_bps == extra.rate_bps  # the only way r* can rise
+
+
+def test_partial_auction_gaining_a_dearer_offer_raises_r_star() -> None:
+    """Why the property above is scoped: PARTIAL at r* = 1000, a new offer at 1500 fills more."""
+    req = AuctionRequest(1, "b", 10_000, 2000, 12, 0)
+    rules = AuctionRules(min_fill_ratio=0.5)
+    offers = [Offer("a", "l1", 6_000, 1000, 0)]
+    before = clear_reference(req, offers, rules)
+    after = clear_reference(req, [*offers, Offer("b", "l2", 4_000, 1500, 1)], rules)
+    assert (before.status, before.clearing_rate_bps, before.filled_cents) == (
+        "PARTIAL",
+        1000,
+        6_000,
+    )
+    assert (after.status, after.clearing_rate_bps, after.filled_cents) == ("FILLED", 1500, 10_000)
 
 
 @given(cases(), st.integers(0, 20_000))
