@@ -233,6 +233,7 @@ class AuctionMachine(RuleBasedStateMachine):
         self.secrets: dict[str, tuple[int, int, bytes]] = {}
         self.close_ats = [self.state.close_at]
         self.balances: dict[str, int] = {}
+        self.last_accepted: dict[str, int] = {}
         self.done = False
 
     @rule(dt=st.integers(0, 25))
@@ -263,12 +264,20 @@ class AuctionMachine(RuleBasedStateMachine):
         before = self.state
         c = offer_commitment(1, lender, amount, rate, salt)
         out = commit(self.state, offer_id=oid, lender=lender, commitment=c, t=self.t)
+        last = self.last_accepted.get(lender)
         if self.t >= before.close_at:
             assert out.reason == "CLOSED"
         elif before.offers_of(lender) >= RULES.max_offers_per_lender:
             assert out.reason == "MAX_OFFERS"
+        elif last is not None and self.t - last < RULES.cooldown_s:
+            assert out.reason == "COOLDOWN"  # measured from the last *accepted* commit
+        else:
+            assert out.accepted
         if out.accepted:
             self.secrets[oid] = (amount, rate, salt)
+            self.last_accepted[lender] = self.t
+            snipe = before.close_at - self.t < RULES.snipe_window_s
+            assert out.extended == (snipe and before.extensions < RULES.max_extensions)
             assert out.extended == (out.state.close_at > before.close_at)
         else:
             assert out.state == before
@@ -320,7 +329,21 @@ class AuctionMachine(RuleBasedStateMachine):
         assert s.debits == {}
         self.balances = dict(zip(LENDERS, balances, strict=True))
         if s.phase == "CLEARED":
-            s = confirm(s, self.balances).state
+            cleared = s
+            out = confirm(cleared, self.balances)
+            assert confirm(cleared, dict(reversed(self.balances.items()))) == out  # deterministic
+            s = out.state
+            # the confirmed result is the clearing without the dropped offers, those reported
+            # INSUFFICIENT_FUNDS in their input place
+            kept = [o for o in cleared.offers if o.offer_id not in out.dropped]
+            again = clear_reference(self.req, kept, RULES)
+            assert s.result.allocations == again.allocations
+            assert s.result.clearing_rate_bps == again.clearing_rate_bps
+            reasons = {e.offer_id: e.reason for e in again.excluded}
+            reasons.update((oid, "INSUFFICIENT_FUNDS") for oid in out.dropped)
+            assert [(e.offer_id, e.reason) for e in s.result.excluded] == [
+                (o.offer_id, reasons[o.offer_id]) for o in cleared.offers if o.offer_id in reasons
+            ]
         self.state = s
         self.done = True
         if s.phase == "CONFIRMED":
