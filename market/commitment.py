@@ -10,8 +10,11 @@ golden constant.
 
 Lenders in the simulation have pseudonymous ids such as ``"l17"``, not addresses;
 :func:`lender_address` maps an id to a stable address (an id that already is a ``0x`` address is
-used as is), so the off-chain lifecycle and the chain bridge compute the same bytes;
-:func:`offer_commitment` hashes with that mapping applied.
+used as is) and :func:`offer_commitment` hashes with that mapping applied, so off-chain
+commitments are deterministic.  The chain settlement commits from its own derived dev account
+per lender and recomputes the commitment with :func:`commitment_hash` and that account's
+address; an off-chain commitment therefore matches the on-chain one only when the lender id is
+that address (see ``docs/mechanisms.md``).
 :func:`new_salt` draws a salt from a caller-supplied ``numpy.random.Generator``.
 """
 
