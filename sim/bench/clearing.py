@@ -16,7 +16,8 @@ What is timed (best of ``repeats``, seconds, ``time.perf_counter``):
   ``ClearingResult`` of frozen dataclasses (object conversion dominates at large n).
 - ``reference_s``: :func:`market.clearing_reference.clear_reference` from ``Offer`` objects
   (timed once for n >= 1e6).
-``identical`` checks that both engines allocated the same cents to the same offers.
+``identical`` checks that both engines gave equal :class:`ClearingResult` objects (status, r*,
+F, fee, every allocation with its cents and rate, every exclusion with its reason, in order).
 """
 
 from __future__ import annotations
@@ -104,10 +105,7 @@ def bench_size(n: int, repeats: int) -> dict[str, Any]:
         objects_s, _ = _best(lambda: clear(request, offers, rules), repeats)
         out["numpy_objects_s"] = round(objects_s, 6)
         out["speedup_objects"] = round(reference_s / objects_s, 1)
-    ids = cols.offer_id
-    out["identical"] = [ids[i] for i in res.alloc_index.tolist()] == [
-        a.offer_id for a in ref.allocations
-    ] and res.alloc_cents.tolist() == [a.amount_cents for a in ref.allocations]
+    out["identical"] = res.to_result(cols) == ref  # every field, allocations and exclusions
     return out
 
 
