@@ -17,9 +17,9 @@ commit gets an offer id ``<auction>-<seq>``, a 32-byte salt and its commitment
 4. **Confirmation** — ``confirmation_delay_s`` later, :func:`market.lifecycle.confirm` with the
    winners' free balances *then* (capital is locked only now): a winner short of cash is
    dropped (``INSUFFICIENT_FUNDS``) and the auction re-cleared. The debits move
-   ``lender -> escrow`` (``lock``), the sink's ``settle_auction`` gets the settlement with the
-   escrow balance, the escrow pays the borrower ``F - fee`` (``disburse``) and the platform the
-   fee (``fee``), and the loan starts (:mod:`sim.engine.loans`).
+   ``lender -> escrow`` (``lock``), the escrow pays the borrower ``F - fee`` (``disburse``)
+   and the platform the fee (``fee``), the sink's ``settle_auction`` gets the settlement with
+   the escrow balance after that, and the loan starts (:mod:`sim.engine.loans`).
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ lenders and the pool — and owns the operations the processes call:
 - :meth:`Engine.pricing_event` / :meth:`Engine.decide` record a pricing attempt / a decision
   (table row + sink record);
 - :meth:`Engine.open_auction` starts one :func:`sim.engine.auctions.auction_process`;
-- :meth:`Engine.fund` moves the money of a confirmed auction (lock, settle, disburse, fee,
-  spend) and originates the loan (:class:`sim.engine.loans.LoanBook`);
+- :meth:`Engine.fund` moves the money of a confirmed auction (lock, disburse, fee), hands the
+  settlement to the sink (``settle_auction`` with the escrow balance after LoanConfirmed,
+  which locks and pays out in one step, and the auction ``rules``), lets the borrower spend
+  the cash and originates the loan (:class:`sim.engine.loans.LoanBook`);
 - :meth:`Engine.finish` writes the auctions, offers and loans rows from the final state.
 
 Random streams (``SeedTree`` component names): ``borrowers.arrivals``,
@@ -80,6 +82,7 @@ class Engine:
         self.sink = sink
         self.engine_cfg = scenario.engine
         self.rules = scenario.auction.to_rules()
+        self._rules_payload = scenario.auction.model_dump()
         self.start_date: date = scenario.start_date
         self.horizon_s = float(scenario.horizon_days) * DAY_S
         agg = scenario.oracles.cdi.aggregator
@@ -342,14 +345,18 @@ class Engine:
         for lender in sorted(debits):
             led.transfer(now, acct[lender], ESCROW, debits[lender], "lock", aid)
         result = state.result
-        self.sink.settle_auction(settle_payload(state, led.balance(ESCROW)))
         filled, fee = result.filled_cents, result.fee_cents
         b_cash = f"borrower:{ctx.borrower}"
         if filled - fee:
             led.transfer(now, ESCROW, b_cash, filled - fee, "disburse", aid)
-            led.transfer(now, b_cash, "external", filled - fee, "spend", aid)
         if fee:
             led.transfer(now, ESCROW, PLATFORM_FEES, fee, "fee", aid)
+        # LoanConfirmed on chain locks and pays out in one step: reconcile after both
+        payload = settle_payload(state, led.balance(ESCROW))
+        payload["rules"] = self._rules_payload
+        self.sink.settle_auction(payload)
+        if filled - fee:
+            led.transfer(now, b_cash, "external", filled - fee, "spend", aid)
         allocations = [(acct[a.lender], a.amount_cents, a.rate_bps) for a in result.allocations]
         self.loans.originate(
             loan_id=aid,
