@@ -123,10 +123,15 @@ def _parse_int(literal: str) -> int | _HugeInt:
     return int(literal)
 
 
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    return obj if len(obj) == len(pairs) else _JsonObject(pairs)  # plain dict: the fast path
+
+
 def loads(text: str) -> Any:
     """Decode JSON text for :func:`parse_clear_input` (see the module docstring); raises
     ``json.JSONDecodeError`` on bad syntax and ``RecursionError`` on too-deep nesting."""
-    return json.loads(text, object_pairs_hook=_JsonObject, parse_int=_parse_int)
+    return json.loads(text, object_pairs_hook=_pairs, parse_int=_parse_int)
 
 
 def _key_path(path: str, key: str) -> str:
