@@ -724,3 +724,35 @@ def test_gas_profile_eight_offers(evm, kit, lenders, capsys):
             print(f"  {label:<26} {max(used):>8,}")
     for label, used in gas.items():
         assert max(used) <= GAS_CEILINGS[label], (label, used)
+
+
+# ------------------------------------------------------------------ commitment bytes
+
+
+@pytest.mark.parametrize(
+    ("amount", "rate", "salt"),
+    [
+        (1, 0, b"\0" * 32),
+        (2**64 - 1, 2**24 - 1, b"\xff" * 32),
+        (123_456_789, 2_345, bytes(range(32))),
+    ],
+)
+def test_python_commitment_is_byte_identical_on_chain(evm, kit, lenders, amount, rate, salt):
+    """market.commitment.commitment_hash is what the contract recomputes at reveal: a reveal
+    succeeds exactly when the bytes agree (and for no other lender or auction id)."""
+    from market.commitment import commitment_hash
+
+    lender = lenders[3]
+    auction_id = 2**255 + 17
+    kit.open(auction_id, TERMS)
+    evm.send(
+        kit.f.commit(auction_id, commitment_hash(auction_id, lender, amount, rate, salt)), lender
+    )
+    evm.send(
+        kit.f.commit(auction_id, commitment_hash(auction_id + 1, lender, amount, rate, salt)),
+        lender,
+    )
+    evm.send(kit.f.closeCommits(auction_id), kit.engine)
+    evm.reverts(kit.f.reveal(auction_id, 1, amount, rate, salt), lender, "BadReveal", auction_id, 1)
+    r = evm.send(kit.f.reveal(auction_id, 0, amount, rate, salt), lender)
+    assert evm.events(kit.escrow, r, "OfferRevealed")[0]["amountCents"] == amount
