@@ -43,6 +43,7 @@ MARKET_ALLOWED = {
     "eth_abi",
     "eth_hash",
     "eth_utils",
+    "sha3",  # safe-pysha3: C Keccak-256 for commitment hashes
     "market",
 }
 IO_CALLS = {"open", "print", "input"}
