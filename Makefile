@@ -28,7 +28,7 @@ bench: bootstrap
 
 # Recompile the Solidity contracts with the pinned solc (needs Node/npm; running does not).
 contracts: bootstrap
-	cd contracts_sol && npm ci --no-audit --no-fund --loglevel=error
+	npm ci --prefix contracts_sol --no-audit --no-fund --loglevel=error
 	$(RUN) python -m chain.compile
 
 clean:

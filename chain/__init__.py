@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "TxReverted": "chain.tx",
     "TxSender": "chain.tx",
     "VerifyReport": "chain.verify",
+    "artifact_names": "chain.artifacts",
     "assert_reconciled": "chain.reconcile",
     "build_tree": "chain.merkle",
     "check_fresh": "chain.artifacts",
@@ -35,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "open_backend": "chain.backends",
     "run_demo": "chain.demo",
     "save_chain_state": "chain.state",
+    "stale_sources": "chain.artifacts",
     "verify_proof": "chain.merkle",
     "verify_run": "chain.verify",
 }
@@ -52,6 +54,7 @@ __all__ = [
     "TxReverted",
     "TxSender",
     "VerifyReport",
+    "artifact_names",
     "assert_reconciled",
     "build_tree",
     "check_fresh",
@@ -64,6 +67,7 @@ __all__ = [
     "open_backend",
     "run_demo",
     "save_chain_state",
+    "stale_sources",
     "verify_proof",
     "verify_run",
 ]
