@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import event
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -12,6 +12,7 @@ from market.clearing_reference import clear_reference
 from market.commitment import offer_commitment
 from market.lifecycle import (
     AuctionState,
+    CommitBatch,
     clear,
     close,
     commit,
@@ -19,6 +20,7 @@ from market.lifecycle import (
     open_auction,
     reveal,
     reveal_deadline,
+    reveal_many,
     settlement_payload,
     stage,
 )
@@ -378,3 +380,77 @@ class AuctionMachine(RuleBasedStateMachine):
 
 
 TestAuctionMachine = AuctionMachine.TestCase
+
+
+_BATCH_LENDERS = ("l1", "l2", "l3")
+
+
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(_BATCH_LENDERS),
+            st.integers(0, 30),  # time step
+            st.integers(0, 2_000),  # amount (0 is an invalid reveal)
+            st.integers(0, 40).map(lambda r: r * 5),
+            st.booleans(),  # reuse the previous offer id (DUPLICATE_OFFER_ID)
+        ),
+        max_size=25,
+    ),
+    reveal_plan=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(-10, 120), st.sampled_from(["ok", "bad", "x"])),
+        max_size=30,
+    ),
+)
+def test_batch_transitions_equal_one_by_one(steps, reveal_plan) -> None:
+    """CommitBatch and reveal_many give the states and outcomes of commit / reveal in turn."""
+    s = open_auction(AuctionRequest(1, "b", 50_000, 2000, 12, 0), RULES)
+    batch = CommitBatch(s)
+    t = 0
+    secrets = []
+    for i, (lender, dt, amount, rate, dup) in enumerate(steps):
+        t += dt
+        oid = f"o{i - 1}" if dup and i else f"o{i}"
+        salt = bytes([i % 256]) * 32
+        c = offer_commitment(1, lender, amount, rate, salt)
+        out = commit(s, offer_id=oid, lender=lender, commitment=c, t=t)
+        got = batch.commit(offer_id=oid, lender=lender, commitment=c, t=t)
+        assert got == (out.accepted, out.reason, out.extended)
+        assert (batch.close_at, batch.extensions) == (out.state.close_at, out.state.extensions)
+        if out.accepted:
+            secrets.append((oid, amount, rate, salt))
+        s = out.state
+        assert batch.state() == s
+    if not secrets:
+        return
+    reveals = []
+    for k, offset, kind in reveal_plan:
+        oid, amount, rate, salt = secrets[k % len(secrets)]
+        if kind == "bad":
+            amount += 1
+        elif kind == "x":
+            oid = "nope"
+        reveals.append((oid, amount, rate, salt, max(0, s.close_at + offset)))
+    reveals.sort(key=lambda r: r[4])
+    one = s
+    expected = []
+    for oid, amount, rate, salt, tr in reveals:
+        out = reveal(one, offer_id=oid, amount_cents=amount, rate_bps=rate, salt=salt, t=tr)
+        expected.append((out.accepted, out.reason, out.detail))
+        one = out.state
+    many, outcomes = reveal_many(s, reveals)
+    assert list(outcomes) == expected
+    assert many == one
+    event(f"accepted reveals: {sum(o[0] for o in outcomes)}")
+
+
+def test_commit_batch_rejects_wrong_phase_and_bad_input() -> None:
+    s = open_auction(REQ, RULES)
+    batch = CommitBatch(s)
+    with pytest.raises(ValueError, match="commitment"):
+        batch.commit(offer_id="o1", lender="l1", commitment=b"x", t=150)
+    with pytest.raises(ValueError, match="before auction"):
+        batch.commit(offer_id="o1", lender="l1", commitment=sealed("l1", 5000, 100), t=50)
+    assert batch.state() is s
+    done = clear(close(s, reveal_deadline(s)))
+    with pytest.raises(ValueError, match="phase"):
+        CommitBatch(done)
