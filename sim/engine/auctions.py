@@ -202,34 +202,38 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     timed = sorted((p for p in planned if p.plan.at is not None), key=lambda p: (p.plan.at, p.seq))
     snipers = [p for p in planned if p.plan.at is None]  # in plan order
     sniped_close: dict[str, float] = {}  # lender -> close it last sniped
+    batch = lc.CommitBatch(state)  # the commits below, O(1) each, same rules as lc.commit
     i = 0
+    n_timed = len(timed)
     # ---------------------------------------------------------------- commit phase
     while True:
-        t_next = timed[i].plan.at if i < len(timed) else _INF
-        nxt = timed[i] if i < len(timed) else None
+        close_at = batch.close_at
+        if i < n_timed:
+            nxt = timed[i]
+            t_next = nxt.plan.at
+        else:
+            nxt = None
+            t_next = _INF
         for p in snipers:
-            if p.at < _INF or sniped_close.get(p.plan.lender) == state.close_at:
+            if p.at < _INF or sniped_close.get(p.plan.lender) == close_at:
                 continue
-            t_s = max(state.close_at - p.plan.lead_s, env.now)
+            t_s = max(close_at - p.plan.lead_s, env.now)
             if t_s < t_next:
                 t_next, nxt = t_s, p
-        if nxt is None or t_next >= state.close_at:
+        if nxt is None or t_next >= close_at:
             break
         if t_next > env.now:
             yield env.timeout(t_next - env.now)
         t = env.now
         if nxt.plan.at is None:
-            sniped_close[nxt.plan.lender] = state.close_at
+            sniped_close[nxt.plan.lender] = close_at
         else:
             i += 1
         nxt.at = t
-        out = lc.commit(
-            state, offer_id=nxt.offer_id, lender=nxt.plan.lender, commitment=nxt.commitment, t=t
+        nxt.accepted, nxt.reason, _ = batch.commit(
+            offer_id=nxt.offer_id, lender=nxt.plan.lender, commitment=nxt.commitment, t=t
         )
-        state = out.state
-        nxt.accepted = out.accepted
-        nxt.reason = out.reason
-    ctx.state = state
+    state = ctx.state = batch.state()
     # ---------------------------------------------------------------- reveal phase
     accepted = [p for p in planned if p.accepted]
     window = rules.reveal_window_s
@@ -246,17 +250,15 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     else:
         t_close = state.close_at + window
     yield env.timeout(max(0.0, t_close - env.now))
-    for t_rev, _, p in reveals:
-        r = lc.reveal(
-            state,
-            offer_id=p.offer_id,
-            amount_cents=p.plan.amount_cents,
-            rate_bps=p.plan.rate_bps,
-            salt=p.salt,
-            t=t_rev,
-        )
-        state = r.state
-        p.revealed = r.accepted
+    state, outcomes = lc.reveal_many(
+        state,
+        [
+            (p.offer_id, p.plan.amount_cents, p.plan.rate_bps, p.salt, t_rev)
+            for t_rev, _, p in reveals
+        ],
+    )
+    for (_, _, p), (ok, _, _) in zip(reveals, outcomes, strict=True):
+        p.revealed = ok
     state = lc.close(state, env.now)
     state = lc.clear(state)
     ctx.state = state
