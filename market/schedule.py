@@ -14,7 +14,9 @@ then interest + clamped principal). For any realistic loan the clamp never binds
 installment but the last equals ``PMT``.
 
 ``i`` and every product with it are computed in 50-digit ``decimal`` arithmetic (libmpdec), not
-in binary floats, so a schedule is identical on every platform and Python build.
+in binary floats, so a schedule is identical on every platform and Python build. The monthly
+rate per ``apr_bps`` and the annuity discount per (``apr_bps``, ``n``) are memoised (pure
+functions of a few hundred distinct inputs in a run), as are due dates per (start, term).
 
 * **Prepayment** (no penalty): remaining principal plus interest accrued *linearly pro rata* by
   days since the last due date: ``round_half_even(balance * i * days_since_due /
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from market.money import check_cents, round_half_even
 
@@ -80,6 +83,11 @@ def _check_int(value: object, field: str, minimum: int) -> int:
 def monthly_rate_decimal(apr_bps: int) -> Decimal:
     """``(1 + apr_bps/10000) ** (1/12) - 1`` to 50 significant digits (platform independent)."""
     bps = _check_int(apr_bps, "apr_bps", 0)
+    return _monthly_rate(bps)
+
+
+@lru_cache(maxsize=4096)
+def _monthly_rate(bps: int) -> Decimal:
     if bps == 0:
         return Decimal(0)
     growth = _CTX.add(_ONE, _CTX.divide(Decimal(bps), Decimal(10_000)))
@@ -104,16 +112,22 @@ def price_schedule(principal_cents: int, apr_bps: int, term_months: int) -> tupl
     if i == 0:
         pmt = round_half_even(Fraction(p, n))
     else:
-        discount = _CTX.subtract(_ONE, _CTX.power(_CTX.add(_ONE, i), -n))
-        pmt = _round_cents(_CTX.divide(_CTX.multiply(Decimal(p), i), discount))
+        pmt = _round_cents(_CTX.divide(_CTX.multiply(Decimal(p), i), _discount(apr_bps, n)))
     balance = p
     out: list[Installment] = []
+    mul = _CTX.multiply
     for k in range(1, n + 1):
-        interest = _round_cents(_CTX.multiply(Decimal(balance), i))
+        interest = _round_cents(mul(Decimal(balance), i))
         principal = balance if k == n else min(max(pmt - interest, 0), balance)
         balance -= principal
         out.append(Installment(k, interest + principal, interest, principal, balance))
     return tuple(out)
+
+
+@lru_cache(maxsize=16384)
+def _discount(bps: int, n: int) -> Decimal:
+    """``1 - (1 + i) ** -n`` for the monthly rate ``i`` of ``bps`` (50 digits)."""
+    return _CTX.subtract(_ONE, _CTX.power(_CTX.add(_ONE, _monthly_rate(bps)), -n))
 
 
 def prepayment(
@@ -177,6 +191,11 @@ def monthly_due_dates(start: date, term_months: int) -> tuple[date, ...]:
     if not isinstance(start, date):
         raise ValueError(f"start={start!r} must be a datetime.date")
     n = _check_int(term_months, "term_months", 1)
+    return _due_dates(start, n)
+
+
+@lru_cache(maxsize=16384)
+def _due_dates(start: date, n: int) -> tuple[date, ...]:
     out = []
     for k in range(1, n + 1):
         y, m0 = divmod(start.month - 1 + k, 12)

@@ -221,3 +221,44 @@ def test_monthly_due_dates() -> None:
     assert monthly_due_dates(date(2025, 11, 15), 3)[-1] == date(2026, 2, 15)
     with pytest.raises(ValueError, match="term_months=0"):
         monthly_due_dates(date(2025, 1, 1), 0)
+
+
+def _schedule_uncached(p: int, bps: int, n: int) -> list[tuple[int, int, int, int]]:
+    """The Price rule recomputed from scratch in 50-digit Decimal (no memoised parts)."""
+    from decimal import ROUND_HALF_EVEN, Context, Decimal
+
+    ctx = Context(prec=50)
+    one = Decimal(1)
+    i = Decimal(0)
+    if bps:
+        g = ctx.add(one, ctx.divide(Decimal(bps), Decimal(10_000)))
+        i = ctx.subtract(ctx.power(g, ctx.divide(one, Decimal(12))), one)
+    if i == 0:
+        q, r = divmod(p, n)
+        pmt = q + (1 if 2 * r > n or (2 * r == n and q % 2) else 0)
+    else:
+        disc = ctx.subtract(one, ctx.power(ctx.add(one, i), -n))
+        x = ctx.divide(ctx.multiply(Decimal(p), i), disc)
+        pmt = int(x.to_integral_value(rounding=ROUND_HALF_EVEN))
+    out, bal = [], p
+    for k in range(1, n + 1):
+        x = ctx.multiply(Decimal(bal), i)
+        interest = int(x.to_integral_value(rounding=ROUND_HALF_EVEN))
+        prin = bal if k == n else min(max(pmt - interest, 0), bal)
+        bal -= prin
+        out.append((interest + prin, interest, prin, bal))
+    return out
+
+
+@given(
+    p=st.integers(1, 10**10),
+    bps=st.integers(0, 20_000),
+    n=st.integers(1, 60),
+)
+def test_memoised_schedule_equals_recomputation(p: int, bps: int, n: int) -> None:
+    for _ in range(2):  # the second call is served from the caches
+        got = [
+            (x.payment_cents, x.interest_cents, x.principal_cents, x.balance_cents)
+            for x in price_schedule(p, bps, n)
+        ]
+        assert got == _schedule_uncached(p, bps, n)
