@@ -185,3 +185,44 @@ def test_quote_properties(
 def test_quote_validation(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         quote(0.01, 0.5, 0.1, **kwargs)
+
+
+_FAST_KW = {"headroom_bps": 150, "tick_bps": 5, "policy_cap_bps": 6000}
+
+
+@given(
+    pd=st.floats(0.0, 0.9995, allow_nan=False),
+    lgd=st.floats(0.0, 1.0, allow_nan=False),
+    k=st.floats(0.0, 1.2, allow_nan=False),
+    cap=st.integers(0, 30_000),
+)
+def test_float_fast_path_equals_exact(pd: float, lgd: float, k: float, cap: int) -> None:
+    from market.pricing import _quote_exact
+
+    kw = {**_FAST_KW, "policy_cap_bps": cap}
+    assert quote(pd, lgd, k, **kw) == _quote_exact(pd, lgd, k, **kw)
+
+
+@given(
+    target=st.integers(0, 20_000),
+    pd=st.sampled_from([0.0, 0.01, 0.1, 0.3, 0.7]),
+    lgd=st.sampled_from([0.0, 0.45, 0.6, 1.0]),
+    ulps=st.integers(-64, 64),
+    nudge=st.sampled_from([0.0, 1e-12, -1e-12, 5e-11, -5e-11, 1e-10, -1e-10]),
+)
+def test_fast_path_near_bp_boundaries_equals_exact(
+    target: int, pd: float, lgd: float, ulps: int, nudge: float
+) -> None:
+    """k chosen so that r_min lands on / next to a whole bp and a cap equal to it."""
+    from market.pricing import _quote_exact
+
+    k = target / 10_000 * (1.0 - pd) - pd * lgd + nudge
+    if k < 0:
+        return
+    for _ in range(abs(ulps)):
+        k = math.nextafter(k, math.inf if ulps > 0 else 0.0)
+    for cap in (target - 1, target, target + 1):
+        if cap < 0:
+            continue
+        kw = {**_FAST_KW, "policy_cap_bps": cap}
+        assert quote(pd, lgd, k, **kw) == _quote_exact(pd, lgd, k, **kw)
