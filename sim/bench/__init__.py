@@ -37,5 +37,7 @@ def run_benchmarks(
         module = importlib.import_module(BENCHMARKS[name])
         out[name] = module.run(quick=quick)
         if progress is not None:
-            print(f"bench: {name} done in {time.perf_counter() - t0:.1f} s", file=progress, flush=True)
+            print(
+                f"bench: {name} done in {time.perf_counter() - t0:.1f} s", file=progress, flush=True
+            )
     return out
