@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -188,6 +189,60 @@ class Ledger:
         bal[src] = new_s
         bal[dst] += amount_cents
         self._posts.append((t_s, src, dst, amount_cents, kind, ref))
+
+    def transfer_split(
+        self,
+        t_s: float,
+        src: str,
+        parts: Sequence[tuple[str, int]],
+        kind: str,
+        ref: str | int,
+    ) -> None:
+        """Post ``src -> dst`` for each ``(dst, amount_cents)`` of ``parts``, in order: the same
+        postings as one :meth:`transfer` per part, checked once (every amount an int > 0,
+        every ``dst`` a valid name other than ``src``, the total not overdrawing ``src``).
+        All or nothing: a refused split leaves the ledger unchanged."""
+        if not parts:
+            return
+        total = 0
+        bal = self._bal
+        for dst, amount in parts:
+            if type(amount) is not int or amount <= 0 or dst == src or dst not in bal:
+                if type(amount) is not int:
+                    amount = self._coerce_amount(amount)
+                if amount <= 0:
+                    raise LedgerError(f"transfer amount_cents={amount}: must be > 0")
+                if src == dst:
+                    raise LedgerError(f"transfer src={src!r} dst={dst!r}: src and dst must differ")
+                if dst not in bal:
+                    self._check_name(dst, "dst")
+            total += amount
+        try:
+            finite = -_INF < t_s < _INF
+        except TypeError:
+            finite = False
+        if not finite:
+            raise LedgerError(f"transfer t_s={t_s!r}: must be a finite number of seconds")
+        s = bal.get(src)
+        if s is None:
+            self._check_name(src, "src")
+            s = 0
+        if s - total < 0 and src not in self._neg and not self.may_go_negative(src):
+            raise LedgerError(
+                f"transfer would overdraw account {src!r}: balance={s} amount_cents="
+                f"{total} ({kind} ref={ref}, {len(parts)} parts); only 'external' and "
+                f"prefixes {self._neg_prefixes} may go negative"
+            )
+        # effects: nothing above wrote anything
+        if src not in bal:
+            self._open(src)
+        bal[src] = s - total
+        append = self._posts.append
+        for dst, amount in parts:
+            if dst not in bal:
+                self._open(dst)
+            bal[dst] += int(amount)
+            append((t_s, src, dst, int(amount), kind, ref))
 
     def deposit(
         self, t_s: float, account: str, amount_cents: int, kind: str, ref: str | int

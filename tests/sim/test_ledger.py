@@ -281,3 +281,34 @@ def test_only_the_exact_external_account_is_negative_by_default() -> None:
     assert not led.may_go_negative("external:other")
     with pytest.raises(LedgerError, match="would overdraw account 'external:other'"):
         led.transfer(0.0, "external:other", "escrow", 1, "x", 1)
+
+
+@given(
+    start=st.integers(0, 5_000),
+    parts=st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "src", "bad name"]), st.integers(-2, 2_000)),
+        max_size=8,
+    ),
+)
+def test_transfer_split_equals_one_transfer_per_part_or_changes_nothing(
+    start: int, parts: list[tuple[str, int]]
+) -> None:
+    one, split = Ledger(), Ledger()
+    for led in (one, split):
+        if start:
+            led.deposit(0.0, "src", start, "deposit", "x")
+    ok = True
+    try:
+        for dst, amount in parts:
+            one.transfer(1.0, "src", dst, amount, "pay", 7)
+    except LedgerError:
+        ok = False
+    before = (split.balances(), split.rows())
+    if ok:
+        split.transfer_split(1.0, "src", parts, "pay", 7)
+        assert (split.balances(), split.rows()) == (one.balances(), one.rows())
+    else:
+        with pytest.raises(LedgerError):
+            split.transfer_split(1.0, "src", parts, "pay", 7)
+        assert (split.balances(), split.rows()) == before
+    split.check()
