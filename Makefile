@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN = $(UV) run --locked --no-sync
 
-.PHONY: bootstrap demo test lint bench contracts clean
+.PHONY: bootstrap node-deps demo test lint bench contracts clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -21,7 +21,17 @@ demo: bootstrap
 	$(RUN) ce run baseline | tee runs/.demo.log
 	$(RUN) ce chain verify "$$(tail -n 1 runs/.demo.log)"
 
-test: bootstrap
+# Node packages pinned in contracts_sol/ (solc-js, OpenZeppelin, anvil) for the tests that
+# recompile the contracts and run the bridge against a JSON-RPC node; skipped without npm.
+node-deps:
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "npm not found: the recompile and JSON-RPC backend tests will be skipped"; \
+	elif [ ! -f contracts_sol/node_modules/.package-lock.json ] \
+		|| [ contracts_sol/package-lock.json -nt contracts_sol/node_modules/.package-lock.json ]; then \
+		npm ci --prefix contracts_sol --no-audit --no-fund --loglevel=error; \
+	fi
+
+test: bootstrap node-deps
 	$(RUN) pytest -q
 
 lint: bootstrap
@@ -32,8 +42,7 @@ bench: bootstrap
 	$(RUN) ce bench
 
 # Recompile the Solidity contracts with the pinned solc (needs Node/npm; running does not).
-contracts: bootstrap
-	npm ci --prefix contracts_sol --no-audit --no-fund --loglevel=error
+contracts: bootstrap node-deps
 	$(RUN) python -m chain.compile
 
 clean:

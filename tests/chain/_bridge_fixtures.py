@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 #: runtime code storing calldata word 0 in slot 0: CALLDATALOAD(0) SSTORE(0)
 STORE_RUNTIME = bytes.fromhex("60003560005500")
@@ -28,12 +29,17 @@ def _free_port() -> int:
 
 @contextmanager
 def rpc_node() -> Iterator[str | None]:
-    """Yield a JSON-RPC URL: ``$CE_TEST_RPC_URL``, else a fresh ``anvil``, else ``None``."""
+    """Yield a JSON-RPC URL: ``$CE_TEST_RPC_URL``, else a fresh ``anvil``, else ``None``.
+
+    ``anvil`` is looked up on PATH, then in ``contracts_sol/node_modules/.bin`` (the pinned
+    ``@foundry-rs/anvil`` dev dependency that ``make test`` installs when npm is present).
+    """
     url = os.environ.get("CE_TEST_RPC_URL")
     if url:
         yield url
         return
-    anvil = shutil.which("anvil")
+    local = Path(__file__).resolve().parents[2] / "contracts_sol" / "node_modules" / ".bin"
+    anvil = shutil.which("anvil") or shutil.which("anvil", path=str(local))
     if anvil is None:
         yield None
         return

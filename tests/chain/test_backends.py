@@ -26,7 +26,10 @@ def rpc_url():
 def backend_args(request, rpc_url):
     if request.param == "rpc":
         if rpc_url is None:
-            pytest.skip("no JSON-RPC node: set CE_TEST_RPC_URL or put anvil on PATH")
+            pytest.skip(
+                "no JSON-RPC node: set CE_TEST_RPC_URL, put anvil on PATH or run "
+                "`npm ci --prefix contracts_sol`"
+            )
         return "rpc", rpc_url
     return "eth-tester", None
 
