@@ -63,13 +63,20 @@ class Tranche:
     principal_cents: int
     weights: dict[str, int]  # lender account -> allocated cents
     schedule: tuple  # market.schedule.Installment, ...
-    _split_cache: dict[int, dict[str, int]] = field(default_factory=dict)
+    _split_cache: dict[int, tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
     def split(self, amount_cents: int) -> dict[str, int]:
-        """``distribute_pro_rata(amount, weights)``, memoised (installments repeat)."""
+        """``distribute_pro_rata(amount, weights)``."""
+        return distribute_pro_rata(amount_cents, self.weights)
+
+    def split_parts(self, amount_cents: int) -> tuple[tuple[str, int], ...]:
+        """The non-zero ``(account, cents)`` of :meth:`split`, in weights order, memoised
+        (installments repeat)."""
         got = self._split_cache.get(amount_cents)
         if got is None:
-            got = self._split_cache[amount_cents] = distribute_pro_rata(amount_cents, self.weights)
+            got = self._split_cache[amount_cents] = tuple(
+                (a, c) for a, c in distribute_pro_rata(amount_cents, self.weights).items() if c
+            )
         return got
 
 
@@ -258,15 +265,21 @@ class LoanBook:
         if total <= 0:
             return
         led.transfer(now, "external", b_cash, total, "income", lid)
-        tr = led.transfer
-        for tranche, amount, _ in parts:
-            if amount <= 0:
-                continue
-            for acct, cents in tranche.split(amount).items():
-                if cents:
-                    tr(now, b_cash, acct, cents, kind, lid)
+        if len(parts) == 1:
+            tranche, amount, _ = parts[0]
+            shares = tranche.split_parts(amount) if amount > 0 else ()
+        else:
+            shares = [
+                share
+                for tranche, amount, _ in parts
+                if amount > 0
+                for share in tranche.split_parts(amount)
+            ]
+        led.transfer_split(now, b_cash, shares, kind, lid)
         if principal:
-            tr(now, f"loan:{lid}:principal", f"debt:{loan.borrower}", principal, "amortise", lid)
+            led.transfer(
+                now, f"loan:{lid}:principal", f"debt:{loan.borrower}", principal, "amortise", lid
+            )
         old_pool = self._pool_claim(loan)
         loan.balance_cents -= principal
         if loan.pool_cents:
