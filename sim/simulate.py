@@ -9,8 +9,10 @@ then the loans alone for ``engine.runoff_days``.
 Result: ``tables`` (the event tables of :mod:`sim.engine.tables` plus ``oracle_ticks`` and
 ``ledger``), ``kpis`` (:func:`sim.kpis.compute_kpis`), ``targets``
 (:meth:`KpiTargets.to_targets`), ``seed_tree``, ``model`` and ``stats`` (``events`` = simpy
-events processed, ``requests``, ``wall_s``, ``events_per_s``, ``requests_per_s``, batcher and
-sink stats, ...). Raises :class:`sim.ledger.LedgerImbalanceError` when the books do not
+events processed, ``requests``, ``wall_s`` = the whole call = ``setup_s`` (model load, world
+build, arrivals and populations drawn, engine wired) + ``sim_wall_s`` (``env.run``: the event
+loop) + ``finish_s`` (sink close, CETs, ledger check, tables, KPIs); ``events_per_s`` and
+``requests_per_s`` over ``sim_wall_s``; batcher and sink stats, ...). Raises :class:`sim.ledger.LedgerImbalanceError` when the books do not
 balance at the end.
 
 The attestation ``sink`` defaults to :class:`sim.attest.NullSink` (no chain); the CLI passes
@@ -144,6 +146,7 @@ def simulate(
         env.process(reporter())
 
     sim0 = time.perf_counter()
+    setup_s = sim0 - wall0
     env.run(until=end_s)
     sim_wall = time.perf_counter() - sim0
     events = _events_processed(env)
@@ -181,7 +184,9 @@ def simulate(
         "events": events,
         "requests": n_req,
         "wall_s": wall,
+        "setup_s": setup_s,
         "sim_wall_s": sim_wall,
+        "finish_s": wall - setup_s - sim_wall,
         "events_per_s": events / sim_wall if sim_wall > 0 else float("nan"),
         "requests_per_s": n_req / sim_wall if sim_wall > 0 else float("nan"),
         "auctions": len(eng.auctions),
