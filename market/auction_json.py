@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from market.auction_types import (
     AuctionRequest,
     AuctionRules,
@@ -67,6 +69,10 @@ _TIME_FIELDS = {"opened_at", "committed_at"}
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: integer literals longer than this (sign included) are never converted to ``int``
 _MAX_INT_CHARS = 100
+#: deepest bracket nesting accepted; the input format needs 3. Checked *before* ``json.loads``:
+#: the C decoder recurses per level and, under a raised recursion limit, deep input can
+#: overflow the C stack (a segfault, not a ``RecursionError``).
+_MAX_DEPTH = 64
 
 
 class AuctionInputError(FieldError):
@@ -128,9 +134,41 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj if len(obj) == len(pairs) else _JsonObject(pairs)  # plain dict: the fast path
 
 
+def nesting_depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of JSON ``text``, brackets inside strings ignored.
+
+    Vectorised over the positions of the few bytes that matter: a ``"`` preceded by an odd run
+    of backslashes is escaped, the others open or close a string; a bracket counts when an
+    even number of unescaped quotes precede it.
+    """
+    if "[" not in text and "{" not in text:
+        return 0
+    b = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    quotes = np.flatnonzero(b == 34)
+    slashes = np.flatnonzero(b == 92)
+    if slashes.size and quotes.size:
+        # start of the backslash run each backslash belongs to
+        new_run = np.ones(slashes.size, dtype=bool)
+        new_run[1:] = np.diff(slashes) != 1
+        run_start = slashes[np.maximum.accumulate(np.where(new_run, np.arange(slashes.size), 0))]
+        prev = quotes - 1
+        k = np.searchsorted(slashes, prev)
+        hit = (k < slashes.size) & (slashes[np.minimum(k, slashes.size - 1)] == prev)
+        run = np.where(hit, prev - run_start[np.minimum(k, slashes.size - 1)] + 1, 0)
+        quotes = quotes[run % 2 == 0]
+    brackets = np.flatnonzero((b == 91) | (b == 123) | (b == 93) | (b == 125))
+    outside = np.searchsorted(quotes, brackets) % 2 == 0
+    kept = b[brackets[outside]]
+    step = np.where((kept == 91) | (kept == 123), 1, -1)
+    return int(np.cumsum(step).max(initial=0))
+
+
 def loads(text: str) -> Any:
     """Decode JSON text for :func:`parse_clear_input` (see the module docstring); raises
-    ``json.JSONDecodeError`` on bad syntax and ``RecursionError`` on too-deep nesting."""
+    ``json.JSONDecodeError`` on bad syntax and ``RecursionError`` on nesting deeper than
+    ``_MAX_DEPTH`` (checked before decoding, so deep input can never reach the C stack)."""
+    if nesting_depth(text) > _MAX_DEPTH:
+        raise RecursionError(f"JSON nested deeper than {_MAX_DEPTH} levels")
     return json.loads(text, object_pairs_hook=_pairs, parse_int=_parse_int)
 
 
