@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from chain.artifacts import (
     resolve_source,
     sha256_file,
 )
+from chain.state import atomic_write_text
 
 SHIM = CONTRACTS_DIR / "bin" / "solc"
 
@@ -147,26 +147,13 @@ def _dumps(content: Any) -> str:
     return json.dumps(content, indent=1, sort_keys=True) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_artifacts(files: Mapping[str, Any], out_dir: Path = ARTIFACTS_DIR) -> list[Path]:
     """Write artefacts atomically (manifest last); remove artefacts of deleted contracts."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for fname in sorted(files, key=lambda f: (f == MANIFEST_NAME, f)):
         path = out_dir / fname
-        _write_atomic(path, _dumps(files[fname]))
+        atomic_write_text(path, _dumps(files[fname]))
         written.append(path)
     for old in out_dir.glob("*.json"):
         if old.name not in files:

@@ -18,7 +18,7 @@ message names the field path, the value and the rule, e.g.
 Decoding: :func:`loads` is ``json.loads`` made strict for this format — a key repeated in one
 object is reported (``request.amount_cents=5: duplicate key; ...``) instead of silently keeping
 the last value, and an integer literal of more than 100 digits (beyond any field's range, and
-beyond what Python converts quickly: 4300 digits raise) is kept as a placeholder so that the
+beyond what Python converts quickly: 4300 digits raise) is kept as a stand-in tag so that the
 message names its field.  ``NaN`` / ``Infinity`` decode to floats and are refused by the field
 they stand in.  Too-deep nesting raises ``RecursionError`` (the caller reports it).
 
@@ -89,7 +89,7 @@ class ClearInput:
 
 
 class _Tag:
-    """A placeholder shown verbatim in messages (``<missing>``, ``<array of 3>``)."""
+    """A stand-in shown verbatim in messages (``<missing>``, ``<array of 3>``)."""
 
     __slots__ = ("text",)
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -301,17 +299,11 @@ def results_table(outcomes: Sequence[RunOutcome]) -> Any:
 
 
 def _write_results(outcomes: Sequence[RunOutcome], path: Path) -> None:
+    from sim._atomic import atomic_target
     from sim.rundir import write_parquet
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results.", suffix=".parquet.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write_parquet(results_table(outcomes), Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp:
+        write_parquet(results_table(outcomes), tmp)
 
 
 def prepare(specs: Sequence[RunSpec], models_dir: str | Path) -> None:

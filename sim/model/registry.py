@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sim._atomic import atomic_write_bytes
 from sim.config.model import ModelConfig, PopulationConfig
 from sim.population import FEATURE_NAMES
 
@@ -90,20 +90,6 @@ def training_key(population: PopulationConfig, model: ModelConfig) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _json_safe(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}
@@ -159,10 +145,10 @@ def register_model(
     version = f"pd-{digest[:8]}"
     root = Path(models_dir)
     onnx_path = root / f"{version}.onnx"
-    _atomic_write(onnx_path, onnx_bytes)
+    atomic_write_bytes(onnx_path, onnx_bytes)
     doc = _json_safe({**meta, "sha256": digest, "version": version, "file": onnx_path.name})
     text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True) + "\n"
-    _atomic_write(root / f"{version}.json", text.encode("utf-8"))
+    atomic_write_bytes(root / f"{version}.json", text.encode("utf-8"))
     return _handle_from_sidecar(root / f"{version}.json", doc)
 
 
