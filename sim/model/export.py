@@ -4,7 +4,8 @@
 - Output: ``probabilities`` (float32, ``(None, 2)``; column 1 = PD) as a plain tensor —
   ``zipmap=False``, because the default ZipMap output (a list of dicts) is ~35x slower to serve.
 - The bytes depend only on the fitted estimator and the metadata given: no timestamps, a fixed
-  opset, node names from skl2onnx's deterministic counters, metadata props in sorted order. The
+  opset (imports sorted by domain), node names from skl2onnx's deterministic counters, metadata
+  props in sorted order. The
   same training inputs therefore give the same sha256 (checked by the tests).
 """
 
@@ -39,6 +40,14 @@ def to_onnx_bytes(estimator: Any, n_features: int, metadata: Mapping[str, str] =
     if OUTPUT_NAME not in names:
         raise RuntimeError(f"exported ONNX graph has outputs {names}, expected {OUTPUT_NAME!r}")
     onx.doc_string = ""
+    # skl2onnx emits opset_import in an order that depends on which converters were loaded
+    # earlier in the process; sort it by domain so the bytes (and the model hash) do not.
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
+    del onx.opset_import[:]
+    for domain, version in opsets:
+        entry = onx.opset_import.add()
+        entry.domain = domain
+        entry.version = version
     del onx.metadata_props[:]
     for key in sorted(dict(metadata)):
         prop = onx.metadata_props.add()

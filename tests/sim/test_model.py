@@ -143,3 +143,30 @@ def test_brier_and_calibration() -> None:
     assert m.expected_calibration_error(y, p, bins=2) == pytest.approx(0.25)
     with pytest.raises(ValueError, match="0/1"):
         m.brier(np.array([2]), np.array([0.1]))
+
+
+@pytest.mark.slow
+def test_model_bytes_do_not_depend_on_what_was_imported_first(tmp_path: Path) -> None:
+    """The ONNX opset imports once came out in import-order-dependent order (two hashes)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, sim\n"
+        "from pathlib import Path\n"
+        "if sys.argv[2] == 'engine-first':\n"
+        "    import sim.engine.core, onnxruntime\n"
+        "h = sim.ensure_model(sim.load_scenario('small'), models_dir=Path(sys.argv[1]))\n"
+        "print(h.sha256)\n"
+    )
+    hashes = []
+    for i, mode in enumerate(("plain", "engine-first")):
+        out = subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path / str(i)), mode],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        hashes.append(out.stdout.strip().splitlines()[-1])
+    assert hashes[0] == hashes[1]
