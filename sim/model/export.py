@@ -40,11 +40,14 @@ def to_onnx_bytes(estimator: Any, n_features: int, metadata: Mapping[str, str] =
     if OUTPUT_NAME not in names:
         raise RuntimeError(f"exported ONNX graph has outputs {names}, expected {OUTPUT_NAME!r}")
     onx.doc_string = ""
-    # skl2onnx emits opset_import in an order that depends on which converters were loaded
-    # earlier in the process; sort it by domain so the bytes (and the model hash) do not.
-    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
+    # skl2onnx may list a domain twice, in an order that depends on which converters were
+    # loaded earlier in the process: keep one entry per domain (its highest version), sorted,
+    # so the bytes (and the model hash) do not depend on the process's history.
+    opsets: dict[str, int] = {}
+    for o in onx.opset_import:
+        opsets[o.domain] = max(o.version, opsets.get(o.domain, 0))
     del onx.opset_import[:]
-    for domain, version in opsets:
+    for domain, version in sorted(opsets.items()):
         entry = onx.opset_import.add()
         entry.domain = domain
         entry.version = version
