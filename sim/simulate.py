@@ -23,6 +23,8 @@ have ended; never for a ``NullSink``) and ``sink.close`` at that time.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +93,22 @@ def _loan_cets(loans: list[Loan]) -> dict[int, float]:
     return {ln.loan_id: float(c) for ln, c in zip(loans, cet.tolist(), strict=True)}
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused():
+    """Pause CPython's cyclic garbage collector for the duration (restored on exit, also on
+    error). A run keeps millions of long-lived objects (ledger postings, table rows, loans)
+    and makes almost no reference cycles (baseline: 15 objects found by 13 full collections),
+    so the collector's periodic traversals are pure overhead, about a fifth of the wall time.
+    Reference counting still frees everything else at once."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def simulate(
     scenario: Scenario,
     *,
@@ -99,7 +117,21 @@ def simulate(
     progress: Callable[[float], None] | None = None,
     models_dir: Path = Path("models"),
 ) -> SimResult:
-    """Run ``scenario`` (seed: ``seed`` or the scenario's) and return its :class:`SimResult`."""
+    """Run ``scenario`` (seed: ``seed`` or the scenario's) and return its :class:`SimResult`.
+
+    The cyclic garbage collector is paused while it runs (see :func:`_cyclic_gc_paused`)."""
+    with _cyclic_gc_paused():
+        return _simulate(scenario, seed=seed, sink=sink, progress=progress, models_dir=models_dir)
+
+
+def _simulate(
+    scenario: Scenario,
+    *,
+    seed: int | None,
+    sink: AttestationSink | None,
+    progress: Callable[[float], None] | None,
+    models_dir: Path,
+) -> SimResult:
     import simpy
 
     from sim.attest import NullSink
