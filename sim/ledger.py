@@ -343,10 +343,26 @@ class Ledger:
 
     def table(self) -> pd.DataFrame:
         """Postings as a pandas DataFrame with columns :data:`COLUMNS` (int64 seq and amounts,
-        float64 times, string ids)."""
+        float64 times, string ids); the same values as :meth:`rows`, built column-wise with
+        numpy (a run has ~500k postings)."""
+        import numpy as np
         import pandas as pd
 
-        cols = self.rows()
+        posts = self._posts
+        n = len(posts)
+        if n:
+            t, src, dst, amount, kind, ref = zip(*posts, strict=True)
+            cols: dict[str, Any] = {
+                "seq": np.arange(n, dtype=np.int64),
+                "t_s": np.array(t, dtype=np.float64),
+                "src": list(src),
+                "dst": list(dst),
+                "amount_cents": np.array(amount, dtype=np.int64),
+                "kind": list(kind),
+                "ref": list(map(str, ref)),
+            }
+        else:
+            cols = self.rows()
         return pd.DataFrame(
             {
                 "seq": pd.Series(cols["seq"], dtype="int64"),
