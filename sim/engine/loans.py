@@ -108,6 +108,11 @@ class Loan:
     recovered_cents: int = 0
     written_off_cents: int = 0
     exposure_months: float = 0.0
+    pay_seq: int = 0  # payments posted so far (the next payment row's ``seq``)
+    # ledger account names, built once at origination
+    cash_account: str = ""
+    debt_account: str = ""
+    principal_account: str = ""
 
     @property
     def rate_bps(self) -> int:
@@ -196,7 +201,6 @@ class LoanBook:
         self._on_pool = on_pool_principal
         self.start_date = start_date
         self.loans: list[Loan] = []
-        self._pay_seq: dict[int, int] = {}
 
     # ------------------------------------------------------------------ origination
     def originate(
@@ -243,9 +247,12 @@ class LoanBook:
             prepay_month=p,
             prepay_frac=frac,
             balance_cents=principal,
+            cash_account=f"borrower:{borrower}",
+            debt_account=f"debt:{borrower}",
+            principal_account=f"loan:{loan_id}:principal",
         )
         self.ledger.transfer(
-            now, f"debt:{borrower}", f"loan:{loan_id}:principal", principal, "originate", loan_id
+            now, loan.debt_account, loan.principal_account, principal, "originate", loan_id
         )
         if pool_cents:
             self._on_pool(now, pool_cents)
@@ -256,38 +263,42 @@ class LoanBook:
     # ------------------------------------------------------------------ payments
     def _pay(self, loan: Loan, kind: str, number: int, parts: list[tuple[Tranche, int, int]]):
         """Post one borrower payment: ``parts`` = (tranche, amount, principal) per tranche."""
-        now = self.env.now
-        led = self.ledger
-        lid = loan.loan_id
-        b_cash = f"borrower:{loan.borrower}"
-        total = sum(a for _, a, _ in parts)
-        principal = sum(p for _, _, p in parts)
-        if total <= 0:
-            return
-        led.transfer(now, "external", b_cash, total, "income", lid)
         if len(parts) == 1:
-            tranche, amount, _ = parts[0]
-            shares = tranche.split_parts(amount) if amount > 0 else ()
+            tranche, total, principal = parts[0]
+            if total <= 0:
+                return
+            shares = tranche.split_parts(total)
         else:
+            total = principal = 0
+            for _, amount, prin in parts:
+                total += amount
+                principal += prin
+            if total <= 0:
+                return
             shares = [
                 share
                 for tranche, amount, _ in parts
                 if amount > 0
                 for share in tranche.split_parts(amount)
             ]
+        now = self.env.now
+        led = self.ledger
+        lid = loan.loan_id
+        b_cash = loan.cash_account
+        led.transfer(now, "external", b_cash, total, "income", lid)
         led.transfer_split(now, b_cash, shares, kind, lid)
         if principal:
-            led.transfer(
-                now, f"loan:{lid}:principal", f"debt:{loan.borrower}", principal, "amortise", lid
-            )
-        old_pool = self._pool_claim(loan)
-        loan.balance_cents -= principal
+            led.transfer(now, loan.principal_account, loan.debt_account, principal, "amortise", lid)
         if loan.pool_cents:
+            old_pool = self._pool_claim(loan)
+            loan.balance_cents -= principal
             delta = self._pool_claim(loan) - old_pool
             if delta:
                 self._on_pool(now, delta)
-        seq = self._pay_seq.get(lid, 0)
-        self._pay_seq[lid] = seq + 1
+        else:
+            loan.balance_cents -= principal
+        seq = loan.pay_seq
+        loan.pay_seq = seq + 1
         self._log_payment(
             (lid, seq, now, kind, number, total, total - principal, principal, loan.balance_cents)
         )
@@ -316,10 +327,10 @@ class LoanBook:
             if k == d:
                 yield from self._default(loan)
                 return
-            parts = [
-                (t, t.schedule[k - 1].payment_cents, t.schedule[k - 1].principal_cents)
-                for t in loan.tranches
-            ]
+            parts = []
+            for t in loan.tranches:
+                inst = t.schedule[k - 1]
+                parts.append((t, inst.payment_cents, inst.principal_cents))
             self._pay(loan, "installment", k, parts)
             loan.paid = k
         loan.status = REPAID
@@ -352,7 +363,7 @@ class LoanBook:
         loss = outstanding - recover
         if loss:
             self.ledger.transfer(
-                now, f"loan:{loan.loan_id}:principal", DEFAULTED, loss, "write_off", loan.loan_id
+                now, loan.principal_account, DEFAULTED, loss, "write_off", loan.loan_id
             )
         loan.status = WRITTEN_OFF
         loan.written_off_at = now
