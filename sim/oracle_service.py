@@ -117,14 +117,27 @@ class _Feed:
         self.last_key: float | None = None
         self.last_answer: OracleAnswer | None = None
         self.divergence = DivergenceState()
+        self.source_memo: dict[str, SourceState] = {}  # feeder id -> last SourceState read
 
 
-def _states(feeders: Sequence[Feeder], now: float) -> list[SourceState]:
+def _states(
+    feeders: Sequence[Feeder], now: float, memo: dict[str, SourceState] | None = None
+) -> list[SourceState]:
+    """The :class:`SourceState` of each feeder's newest publication at or before ``now``.
+    ``memo`` (feeder id -> its last state) lets consecutive reads between two publications
+    reuse the same (frozen, equal) object instead of building and validating a new one."""
     out = []
     for f in feeders:
         st = f.state_at(now)
-        if st is not None:
+        if st is None:
+            continue
+        if memo is None:
             out.append(SourceState(f.id, st[0], st[1]))
+            continue
+        got = memo.get(f.id)
+        if got is None or got.updated_at != st[1] or got.price != st[0]:
+            got = memo[f.id] = SourceState(f.id, st[0], st[1])
+        out.append(got)
     return out
 
 
@@ -162,11 +175,11 @@ class OracleService:
         self.reads += 1
         if st.last_key == now and st.last_answer is not None:
             return st.last_answer
-        primary = _states(st.primary, now)
+        primary = _states(st.primary, now, st.source_memo)
         answer = aggregate(primary, now, st.cfg)
         if answer.status != OK:
             history = self._history(st, now)
-            secondary = _states(st.secondary, now)
+            secondary = _states(st.secondary, now, st.source_memo)
             answer = aggregate(primary, now, st.cfg, history=history, secondary=secondary)
         staleness = st.cfg.staleness_s
         n_fresh = sum(1 for s in primary if 0.0 <= now - s.updated_at <= staleness)
