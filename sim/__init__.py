@@ -24,7 +24,7 @@ _EXPORTS: dict[str, str] = {
     "Scenario": "sim.config.scenario",
     "ScenarioError": "sim.config.scenario",
     "SeedTree": "sim.seeds",
-    "SimResult": "sim.simulate",
+    "SimResult": "sim.simulation",
     "SweepConfig": "sim.sweep",
     "SweepError": "sim.sweep",
     "World": "sim.world",
@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "run_one": "sim.sweep",
     "run_sweep": "sim.sweep",
     "sample_borrowers": "sim.population",
-    "simulate": "sim.simulate",
+    "simulate": "sim.simulation",
 }
 
 __all__ = [

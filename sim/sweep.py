@@ -194,7 +194,7 @@ def run_one(
     from sim.attest import make_sink
     from sim.config.scenario import load_scenario
     from sim.rundir import RunStage, run_dir_name
-    from sim.simulate import simulate
+    from sim.simulation import simulate
 
     t0 = time.perf_counter()
     scenario = load_scenario(spec.scenario, spec.overrides)

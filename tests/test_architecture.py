@@ -96,3 +96,15 @@ def test_public_names_resolve(package: str) -> None:
 def test_lazy_exports_match_all(package: str) -> None:
     mod = importlib.import_module(package)
     assert sorted(mod._EXPORTS) == sorted(mod.__all__)
+
+
+@pytest.mark.parametrize("package", ["sim", "chain"])
+def test_no_public_name_is_also_a_submodule(package: str) -> None:
+    """In the lazily re-exporting packages, ``import pkg.x`` sets attribute ``x`` on the package
+    and shadows a re-exported ``x`` (once bit ``sim.simulate``). ``market`` imports eagerly, so
+    its ``twap`` function is bound after the ``market.twap`` module and stays."""
+    import pkgutil
+
+    mod = importlib.import_module(package)
+    submodules = {m.name for m in pkgutil.iter_modules(mod.__path__)}
+    assert not submodules & set(mod.__all__)

@@ -6,5 +6,5 @@ Modules: :mod:`~sim.engine.core` (the :class:`~sim.engine.core.Engine` wiring on
 cost and quotes from fresh oracle inputs), :mod:`~sim.engine.auctions` (one process per
 auction over ``market.lifecycle``), :mod:`~sim.engine.loans` (one process per loan),
 :mod:`~sim.engine.latency`, :mod:`~sim.engine.tables`, :mod:`~sim.engine.cet_fast`.
-Run a scenario with :func:`sim.simulate.simulate`.
+Run a scenario with :func:`sim.simulation.simulate`.
 """

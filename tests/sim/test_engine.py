@@ -33,7 +33,7 @@ from sim.engine.loans import DAY_S, LoanBook
 from sim.engine.pricing import FundingCurve, answer_valid_at, price
 from sim.engine.tables import SCHEMAS, build_frame
 from sim.ledger import DEFAULTED, Ledger
-from sim.simulate import simulate
+from sim.simulation import simulate
 
 MODELS = REPO_ROOT / "models"
 TINY = [
