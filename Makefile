@@ -3,6 +3,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 export UV_PYTHON_DOWNLOADS := never
+# write .pyc files at install time: imports stay fast even where PYTHONDONTWRITEBYTECODE is set
+export UV_COMPILE_BYTECODE := 1
 # evaluated at each use, so that a uv installed by `bootstrap` is found
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN = $(UV) run --locked --no-sync
