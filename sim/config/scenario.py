@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -105,6 +106,31 @@ class Scenario(BaseModel):
                         f"oracles.{feed}.faults[{i}].start_s={fault.start_s} is beyond the "
                         f"horizon ({end_day} days = {end_day * 86_400:g} s)"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _within_calendar(self) -> Scenario:
+        """Every request is priced over ``[request date, request date + term)`` with the
+        Brazilian business-day calendar, which only knows 2020-2035: the longest term priced
+        on the last day of the horizon must end inside it."""
+        from datetime import timedelta
+
+        from market.calendar import SUPPORTED_YEARS, business_days_between
+        from market.schedule import monthly_due_dates
+
+        term = max(self.population.terms_months)
+        last = self.start_date + timedelta(days=math.ceil(self.horizon_days))
+        try:
+            end = monthly_due_dates(last, term)[-1]
+            business_days_between(self.start_date, end)
+        except ValueError:
+            years = f"{SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1}"
+            raise ValueError(
+                f"start_date={self.start_date.isoformat()}: pricing needs the business-day "
+                f"calendar from start_date to start_date + horizon_days={self.horizon_days:g} "
+                f"+ the longest of population.terms_months ({term} months), but it only "
+                f"covers {years}"
+            ) from None
         return self
 
     @property

@@ -242,3 +242,26 @@ def test_scenario_is_frozen() -> None:
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type
         s.seed = 5  # type: ignore[misc]
     assert isinstance(s, Scenario)
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("start_date=2040-01-01", "start_date=2040-01-01"),
+        ("start_date=2019-06-01", "start_date=2019-06-01"),
+        # starts inside the calendar, but a 36-month loan priced at the horizon ends in 2038
+        ("start_date=2035-06-02", "start_date=2035-06-02"),
+    ],
+)
+def test_start_date_outside_the_business_day_calendar_is_a_scenario_error(
+    override: str, needle: str
+) -> None:
+    msg = _error("small", (override,))
+    assert msg.startswith("scenarios/small.yaml: ")
+    assert needle in msg and "2020-2035" in msg and "terms_months" in msg
+
+
+def test_latest_start_date_inside_the_calendar_loads() -> None:
+    s = load_scenario("small", ("start_date=2032-06-01", "population.terms_months=[6, 12]",
+                                "population.term_weights=[0.5, 0.5]"))  # fmt: skip
+    assert s.start_date.year == 2032
