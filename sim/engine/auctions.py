@@ -259,7 +259,8 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     )
     for (_, _, p), (ok, _, _) in zip(reveals, outcomes, strict=True):
         p.revealed = ok
-    state = lc.close(state, env.now)
+    # ``now + (t_close - now)`` can round one ulp below ``t_close``: close at t_close then
+    state = lc.close(state, max(env.now, t_close))
     state = lc.clear(state)
     ctx.state = state
     ctx.cleared_at = env.now

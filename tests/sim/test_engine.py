@@ -379,3 +379,48 @@ def test_insufficient_funds_reclears_without_overdraft() -> None:
     assert (alloc.reindex(funded["auction_id"]).to_numpy() == funded["filled_cents"]).all()
     lk = res.tables["ledger"]
     assert lk[lk["kind"] == "lock"]["amount_cents"].sum() == funded["filled_cents"].sum()
+
+
+# ----------------------------------------------------------------------------- auction runner
+
+
+def test_auction_closes_at_the_reveal_deadline_despite_float_rounding() -> None:
+    """A commit never revealed makes the runner sleep until ``close_at + reveal_window_s``.
+    With these times ``now + (deadline - now)`` rounds one ulp *below* the deadline; the
+    close must still happen (it used to raise "cannot close auction" and kill the run)."""
+    from types import SimpleNamespace
+
+    from market.auction_types import AuctionRules
+    from sim.agents.lenders import PlannedCommit
+    from sim.engine.auctions import AuctionCtx, auction_process
+
+    t0, t_commit = 834.5315057779801, 886.9474155073044
+    rules = AuctionRules(ttl_s=3600, reveal_window_s=600)
+    deadline = t0 + rules.ttl_s + rules.reveal_window_s
+    assert t_commit + (deadline - t_commit) < deadline  # the rounding this test is about
+    plans = [
+        PlannedCommit("a", "lender:a:free", 600_000, 2000, t_commit, 0.0, 5.0, "truthful", 0),
+        PlannedCommit("b", "lender:b:free", 600_000, 2100, t_commit, 0.0, None, "truthful", 1),
+    ]
+    funded: list[tuple] = []
+    eng = SimpleNamespace(
+        env=simpy.Environment(initial_time=t0),
+        rules=rules,
+        engine_cfg=SimpleNamespace(lgd=0.6, confirmation_delay_s=60.0),
+        lender_cdi_apr=lambda t, term: 0.15,
+        lenders=SimpleNamespace(plan=lambda **kw: list(plans)),
+        pool=None,
+        ledger=SimpleNamespace(balance=lambda acct: 10**9),
+        rng_lenders=None,
+        rng_salts=np.random.default_rng(0),
+        account_of={"a": "lender:a:free", "b": "lender:b:free"},
+        record_clearing=lambda ctx, result, stage: None,
+        release=lambda ctx: None,
+        fund=lambda ctx, state, debits: funded.append((ctx.auction_id, dict(debits))),
+    )
+    ctx = AuctionCtx(7, 7, "b7", t0, 500_000, 2500, 12, 0.02, 0.149, 0.147)
+    eng.env.process(auction_process(eng, ctx))
+    eng.env.run()
+    assert ctx.state.phase == "CONFIRMED" and ctx.final_status == "FUNDED"
+    assert ctx.cleared_at >= ctx.state.close_at + rules.reveal_window_s - 1e-6
+    assert funded == [(7, {"a": 500_000})]
