@@ -361,6 +361,8 @@ def read_proofs(state_dir: Path) -> Iterator[tuple[int, tuple[bytes, ...], tuple
         raise ValueError(f"{PROOFS_FILE} does not start with {_PROOFS_MAGIC!r}")
     i = len(_PROOFS_MAGIC)
     while i < len(data):
+        if i + _BATCH_HEADER.size > len(data):
+            raise ValueError(f"{PROOFS_FILE} is truncated after byte {i}")
         batch_id, n = _BATCH_HEADER.unpack_from(data, i)
         i += _BATCH_HEADER.size
         if i + 4 * n > len(data):

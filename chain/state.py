@@ -184,7 +184,9 @@ def read_chain_meta(directory: Path) -> dict[str, Any]:
         raise ChainStateError(f"{path} is missing: no chain state was saved there") from None
     except json.JSONDecodeError as err:
         raise ChainStateError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+    if not isinstance(meta, dict):
+        raise ChainStateError(f"{path} is not a JSON object")
+    if meta.get("format") != FORMAT_VERSION:
         raise ChainStateError(f"{path}: format={meta.get('format')!r} is not {FORMAT_VERSION}")
     return meta
 

@@ -10,7 +10,9 @@
    (``Attestor.batch(id)``) on the chain -- the saved eth-tester chain reloaded from
    ``chain_state.bin`` (:mod:`chain.state`), or the JSON-RPC node for rpc runs;
 3. checks that the chain holds exactly the run's batches (``batchCount``);
-4. checks a deterministic sample of stored proofs (from ``proofs.bin``) on chain with
+4. checks that ``proofs.bin`` holds exactly those batches, each with the node array and leaf
+   positions of the tree rebuilt from its records -- so *every* stored proof proves its record
+   against the Attestor's root -- and verifies a deterministic sample of them on chain with
    ``Attestor.verify(leaf, proof, batchId)``.
 
 It stops at the first discrepancy and reports it in one line.
@@ -109,10 +111,18 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise _Discrepancy(f"{path.name} line {lineno} is not JSON: {err.msg}") from None
+            if not isinstance(row, dict):
+                raise _Discrepancy(f"{path.name} line {lineno} is not a JSON object")
+            rows.append(row)
     return rows
+
+
+def _is_int(value: Any) -> bool:
+    """True for a JSON integer (not a bool, not a float)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _hex32(value: Any, where: str) -> bytes:
@@ -127,10 +137,10 @@ def _hex32(value: Any, where: str) -> bytes:
 def _record_leaf(row: dict[str, Any], expected_seq: int) -> tuple[int, bytes]:
     """Check one records.jsonl row; return ``(batch_id, leaf)``."""
     seq = row.get("seq")
-    if seq != expected_seq:
+    if not _is_int(seq) or seq != expected_seq:
         raise _Discrepancy(f"records.jsonl: expected seq={expected_seq}, found seq={seq!r}")
     kind = row.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise _Discrepancy(f"record seq={seq}: kind={kind!r} is not a record kind")
     text = row.get("payload")
     if not isinstance(text, str):
@@ -143,10 +153,10 @@ def _record_leaf(row: dict[str, Any], expected_seq: int) -> tuple[int, bytes]:
             f"(0x{computed.hex()}); the record was changed"
         )
     sim_time = row.get("sim_time")
-    if not isinstance(sim_time, int) or isinstance(sim_time, bool) or sim_time < 0:
+    if not _is_int(sim_time) or not 0 <= sim_time < 1 << 64:
         raise _Discrepancy(f"record seq={seq}: sim_time={sim_time!r} is not a uint64")
     batch_id = row.get("batch_id")
-    if not isinstance(batch_id, int) or isinstance(batch_id, bool):
+    if not _is_int(batch_id):
         raise _Discrepancy(f"record seq={seq}: batch_id={batch_id!r} is not an int")
     return batch_id, leaf_hash(seq, KINDS[kind], computed, sim_time)
 
@@ -209,9 +219,12 @@ def verify_run(run_dir: Path, rpc_url: str | None = None, sample: int = 32) -> V
         attestor = attach(backend, {"Attestor": addresses["Attestor"]})["Attestor"]
         on_chain_count = int(attestor.call("batchCount"))
         expected_seq = 0
+        trees: list[tuple[int, tuple[bytes, ...], tuple[int, ...]]] = []
         for k, b in enumerate(batches):
             bid, first, count = b.get("batch_id"), b.get("first_seq"), b.get("count")
-            if first != expected_seq or not isinstance(count, int) or count < 1:
+            if not _is_int(bid):
+                raise _Discrepancy(f"batches.jsonl row {k}: batch_id={bid!r} is not an int")
+            if not _is_int(first) or first != expected_seq or not _is_int(count) or count < 1:
                 raise _Discrepancy(
                     f"batches.jsonl row {k}: first_seq={first!r}, count={count!r} do not "
                     f"continue the records at seq {expected_seq}"
@@ -226,7 +239,9 @@ def verify_run(run_dir: Path, rpc_url: str | None = None, sample: int = 32) -> V
                 raise _Discrepancy(
                     f"record seq={wrong}: batch_id={batch_of[wrong]} but batch {bid} covers it"
                 )
-            root = build_tree(leaves[first : first + count], proofs=False).root
+            tree = build_tree(leaves[first : first + count], proofs=False)
+            trees.append((bid, tree.nodes, tree.positions))
+            root = tree.root
             stored = _hex32(b.get("root"), f"batch {bid}: root")
             if not isinstance(bid, int) or not 0 <= bid < on_chain_count:
                 raise _Discrepancy(
@@ -260,27 +275,45 @@ def verify_run(run_dir: Path, rpc_url: str | None = None, sample: int = 32) -> V
                 f"the Attestor holds {on_chain_count} batches, the run has {distinct}"
             )
         report.batches = len(batches)
-        report.proofs_checked = _check_proofs(
-            state_dir, attestor, leaves, batches, sample, read_proofs
-        )
+        stored_trees = _check_stored_trees(state_dir, trees, read_proofs)
+        report.proofs_checked = _check_proofs(attestor, leaves, batches, stored_trees, sample)
     except _Discrepancy as err:
         report.discrepancy = str(err)
     return report
 
 
-def _check_proofs(state_dir, attestor, leaves, batches, sample, read_proofs) -> int:
-    """Check ``sample`` stored proofs on chain; returns how many were checked."""
+def _check_stored_trees(state_dir, trees, read_proofs) -> list[tuple]:
+    """Every batch of ``proofs.bin`` must be the tree rebuilt from its records, in order.
+
+    ``trees`` are the rebuilt ``(batch_id, nodes, positions)`` whose roots matched the chain;
+    equal node arrays and positions mean every stored proof proves its record against the
+    Attestor's root (checked offline for all records; a sample is then checked on chain).
+    """
+    try:
+        stored = list(read_proofs(state_dir))
+    except (OSError, ValueError) as err:
+        raise _Discrepancy(f"proofs.bin: {err}") from None
+    if len(stored) != len(trees):
+        raise _Discrepancy(f"proofs.bin has {len(stored)} batches, batches.jsonl {len(trees)}")
+    for (bid, nodes, positions), (s_bid, s_nodes, s_positions) in zip(trees, stored, strict=True):
+        if s_bid != bid:
+            raise _Discrepancy(f"proofs.bin: found batch {s_bid} where batch {bid} belongs")
+        if tuple(s_positions) != tuple(positions) or tuple(s_nodes) != tuple(nodes):
+            raise _Discrepancy(
+                f"proofs.bin: batch {bid}: stored tree differs from the tree rebuilt from its "
+                "records; its proofs are not the records' proofs"
+            )
+    return stored
+
+
+def _check_proofs(attestor, leaves, batches, stored_trees, sample) -> int:
+    """Check ``sample`` stored proofs on chain with ``Attestor.verify``; returns how many."""
     n = len(leaves)
     if sample == 0 or n == 0:
         return 0
     k = min(sample, n)
     wanted = sorted({(i * (n - 1)) // max(k - 1, 1) for i in range(k)})
-    trees = {}
-    try:
-        for batch_id, nodes, positions in read_proofs(state_dir):
-            trees[batch_id] = (nodes, positions)
-    except (OSError, ValueError) as err:
-        raise _Discrepancy(f"proofs.bin: {err}") from None
+    trees = {bid: (nodes, positions) for bid, nodes, positions in stored_trees}
     first_of = {b["batch_id"]: b["first_seq"] for b in batches}
     seq_batch = []
     for b in batches:
@@ -288,15 +321,8 @@ def _check_proofs(state_dir, attestor, leaves, batches, sample, read_proofs) -> 
     checked = 0
     for seq in wanted:
         bid = seq_batch[seq]
-        if bid not in trees:
-            raise _Discrepancy(f"proofs.bin has no tree for batch {bid}")
         nodes, positions = trees[bid]
-        idx = seq - first_of[bid]
-        if idx >= len(positions):
-            raise _Discrepancy(f"proofs.bin: batch {bid} has no position for seq {seq}")
-        pos = positions[idx]
-        if nodes[pos] != leaves[seq]:
-            raise _Discrepancy(f"proofs.bin: the stored leaf of seq {seq} is not the record's leaf")
+        pos = positions[seq - first_of[bid]]
         proof = list(proof_from_nodes(nodes, pos))
         if not attestor.call("verify", leaves[seq], proof, bid):
             raise _Discrepancy(

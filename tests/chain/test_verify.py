@@ -112,3 +112,84 @@ def test_cli_verify_exit_codes(clean_run, run_copy, tmp_path, capsys) -> None:
     assert main(["chain", "verify", str(tmp_path / "empty")]) == 2
     assert "has no bridge.json" in capsys.readouterr().err
     assert main(["chain", "verify", str(clean_run), "--sample", "-1"]) == 2
+
+
+def _proofs_batch_offsets(path):
+    """``[(batch_id, n, offset_of_positions, offset_of_nodes)]`` of a proofs.bin file."""
+    import struct
+
+    data = path.read_bytes()
+    out, i = [], 8
+    while i < len(data):
+        bid, n = struct.unpack_from(">QI", data, i)
+        out.append((bid, n, i + 12, i + 12 + 4 * n))
+        i += 12 + 4 * n + 32 * (2 * n - 1)
+    return out
+
+
+def test_tampered_proof_outside_the_on_chain_sample_is_found(run_copy) -> None:
+    """Every stored proof is checked (offline against the chain-checked root), not a sample."""
+    path = run_copy / "chain" / "proofs.bin"
+    blob = bytearray(path.read_bytes())
+    bid, n, _, nodes_at = _proofs_batch_offsets(path)[3]
+    blob[nodes_at + 32 * (2 * n - 2)] ^= 0xFF  # a leaf node of batch 3
+    path.write_bytes(bytes(blob))
+    report = verify_run(run_copy, sample=1)  # the on-chain sample is seq 0 (batch 0) only
+    assert not report.ok
+    assert report.discrepancy.startswith(f"proofs.bin: batch {bid}: stored tree differs")
+
+
+def test_swapped_proof_positions_are_found(run_copy) -> None:
+    path = run_copy / "chain" / "proofs.bin"
+    blob = bytearray(path.read_bytes())
+    bid, n, pos_at, _ = _proofs_batch_offsets(path)[4]
+    assert n > 1
+    a, b = bytes(blob[pos_at : pos_at + 4]), bytes(blob[pos_at + 4 : pos_at + 8])
+    blob[pos_at : pos_at + 4], blob[pos_at + 4 : pos_at + 8] = b, a
+    path.write_bytes(bytes(blob))
+    report = verify_run(run_copy, sample=0)
+    assert not report.ok
+    assert report.discrepancy.startswith(f"proofs.bin: batch {bid}: stored tree differs")
+
+
+def test_proofs_file_must_hold_exactly_the_run_batches(run_copy) -> None:
+    path = run_copy / "chain" / "proofs.bin"
+    offsets = _proofs_batch_offsets(path)
+    path.write_bytes(path.read_bytes()[: offsets[-1][2] - 12])  # drop the last batch whole
+    report = verify_run(run_copy, sample=0)
+    assert not report.ok
+    assert report.discrepancy == (
+        f"proofs.bin has {len(offsets) - 1} batches, batches.jsonl {len(offsets)}"
+    )
+    path.write_bytes(path.read_bytes()[:-5])  # cut inside a batch
+    report = verify_run(run_copy, sample=0)
+    assert not report.ok and report.discrepancy.startswith("proofs.bin: ")
+
+
+@pytest.mark.parametrize(
+    ("file", "index", "change", "expected"),
+    [
+        (RECORDS_FILE, 5, lambda rows, i: rows.__setitem__(i, []), "records.jsonl line 6 is not"),
+        (RECORDS_FILE, 4, lambda rows, i: rows[i].update(seq=4.0), "records.jsonl: expected seq=4"),
+        (RECORDS_FILE, 2, lambda rows, i: rows[i].update(kind=["price"]), "record seq=2: kind="),
+        (RECORDS_FILE, 0, lambda rows, i: rows[i].update(sim_time=2**70), "record seq=0: sim_time"),
+        (BATCHES_FILE, 0, lambda rows, i: rows[i].update(count=True), "batches.jsonl row 0:"),
+        (BATCHES_FILE, 1, lambda rows, i: rows.__setitem__(i, 7), "batches.jsonl line 2 is not"),
+    ],
+)
+def test_malformed_files_are_discrepancies_not_crashes(
+    run_copy, file, index, change, expected
+) -> None:
+    path = run_copy / "chain" / file
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    change(rows, index)
+    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    report = verify_run(run_copy, sample=0)
+    assert not report.ok
+    assert report.discrepancy.startswith(expected), report.discrepancy
+
+
+def test_malformed_chain_json_is_a_discrepancy(run_copy) -> None:
+    (run_copy / "chain" / "chain.json").write_text("[]")
+    report = verify_run(run_copy, sample=0)
+    assert not report.ok and "chain.json" in report.discrepancy
