@@ -87,3 +87,21 @@ def test_rate_shock_moves_clearing_rates_up() -> None:
     r_before = ok.loc[ok["t_s_req"] < 43_200, "max_rate_bps"].mean()
     r_after = ok.loc[ok["t_s_req"] > 43_300, "max_rate_bps"].mean()
     assert r_after - r_before > 200
+
+
+def test_shipped_rate_shock_is_not_starved_of_capital_before_the_shock() -> None:
+    """The shipped lenders can fund the whole horizon: fill rate holds and clearing rates stay
+    flat before the shock, so the rise after it is the shock's, not capital running out."""
+    sc = load_scenario("rate_shock", ["horizon_days=12", "engine.runoff_days=0"])
+    shock_day = sc.exogenous.cdi.shocks[0].at_day
+    res = simulate(sc, models_dir=MODELS)
+    a = res.tables["auctions"]
+    day = (a["opened_at"] // 86_400).astype(int)
+    fill = (a["final_status"] == "FUNDED").groupby(day).mean()
+    assert (fill >= 0.75).all(), fill.to_dict()
+    f = a[a["final_status"] == "FUNDED"]
+    fday = (f["opened_at"] // 86_400).astype(int)
+    r = f.groupby(fday)["clearing_rate_bps"].mean()
+    early, late = r.loc[0:2].mean(), r.loc[shock_day - 3 : shock_day - 1].mean()
+    assert abs(late - early) < 100, r.to_dict()
+    assert r.loc[shock_day:].mean() - late > 150, r.to_dict()
