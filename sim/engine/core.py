@@ -205,8 +205,10 @@ class Engine:
         pd: float,
         priced: Priced | None,
         outcome: str,
+        reason: str | None = None,
     ) -> None:
-        """Record one pricing attempt (row + ``price`` record)."""
+        """Record one pricing attempt (row + ``price`` record). ``reason`` (default: the
+        answer's own) says why an attempt was not priced."""
         now = self.env.now
         eid = self._pricing_seq
         self._pricing_seq += 1
@@ -222,7 +224,7 @@ class Engine:
             math.nan if answer.price is None else float(answer.price),
             math.nan if answer.age_s is None else float(answer.age_s),
             ",".join(answer.sources),
-            answer.reason,
+            answer.reason if reason is None else reason,
             valid,
             priced.funding_apr if priced is not None else math.nan,
             priced.k if priced is not None else math.nan,

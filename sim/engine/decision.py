@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from market.oracle import NO_PRICE
+from market.oracle import NO_PRICE, OracleAnswer
 from sim.engine.pricing import answer_valid_at, price
 
 if TYPE_CHECKING:
@@ -36,6 +36,16 @@ __all__ = ["request_process"]
 
 APPROVED = "APPROVED"
 DECLINED = "DECLINED"
+
+
+def _expired(answer: OracleAnswer, now: float, staleness_s: float, twap_max_age_s: float) -> str:
+    """Why a non-``NO_PRICE`` answer is no longer a valid input when the quote is built."""
+    age = (answer.age_s or 0.0) + (now - answer.as_of)
+    if answer.status == "FALLBACK_TWAP":
+        limit = f"twap_max_age_s={twap_max_age_s:g}"
+    else:
+        limit = f"staleness_s={staleness_s:g}"
+    return f"{answer.status} answer {age:.3f} s old when the price was built > {limit}"
 
 
 def request_process(eng: Engine, rid: int):
@@ -65,15 +75,19 @@ def request_process(eng: Engine, rid: int):
         yield env.timeout(o_ms / 1000.0)
         answer = eng.oracles.read("cdi", env.now)
         valid = answer.status != NO_PRICE
+        why = None
         if valid:
             p_ms = lat.pricing()
             pricing_ms += p_ms
             yield env.timeout(p_ms / 1000.0)
             valid = answer_valid_at(answer, env.now, eng.staleness_s, eng.twap_max_age_s)
+            if not valid:
+                why = _expired(answer, env.now, eng.staleness_s, eng.twap_max_age_s)
         if valid:
             break
         retry = cfg.no_price_action == "defer" and attempts <= cfg.no_price_max_retries
-        eng.pricing_event(rid, attempts, answer, pd, None, "DEFERRED" if retry else "NO_PRICE")
+        outcome = "DEFERRED" if retry else "NO_PRICE"
+        eng.pricing_event(rid, attempts, answer, pd, None, outcome, why)
         if not retry:
             decision_ms = (env.now - t0) * 1000.0
             eng.decide(

@@ -424,3 +424,19 @@ def test_auction_closes_at_the_reveal_deadline_despite_float_rounding() -> None:
     assert ctx.state.phase == "CONFIRMED" and ctx.final_status == "FUNDED"
     assert ctx.cleared_at >= ctx.state.close_at + rules.reveal_window_s - 1e-6
     assert funded == [(7, {"a": 500_000})]
+
+
+def test_answer_expired_before_the_price_is_built_is_deferred_with_its_reason() -> None:
+    """Pricing slower than the staleness bound: every OK answer read is too old once the
+    quote would be built. Nothing is priced, and every attempt records why."""
+    res = simulate(
+        tiny("horizon_days=0.05", "latency.pricing.median_ms=40000", "latency.pricing.sigma=0"),
+        models_dir=MODELS,
+    )
+    pe, dec = res.tables["pricing_events"], res.tables["decisions"]
+    assert len(pe) > 0 and not pe["valid"].any()
+    assert set(pe["oracle_status"]) == {"OK"}
+    assert pe["oracle_reason"].notna().all()
+    assert pe["oracle_reason"].str.contains("staleness_s=30").all()
+    assert (dec["decision"] == "DECLINED").all() and (dec["reason"] == "NO_PRICE").all()
+    assert len(res.tables["auctions"]) == 0
