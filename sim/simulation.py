@@ -190,6 +190,9 @@ def _simulate(
     env.run(until=end_s)
     sim_wall = time.perf_counter() - sim0
     events = _events_processed(env)
+    if eng.pool is not None and eng.pool_utilisation is None:
+        # run(until=horizon) with no run-off stops before the window's own event at horizon_s
+        eng.pool_utilisation = eng.pool.utilisation(horizon_s)
     attest_stats = dict(sink.close(att_end))
 
     cets = _loan_cets(eng.loans.loans)

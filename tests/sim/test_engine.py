@@ -440,3 +440,13 @@ def test_answer_expired_before_the_price_is_built_is_deferred_with_its_reason() 
     assert pe["oracle_reason"].str.contains("staleness_s=30").all()
     assert (dec["decision"] == "DECLINED").all() and (dec["reason"] == "NO_PRICE").all()
     assert len(res.tables["auctions"]) == 0
+
+
+def test_pool_utilisation_is_measured_over_the_horizon_even_without_run_off() -> None:
+    """With ``runoff_days: 0`` the run stops at the horizon itself; utilisation over
+    ``[0, horizon]`` must still be reported, and equal the one of a run that goes on."""
+    short = simulate(tiny("horizon_days=0.3"), models_dir=MODELS)
+    longer = simulate(tiny("horizon_days=0.3", "engine.runoff_days=1"), models_dir=MODELS)
+    u = short.kpis["pool_utilisation"]
+    assert u is not None and 0.0 < u <= 1.0
+    assert u == longer.kpis["pool_utilisation"]
