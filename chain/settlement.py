@@ -10,8 +10,9 @@ fixed gas limit:
    or the spec defaults;
 2. ``commit`` each offer from its lender's own account, in the off-chain (committed_at,
    offer_id) order so on-chain offer indexes follow the spec's tie order; lender ids map
-   deterministically to derived dev accounts (``derived_account("lender:<id>")``), funded with
-   ether for gas and approving the escrow once; the commitment is
+   deterministically to derived dev accounts (``derived_account("lender:<id>")``), onboarded
+   once by the engine (``LENDER_ROLE``), funded with ether for gas and approving the escrow
+   once; the commitment is
    ``market.commitment.commitment_hash(auction_id, lender_address, amount, rate, salt)``;
 3. ``closeCommits``; ``reveal`` each revealed offer; ``closeReveals``;
 4. ``submitClearing`` with the engine's result, which the contract verifies; offers the result
@@ -53,6 +54,7 @@ GAS = {
     "confirm": (350_000, 90_000),
     "mint": (90_000, 0),
     "approve": (70_000, 0),
+    "grantRole": (90_000, 0),
 }
 
 
@@ -70,6 +72,7 @@ class AuctionSettler:
         self.token: ContractHandle = deployment["BRLToken"]
         self.engine: TxSender = deployment.sender
         self.fee_recipient = derived_account(FEE_RECIPIENT_LABEL).address
+        self._lender_role = bytes(self.escrow.call("LENDER_ROLE"))
         self._lenders: dict[str, tuple[ChainAccount, ContractHandle, ContractHandle]] = {}
         self._summaries: list[dict[str, Any]] = []
         self.receipts: list[TxReceipt] = []
@@ -90,6 +93,15 @@ class AuctionSettler:
                 21_000,
                 value=LENDER_GAS_WEI,
                 label=f"gas money -> lender {lender_id}",
+            )
+        )
+        self._rec(
+            self.escrow.transact(
+                "grantRole",
+                self._lender_role,
+                acct.address,
+                gas=_gas("grantRole"),
+                label=f"onboard lender {lender_id} (LENDER_ROLE)",
             )
         )
         self._rec(

@@ -46,6 +46,10 @@ contract FundingEscrow is IFundingEscrow, AccessControl, ReentrancyGuard {
 
     /// @notice Role that opens auctions, closes phases, submits clearings, confirms, marks defaults.
     bytes32 public constant ENGINE_ROLE = keccak256("ENGINE_ROLE");
+    /// @notice Role allowed to commit offers: lenders the engine has onboarded (its role admin is
+    /// ENGINE_ROLE). Without it anyone could fill an auction's MAX_OFFERS slots with junk commits
+    /// from throwaway addresses and lock honest lenders out.
+    bytes32 public constant LENDER_ROLE = keccak256("LENDER_ROLE");
     /// @notice Cap on commits per auction (bounds every loop over an auction's offers).
     uint256 public constant MAX_OFFERS = 64;
     /// @notice Token base units per centavo.
@@ -77,6 +81,7 @@ contract FundingEscrow is IFundingEscrow, AccessControl, ReentrancyGuard {
         if (feeRecipient_ == address(0)) revert ZeroAddress("feeRecipient");
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(ENGINE_ROLE, engine);
+        _setRoleAdmin(LENDER_ROLE, ENGINE_ROLE);
         token = token_;
         note = note_;
         feeRecipient = feeRecipient_;
@@ -114,8 +119,13 @@ contract FundingEscrow is IFundingEscrow, AccessControl, ReentrancyGuard {
 
     /// @notice Commit a sealed offer: `commitment` = keccak256(abi.encode(uint256 auctionId,
     /// address lender, uint256 amountCents, uint256 rateBps, bytes32 salt)), lender = msg.sender.
+    /// Only onboarded lenders (LENDER_ROLE) commit.
     /// @return offerIndex the offer's index (its commit order in this auction).
-    function commit(uint256 auctionId, bytes32 commitment) external returns (uint256 offerIndex) {
+    function commit(uint256 auctionId, bytes32 commitment)
+        external
+        onlyRole(LENDER_ROLE)
+        returns (uint256 offerIndex)
+    {
         Auction storage a = _auctions[auctionId];
         _requirePhase(auctionId, a, Phase.Commit);
         if (commitment == bytes32(0)) revert ZeroCommitment(auctionId);

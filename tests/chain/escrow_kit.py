@@ -148,6 +148,13 @@ class EscrowKit:
         minter_role = self.note.functions.MINTER_ROLE().call()
         evm.send(self.note.functions.grantRole(minter_role, self.escrow.address), roles["admin"])
         self.f = self.escrow.functions
+        self.lender_role = self.f.LENDER_ROLE().call()
+        for account in evm.accounts[7:]:  # the ``lenders`` fixture's accounts are onboarded
+            self.admit(account)
+
+    def admit(self, account: str) -> None:
+        """Onboard ``account`` as a lender (LENDER_ROLE, granted by the engine)."""
+        self.evm.send(self.f.grantRole(self.lender_role, account), self.engine)
 
     # -- money
     def fund(self, account: str, cents: int, approve: bool = True) -> None:

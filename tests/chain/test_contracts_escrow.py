@@ -140,6 +140,37 @@ def test_commit_caps_per_lender_and_per_auction(evm, kit, lenders):
     evm.reverts(kit.f.commit(61, b"\1" * 32), lenders[1], "TooManyOffers", 61, cap)
 
 
+def test_only_onboarded_lenders_commit(evm, kit, roles, lenders):
+    """LENDER_ROLE gates commit, so throwaway addresses cannot fill the MAX_OFFERS slots."""
+    kit.open(62, TERMS)
+    role = kit.lender_role
+    outsider = roles["outsider"]
+    evm.reverts(
+        kit.f.commit(62, b"\1" * 32), outsider, "AccessControlUnauthorizedAccount", outsider, role
+    )
+    assert kit.f.getRoleAdmin(role).call() == kit.f.ENGINE_ROLE().call()
+    admin_role = kit.f.DEFAULT_ADMIN_ROLE().call()
+    for who in ("admin", "outsider"):  # only the engine onboards lenders
+        evm.reverts(
+            kit.f.grantRole(role, outsider),
+            roles[who],
+            "AccessControlUnauthorizedAccount",
+            roles[who],
+            kit.f.ENGINE_ROLE().call(),
+        )
+    assert admin_role != role
+    r = evm.send(kit.f.grantRole(role, outsider), kit.engine)
+    assert evm.events(kit.escrow, r, "RoleGranted") == [
+        {"role": role, "account": outsider, "sender": kit.engine}
+    ]
+    evm.send(kit.f.commit(62, b"\1" * 32), outsider, 200_000)
+    assert kit.auction(62)["offerCount"] == 1
+    evm.send(kit.f.revokeRole(role, outsider), kit.engine)
+    evm.reverts(
+        kit.f.commit(62, b"\2" * 32), outsider, "AccessControlUnauthorizedAccount", outsider, role
+    )
+
+
 def test_phase_guards(evm, prepared, lenders):
     kit = prepared
     e = kit.engine
@@ -622,6 +653,7 @@ def test_reentrant_withdrawal_is_blocked(evm, roles, lenders, swallow):
     """A lender contract re-enters withdraw from the token's receive hook."""
     kit = EscrowKit(evm, roles, token_name="HookedToken")
     attacker = evm.deploy("ReentrantLender", sender=roles["outsider"])
+    kit.admit(attacker.address)
     o = roles["outsider"]
     honest = OfferSpec(lenders[0], 6000, 1500, b"\1" * 32)
     evil = OfferSpec(attacker.address, 4000, 1500, b"\2" * 32)

@@ -75,6 +75,11 @@ def test_auction_settles_and_reconciles(full_bridge) -> None:
     assert allocs == [400_000, 225_000, 375_000, 0, 0]
     summary = settler.summaries()[-1]
     assert summary["status"] == "FILLED" and summary["transactions"] > 10
+    # every lender was onboarded by the engine before committing; nobody else was
+    role = escrow.call("LENDER_ROLE")
+    for lid in ("l1", "l2", "l3"):
+        assert escrow.call("hasRole", role, settler._lenders[lid][0].address)
+    assert not escrow.call("hasRole", role, borrower)
 
 
 def test_insufficient_funds_is_replayed_and_unfilled_is_accepted(full_bridge) -> None:
