@@ -30,7 +30,7 @@ from chain.backends import derived_account, open_backend
 from chain.bridge import AttestationBridge
 from chain.deploy import FULL_CONTRACTS, deploy_all
 from chain.records import canonical_json
-from chain.settlement import AuctionSettler
+from chain.settlement import AuctionSettler, auction_payload
 from chain.tx import TxReceipt, TxSender
 
 __all__ = ["run_demo"]
@@ -89,28 +89,8 @@ def _auction() -> tuple[dict[str, Any], dict[str, Any]]:
         Offer("o5", "lender-d", 400_000, 2500, 580, revealed=False),
     ]
     result = _clear_fn()(request, offers, rules).to_dict()
-    auction = {
-        "auction_id": request.auction_id,
-        "borrower": request.borrower,
-        "amount_cents": request.amount_cents,
-        "max_rate_bps": request.max_rate_bps,
-        "term_months": request.term_months,
-        "fee_bps": rules.platform_fee_bps,
-        "offers": [
-            {
-                "offer_id": o.offer_id,
-                "lender": o.lender,
-                "amount_cents": o.amount_cents,
-                "rate_bps": o.rate_bps,
-                "salt": "0x" + rng.bytes(32).hex(),
-                "committed_at": o.committed_at,
-                "revealed": o.revealed,
-            }
-            for o in offers
-        ],
-        "result": result,
-        "escrow_cents_after": 0,  # confirm forwards everything: the escrow keeps nothing
-    }
+    salts = [rng.bytes(32) for _ in offers]
+    auction = auction_payload(request, offers, rules, result, salts)
     return auction, result
 
 

@@ -27,7 +27,7 @@ fixed gas limit:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chain.backends import ChainAccount, derived_account
@@ -35,7 +35,7 @@ from chain.deploy import FEE_RECIPIENT_LABEL, ContractHandle, Deployment
 from chain.reconcile import ReconciliationError, assert_reconciled, token_balance_cents
 from chain.tx import TxReceipt, TxSender
 
-__all__ = ["GAS", "PRICING_CODES", "AuctionSettler"]
+__all__ = ["GAS", "PRICING_CODES", "AuctionSettler", "auction_payload"]
 
 #: pricing rule name -> FundingEscrow.Pricing code
 PRICING_CODES = {"uniform": 0, "pay_as_bid": 1, "first_rejected": 2}
@@ -342,6 +342,47 @@ _REQUIRED = (
     "result",
     "escrow_cents_after",
 )
+
+
+def auction_payload(
+    request: Any,
+    offers: Sequence[Any],
+    rules: Any,
+    result: Mapping[str, Any],
+    salts: Sequence[bytes],
+    *,
+    escrow_cents_after: int = 0,
+) -> dict[str, Any]:
+    """Build the ``settle_auction`` mapping from ``market`` objects.
+
+    ``request`` is an ``AuctionRequest``, ``offers`` the ``Offer``s in input order with one
+    32-byte salt each, ``result`` the clearing result as ``ClearingResult.to_dict()``.
+    ``escrow_cents_after`` defaults to 0: ``confirm`` forwards everything.
+    """
+    if len(salts) != len(offers):
+        raise ValueError(f"auction_payload: {len(salts)} salts for {len(offers)} offers")
+    return {
+        "auction_id": request.auction_id,
+        "borrower": request.borrower,
+        "amount_cents": request.amount_cents,
+        "max_rate_bps": request.max_rate_bps,
+        "term_months": request.term_months,
+        "fee_bps": rules.platform_fee_bps,
+        "offers": [
+            {
+                "offer_id": o.offer_id,
+                "lender": o.lender,
+                "amount_cents": o.amount_cents,
+                "rate_bps": o.rate_bps,
+                "salt": "0x" + bytes(salt).hex(),
+                "committed_at": o.committed_at,
+                "revealed": o.revealed,
+            }
+            for o, salt in zip(offers, salts, strict=True)
+        ],
+        "result": dict(result),
+        "escrow_cents_after": escrow_cents_after,
+    }
 
 
 def _parse(auction: Mapping[str, Any]) -> dict[str, Any]:

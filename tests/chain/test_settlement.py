@@ -7,6 +7,7 @@ import pytest
 
 from chain.bridge import open_attestation_bridge
 from chain.reconcile import ReconciliationError, assert_reconciled, reconcile
+from chain.settlement import auction_payload
 from chain.tx import TxReverted
 from market.auction_types import AuctionRequest, AuctionRules, Offer
 from market.clearing_reference import clear_reference
@@ -28,28 +29,8 @@ def _auction(auction_id: int, offers=OFFERS, *, drop: str | None = None, rules=N
     result = clear_reference(request, live, rules).to_dict()
     if drop is not None:
         result["excluded"].insert(0, {"offer_id": drop, "reason": "INSUFFICIENT_FUNDS"})
-    return {
-        "auction_id": auction_id,
-        "borrower": "b1",
-        "amount_cents": 1_000_000,
-        "max_rate_bps": 3000,
-        "term_months": 12,
-        "fee_bps": rules.platform_fee_bps,
-        "offers": [
-            {
-                "offer_id": o.offer_id,
-                "lender": o.lender,
-                "amount_cents": o.amount_cents,
-                "rate_bps": o.rate_bps,
-                "salt": "0x" + rng.bytes(32).hex(),
-                "committed_at": o.committed_at,
-                "revealed": o.revealed,
-            }
-            for o in offers
-        ],
-        "result": result,
-        "escrow_cents_after": 0,
-    }
+    salts = [rng.bytes(32) for _ in offers]
+    return auction_payload(request, offers, rules, result, salts)
 
 
 @pytest.fixture(scope="module")
