@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from sim.cli._args import add_models_arg, add_set_arg
 from sim.cli._errors import CliError
 
 
@@ -31,21 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="baseline",
         help="scenario name (scenarios/<name>.yaml) or path to a YAML file (default: baseline)",
     )
-    t.add_argument(
-        "--out",
-        type=Path,
-        default=Path("models"),
-        help="model registry directory (default: models)",
-    )
-    t.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a scenario value before training, e.g. model.algorithm=logistic "
-        "(repeatable)",
-    )
+    add_models_arg(t, "--out")
+    add_set_arg(t, "model.algorithm=logistic")
     t.add_argument(
         "--force",
         action="store_true",
@@ -65,8 +52,8 @@ def _train(args: argparse.Namespace) -> int:
     except ScenarioError as err:
         raise CliError(str(err)) from None
     t0 = time.perf_counter()
-    found = None if args.force else find_model(scenario.population, scenario.model, args.out)
-    handle = found or train_and_register(scenario.population, scenario.model, args.out)
+    found = None if args.force else find_model(scenario.population, scenario.model, args.models)
+    handle = found or train_and_register(scenario.population, scenario.model, args.models)
     wall = time.perf_counter() - t0
     met = handle.metrics
     print(f"scenario     {scenario.name}")

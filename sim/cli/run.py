@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from sim.cli._args import add_models_arg, add_set_arg
 from sim.cli._errors import CliError
 
 
@@ -34,27 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="parent directory of the run directory (default: runs)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a scenario value (YAML scalar), e.g. engine.headroom_bps=150 (repeatable)",
-    )
+    add_set_arg(p, "engine.headroom_bps=150")
     p.add_argument(
         "--rpc",
         metavar="URL",
         default=None,
         help="attest on the JSON-RPC node at URL (sets chain.backend=rpc, chain.rpc_url=URL)",
     )
-    p.add_argument(
-        "--models",
-        type=Path,
-        default=Path("models"),
-        metavar="DIR",
-        help="model registry directory (default: models)",
-    )
+    add_models_arg(p)
     p.add_argument(
         "--quiet",
         action="store_true",

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from sim.cli._args import add_models_arg
 from sim.cli._errors import CliError
 
 
@@ -36,13 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="where the run directories and results.parquet go (default: runs/sweep-<file stem>)",
     )
-    p.add_argument(
-        "--models",
-        type=Path,
-        default=Path("models"),
-        metavar="DIR",
-        help="model registry directory (default: models)",
-    )
+    add_models_arg(p)
     p.set_defaults(func=_cmd)
 
 

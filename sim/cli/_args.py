@@ -1,0 +1,30 @@
+"""Arguments several ``ce`` subcommands share, declared once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_models_arg(p: argparse.ArgumentParser, *flags: str) -> None:
+    """``--models DIR`` (or the given flags): the PD model registry directory."""
+    p.add_argument(
+        *(flags or ("--models",)),
+        dest="models",
+        type=Path,
+        default=Path("models"),
+        metavar="DIR",
+        help="model registry directory (default: models)",
+    )
+
+
+def add_set_arg(p: argparse.ArgumentParser, example: str) -> None:
+    """``--set KEY.PATH=VALUE`` (repeatable) into ``args.overrides``."""
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help=f"override a scenario value (YAML scalar), e.g. {example} (repeatable)",
+    )
