@@ -19,6 +19,7 @@ import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -193,7 +194,8 @@ class AuctionRules:
     def min_fill_cents(self, amount_cents: int) -> int:
         """⌈min_fill_ratio × amount⌉, exact: the ratio is read as its shortest decimal form
         (0.9 means 9/10, not the binary double 0.9000000000000000222...)."""
-        return math.ceil(Fraction(repr(self.min_fill_ratio)) * amount_cents)
+        num, den = _decimal_ratio(self.min_fill_ratio)
+        return -((-num * amount_cents) // den)
 
     def fee_cents(self, filled_cents: int) -> int:
         """Platform fee ⌈F × platform_fee_bps / 10000⌉ in cents."""
@@ -254,6 +256,39 @@ class Offer:
         if self.amount_cents > INT64_MAX or self.rate_bps > INT64_MAX:
             field = "amount_cents" if self.amount_cents > INT64_MAX else "rate_bps"
             check_int(p + field, getattr(self, field))
+
+
+@lru_cache(maxsize=64)
+def _decimal_ratio(x: float) -> tuple[int, int]:
+    """``x`` read as its shortest decimal form, as ``(numerator, denominator)``."""
+    f = Fraction(repr(x))
+    return f.numerator, f.denominator
+
+
+def offer_unchecked(
+    offer_id: str,
+    lender: str,
+    amount_cents: int,
+    rate_bps: int,
+    committed_at: int | float,
+    revealed: bool,
+) -> Offer:
+    """An :class:`Offer` built WITHOUT ``__post_init__``'s checks, for callers whose values were
+    already validated (e.g. :mod:`market.lifecycle` revealing a checked commit): about 4x
+    cheaper. Passing unchecked input here breaks the guarantees of :class:`Offer`."""
+    o = _new(Offer)
+    s = _setattr
+    s(o, "offer_id", offer_id)
+    s(o, "lender", lender)
+    s(o, "amount_cents", amount_cents)
+    s(o, "rate_bps", rate_bps)
+    s(o, "committed_at", committed_at)
+    s(o, "revealed", revealed)
+    return o
+
+
+_new = object.__new__
+_setattr = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ the batch forms copy once per batch, so a run of n commits or reveals costs O(n)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from market.auction_types import (
@@ -53,6 +53,7 @@ from market.auction_types import (
     Offer,
     check_str,
     check_time,
+    offer_unchecked,
 )
 from market.commitment import offer_commitment
 
@@ -79,6 +80,7 @@ ClearingFn = Callable[[AuctionRequest, Sequence[Offer], AuctionRules], ClearingR
 #: auctions with more offers than this are cleared by the numpy path by default
 _NUMPY_FROM = 1000
 _ZERO_SALT = bytes(32)
+_MAX_TIME = float(2**53)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,14 @@ class ConfirmOutcome:
     state: AuctionState
     debits: Mapping[str, int]
     dropped: tuple[str, ...]
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(AuctionState))
+
+
+def _evolve(state: AuctionState, **changes: Any) -> AuctionState:
+    """``dataclasses.replace`` for :class:`AuctionState` (no ``__post_init__``), ~3x cheaper."""
+    return AuctionState(*[changes.get(n, getattr(state, n)) for n in _STATE_FIELDS])
 
 
 def _need(state: AuctionState, *phases: str, action: str) -> None:
@@ -285,7 +295,17 @@ class CommitBatch:
     ) -> tuple[bool, str | None, bool]:
         """Apply one commit (see :func:`commit`): ``(accepted, reason, extended)``."""
         base = self._base
-        t = _commit_args(base, offer_id, lender, commitment, t)
+        if not (
+            type(t) is float
+            and base.request.opened_at <= t <= _MAX_TIME
+            and type(offer_id) is str
+            and offer_id
+            and type(lender) is str
+            and lender
+            and type(commitment) is bytes
+            and len(commitment) == 32
+        ):  # the common case passes these; anything else gets the full checks and messages
+            t = _commit_args(base, offer_id, lender, commitment, t)
         rules = base.rules
         reason, count, extended = _commit_rule(
             rules, self._close_at, self._extensions, self._index, self._lenders, offer_id, lender, t
@@ -354,7 +374,8 @@ def _reveal_rule(
         return "mismatch", None
     if amount_cents == 0:
         return "invalid", None
-    return None, Offer(offer_id, c.lender, amount_cents, rate_bps, c.committed_at, True)
+    # every field is checked by now (commit: ids and time; above: amount, rate)
+    return None, offer_unchecked(offer_id, c.lender, amount_cents, rate_bps, c.committed_at, True)
 
 
 def _with_reveals(
@@ -410,8 +431,10 @@ def reveal_many(
     opened = dict(state.reveals)
     bad = state.bad_reveals
     outcomes = []
+    opened_at = state.request.opened_at
     for offer_id, amount_cents, rate_bps, salt, t in reveals:
-        t = _time(state, t, "reveal")
+        if not (type(t) is float and opened_at <= t <= _MAX_TIME):
+            t = _time(state, t, "reveal")
         detail, offer = _reveal_rule(state, opened, offer_id, amount_cents, rate_bps, salt, t)
         if offer is None:
             bad += 1
@@ -438,10 +461,10 @@ def close(state: AuctionState, t: int | float) -> AuctionState:
     offers = tuple(
         state.reveals[c.offer_id][0]
         if c.offer_id in state.reveals
-        else Offer(c.offer_id, c.lender, 0, 0, c.committed_at, False)
+        else offer_unchecked(c.offer_id, c.lender, 0, 0, c.committed_at, False)
         for c in state.commits
     )
-    return replace(state, phase="CLOSED", offers=offers)
+    return _evolve(state, phase="CLOSED", offers=offers)
 
 
 def _default_clearing(
@@ -461,7 +484,7 @@ def clear(state: AuctionState, clearing: ClearingFn | None = None) -> AuctionSta
     reference for small auctions and the numpy path for large ones (same results)."""
     _need(state, "CLOSED", action="clear")
     result = (clearing or _default_clearing)(state.request, state.offers, state.rules)
-    return replace(
+    return _evolve(
         state, phase="UNFILLED" if result.status == "UNFILLED" else "CLEARED", result=result
     )
 
@@ -508,7 +531,7 @@ def confirm(
         for a in result.allocations:
             debits[a.lender] = debits.get(a.lender, 0) + a.amount_cents
     phase = "UNFILLED" if result.status == "UNFILLED" else "CONFIRMED"
-    new = replace(state, phase=phase, result=result, dropped=tuple(dropped), debits=debits)
+    new = _evolve(state, phase=phase, result=result, dropped=tuple(dropped), debits=debits)
     return ConfirmOutcome(new, dict(debits), tuple(dropped))
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from market.auction_types import (
     Allocation,
@@ -15,6 +19,7 @@ from market.auction_types import (
     Exclusion,
     FieldError,
     Offer,
+    offer_unchecked,
 )
 
 
@@ -188,3 +193,32 @@ def test_messages_stay_on_one_line_and_print_huge_ints() -> None:
     assert str(err.value).startswith("offer.amount_cents=0")
     assert "\n" not in str(FieldError("f", "a\nb\u0085c", "rule"))
     assert str(FieldError("f", "a\nb\u2028", "r")) == 'f="a\\nb\\u2028": r'
+
+
+# --- the unchecked constructors used on the lifecycle's hot path --------------------------
+
+
+@given(
+    offer_id=st.text(min_size=1, max_size=8),
+    lender=st.text(min_size=1, max_size=8),
+    amount=st.integers(1, 2**63 - 1),
+    rate=st.integers(0, 2**63 - 1),
+    t=st.one_of(st.integers(0, 2**53), st.floats(0, 2.0**53)),
+    revealed=st.booleans(),
+)
+def test_offer_unchecked_equals_a_checked_offer(offer_id, lender, amount, rate, t, revealed):
+    checked = Offer(offer_id, lender, amount, rate, t, revealed)
+    fast = offer_unchecked(offer_id, lender, amount, rate, t, revealed)
+    assert fast == checked
+    assert hash(fast) == hash(checked)
+    with pytest.raises(AttributeError):
+        fast.amount_cents = 1  # still frozen
+
+
+@given(
+    ratio=st.floats(0.0, 1.0, allow_nan=False).filter(lambda x: x > 0),
+    amount=st.integers(1, 10**15),
+)
+def test_min_fill_cents_is_the_exact_decimal_ceiling(ratio, amount):
+    rules = AuctionRules(min_fill_ratio=ratio)
+    assert rules.min_fill_cents(amount) == math.ceil(Fraction(repr(ratio)) * amount)
