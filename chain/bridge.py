@@ -86,6 +86,9 @@ class AttestationBridge:
         self.backend = backend
         self.deployment = deployment
         self.mode = mode
+        #: what the engine must build for this sink (see :mod:`sim.attest`)
+        self.wants_payloads = True
+        self.wants_settlements = mode == "full"
         self.batch_size = int(batch_size)
         self.batch_interval_s = float(batch_interval_s)
         self.state_dir = Path(state_dir)

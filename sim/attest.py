@@ -9,6 +9,12 @@ bridge, ``chain.bridge.open_attestation_bridge(...)``, imported only then.
 ``kind`` is one of :data:`KINDS` (uint8 codes 1..5 on chain, in that order). ``payload`` is a
 JSON-able mapping with pseudonymous ids only; its hash on chain is ``keccak256`` of
 :func:`canonical_json` encoded UTF-8.
+
+A sink may declare what it reads, so that the engine skips building what nobody reads:
+``wants_payloads`` (default True; False: ``record`` gets an empty mapping — the record is
+still made and counted) and ``wants_settlements`` (default True; False: ``settle_auction``
+gets an empty mapping). :class:`NullSink` reads payloads only with ``check_payloads=True`` and
+never reads settlements; the bridge reads settlements only in ``mode: full``.
 """
 
 from __future__ import annotations
@@ -90,6 +96,9 @@ class NullSink:
 
     def __init__(self, *, check_payloads: bool = False) -> None:
         self._check = check_payloads
+        #: payloads are read only to check them; settlements never
+        self.wants_payloads = bool(check_payloads)
+        self.wants_settlements = False
         self._by_kind = dict.fromkeys(KINDS, 0)
         self._settlements = 0
         self._last_t = -math.inf

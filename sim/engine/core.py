@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
     from sim.world import World
 
 __all__ = ["Engine"]
+
+#: what a sink that reads no payloads gets (see ``wants_payloads`` in :mod:`sim.attest`)
+_NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
 
 
 def _f(x: float | None) -> float | None:
@@ -80,6 +84,9 @@ class Engine:
         self.world = world
         self.oracles = world.oracles
         self.sink = sink
+        # build record / settlement payloads only for a sink that reads them (sim.attest)
+        self._payloads = bool(getattr(sink, "wants_payloads", True))
+        self._settlements = bool(getattr(sink, "wants_settlements", True))
         self.engine_cfg = scenario.engine
         self.rules = scenario.auction.to_rules()
         self._rules_payload = scenario.auction.model_dump()
@@ -234,6 +241,9 @@ class Engine:
             outcome,
         )
         self.log.rows["pricing_events"].append(row)
+        if not self._payloads:
+            self.sink.record("price", _NO_PAYLOAD, now)
+            return
         self.sink.record(
             "price",
             {
@@ -290,6 +300,9 @@ class Engine:
                 attempts,
             )
         )
+        if not self._payloads:
+            self.sink.record("decision", _NO_PAYLOAD, now)
+            return
         self.sink.record(
             "decision",
             {
@@ -307,6 +320,9 @@ class Engine:
 
     def record_clearing(self, ctx: AuctionCtx, result: Any, stage: str) -> None:
         """``clearing`` record of an auction's (re-)clearing."""
+        if not self._payloads:
+            self.sink.record("clearing", _NO_PAYLOAD, self.env.now)
+            return
         payload: dict[str, Any] = {"auction_id": ctx.auction_id, "stage": stage}
         payload.update(result.to_dict())
         self.sink.record("clearing", payload, self.env.now)
@@ -354,9 +370,12 @@ class Engine:
         if fee:
             led.transfer(now, ESCROW, PLATFORM_FEES, fee, "fee", aid)
         # LoanConfirmed on chain locks and pays out in one step: reconcile after both
-        payload = settle_payload(state, led.balance(ESCROW))
-        payload["rules"] = self._rules_payload
-        self.sink.settle_auction(payload)
+        if self._settlements:
+            payload = settle_payload(state, led.balance(ESCROW))
+            payload["rules"] = self._rules_payload
+            self.sink.settle_auction(payload)
+        else:
+            self.sink.settle_auction(_NO_PAYLOAD)
         if filled - fee:
             led.transfer(now, b_cash, "external", filled - fee, "spend", aid)
         allocations = [(acct[a.lender], a.amount_cents, a.rate_bps) for a in result.allocations]
