@@ -96,3 +96,42 @@ def test_eth_tester_backend_goes_through_the_chain_bridge(tmp_path: Path) -> Non
     assert set(STATS_KEYS) <= set(stats)
     assert stats["records"] == 10 and stats["batches"] == 3 and stats["gas_total"] > 0
     assert (tmp_path / "chain").is_dir()
+
+
+class _Recorder(NullSink):
+    """A NullSink that keeps what it is given, and says whether it reads payloads."""
+
+    def __init__(self, wants: bool) -> None:
+        super().__init__()
+        self.wants_payloads = wants
+        self.wants_settlements = wants
+        self.payloads: list[tuple[str, dict]] = []
+        self.settled: list[dict] = []
+
+    def record(self, kind, payload, sim_time_s):  # type: ignore[override]
+        super().record(kind, payload, sim_time_s)
+        self.payloads.append((kind, dict(payload)))
+
+    def settle_auction(self, auction):  # type: ignore[override]
+        super().settle_auction(auction)
+        self.settled.append(dict(auction))
+
+
+def test_engine_builds_payloads_only_for_a_sink_that_reads_them() -> None:
+    from sim.config import load_scenario
+    from sim.config.scenario import REPO_ROOT
+    from sim.simulation import simulate
+
+    sc = load_scenario("small", ["horizon_days=0.3", "engine.runoff_days=0", "auction.ttl_s=3600"])
+    reading, blind = _Recorder(True), _Recorder(False)
+    a = simulate(sc, sink=reading, models_dir=REPO_ROOT / "models")
+    b = simulate(sc, sink=blind, models_dir=REPO_ROOT / "models")
+    # the same records are made either way, and the run itself is the same
+    assert [k for k, _ in reading.payloads] == [k for k, _ in blind.payloads]
+    assert len(reading.settled) == len(blind.settled) > 0
+    assert a.kpis == b.kpis
+    # only the reading sink gets contents
+    assert all(p for _, p in reading.payloads) and all(s["offers"] for s in reading.settled)
+    assert not any(p for _, p in blind.payloads) and not any(blind.settled)
+    kinds = {k for k, _ in reading.payloads}
+    assert kinds == {"price", "decision", "clearing"}
