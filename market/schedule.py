@@ -13,10 +13,27 @@ the balance or fall below 0; principal is therefore clamped to ``[0, balance]`` 
 then interest + clamped principal). For any realistic loan the clamp never binds and every
 installment but the last equals ``PMT``.
 
-``i`` and every product with it are computed in 50-digit ``decimal`` arithmetic (libmpdec), not
-in binary floats, so a schedule is identical on every platform and Python build. The monthly
-rate per ``apr_bps`` and the annuity discount per (``apr_bps``, ``n``) are memoised (pure
-functions of a few hundred distinct inputs in a run), as are due dates per (start, term).
+The rule is defined in 50-digit ``decimal`` arithmetic (libmpdec): ``i`` to 50 significant
+digits, ``interest = round_half_even(D)`` where ``D`` is the 50-digit ``Decimal`` product
+``balance * i``, and ``PMT`` from 50-digit products and quotients; so a schedule is the same
+on every platform and Python build. :func:`price_schedule_decimal` is that rule written out
+directly and kept as the reference. :func:`price_schedule` / :func:`schedule_columns` give
+exactly the same installments faster: the monthly rate per ``apr_bps`` and the annuity
+discount per (``apr_bps``, ``n``) are memoised (a few hundred distinct inputs in a run), ``PMT``
+is computed in ``Decimal`` as above, and each month's interest takes a float fast path that is
+provably exact or else falls back to the ``Decimal`` product:
+
+  with ``i_f = float(i)`` (correctly rounded) and ``x = balance * i_f`` in IEEE-754 doubles,
+  ``|x - D| <= |x - balance*i| + |balance*i - D| <= x * 2**-51.98`` (two roundings of relative
+  error ``2**-53``, plus the 50-digit rounding). So whenever ``x`` is further than
+  ``x * 2**-50`` from the tie ``floor(x) + 1/2`` (and ``x``, ``balance < 2**49``, so that the
+  bound stays below 1/2), ``D`` lies strictly on the same side of that tie, in the same
+  rounding cell, and ``round_half_even(D)`` is ``floor(x)`` or ``floor(x) + 1`` as ``x`` says.
+  Otherwise (a band of relative width ``2**-49``: for interest near R$ 100, about one
+  installment in 10**10; and any amount >= 2**49 cents) the ``Decimal`` product is computed. Property tests check the two paths equal, including on
+  constructed near-ties.
+
+Due dates are memoised per (start, term).
 
 * **Prepayment** (no penalty): remaining principal plus interest accrued *linearly pro rata* by
   days since the last due date: ``round_half_even(balance * i * days_since_due /
@@ -29,6 +46,7 @@ functions of a few hundred distinct inputs in a run), as are due dates per (star
 from __future__ import annotations
 
 import calendar as _stdcal
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -46,10 +64,17 @@ __all__ = [
     "monthly_rate_decimal",
     "prepayment",
     "price_schedule",
+    "price_schedule_decimal",
+    "schedule_columns",
 ]
 
 _CTX = Context(prec=50)
 _ONE = Decimal(1)
+#: Float fast path of an installment's interest (module docstring): used while balance < 2**49
+#: and balance * i < 2**49, and decided only when the double ``x = balance * i_f`` is further
+#: than ``x * 2**-50`` from the rounding tie ``floor(x) + 1/2``.
+_FAST_LIMIT = float(2**49)
+_FAST_REL = 2.0**-50
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +131,32 @@ def price_schedule(principal_cents: int, apr_bps: int, term_months: int) -> tupl
     ``round_half_even(P / n)`` with the last absorbing the rest), ``term_months >= 1``.
     Returns installments numbered 1..n; see the module docstring for the rounding rules.
     """
+    pay, inte, prin, bal = schedule_columns(principal_cents, apr_bps, term_months)
+    return tuple(map(Installment, range(1, len(pay) + 1), pay, inte, prin, bal))
+
+
+def schedule_columns(
+    principal_cents: int, apr_bps: int, term_months: int
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """:func:`price_schedule` as four columns ``(payment, interest, principal, balance)`` in
+    centavos, installment 1 first: the same numbers without building ``Installment`` objects
+    (the simulation's loans keep only these lists)."""
+    p = check_cents(principal_cents, "principal_cents", allow_zero=False)
+    n = _check_int(term_months, "term_months", 1)
+    i = monthly_rate_decimal(apr_bps)
+    if i == 0:
+        pmt = round_half_even(Fraction(p, n))
+        return _amortise(p, n, pmt, i, 0.0)
+    pmt = _round_cents(_CTX.divide(_CTX.multiply(Decimal(p), i), _discount(apr_bps, n)))
+    return _amortise(p, n, pmt, i, _monthly_rate_float(apr_bps))
+
+
+def price_schedule_decimal(
+    principal_cents: int, apr_bps: int, term_months: int
+) -> tuple[Installment, ...]:
+    """Reference implementation of :func:`price_schedule`: every installment's interest as the
+    50-digit ``Decimal`` product (no float fast path). Kept to prove the fast path equal
+    (tests) and to benchmark it; same arguments, same result."""
     p = check_cents(principal_cents, "principal_cents", allow_zero=False)
     n = _check_int(term_months, "term_months", 1)
     i = monthly_rate_decimal(apr_bps)
@@ -113,15 +164,70 @@ def price_schedule(principal_cents: int, apr_bps: int, term_months: int) -> tupl
         pmt = round_half_even(Fraction(p, n))
     else:
         pmt = _round_cents(_CTX.divide(_CTX.multiply(Decimal(p), i), _discount(apr_bps, n)))
+    pay, inte, prin, bal = _amortise_decimal(p, n, pmt, i)
+    return tuple(map(Installment, range(1, n + 1), pay, inte, prin, bal))
+
+
+def _amortise_decimal(
+    p: int, n: int, pmt: int, i: Decimal
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """The amortisation rule with each interest the 50-digit ``Decimal`` product (reference)."""
+    cols: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
     balance = p
-    out: list[Installment] = []
-    mul = _CTX.multiply
     for k in range(1, n + 1):
-        interest = _round_cents(mul(Decimal(balance), i))
+        interest = _round_cents(_CTX.multiply(Decimal(balance), i))
         principal = balance if k == n else min(max(pmt - interest, 0), balance)
         balance -= principal
-        out.append(Installment(k, interest + principal, interest, principal, balance))
-    return tuple(out)
+        for col, v in zip(cols, (interest + principal, interest, principal, balance), strict=True):
+            col.append(v)
+    return cols
+
+
+def _amortise(
+    p: int, n: int, pmt: int, i: Decimal, i_f: float
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """:func:`_amortise_decimal` with the float fast path for each interest (module
+    docstring); ``i_f`` is ``float(i)``. Equal to the reference for every input."""
+    pay: list[int] = []
+    inte: list[int] = []
+    prin: list[int] = []
+    bal: list[int] = []
+    balance = p
+    # float fast path while balance and balance * i stay below 2**49 (module docstring)
+    fast = p < _FAST_LIMIT and p * i_f < _FAST_LIMIT
+    mul = _CTX.multiply
+    floor = math.floor
+    rel = _FAST_REL
+    last = n - 1
+    for k in range(n):
+        interest = -1
+        if fast:
+            x = balance * i_f
+            q = floor(x)
+            d = x - q - 0.5
+            if d > x * rel:
+                interest = q + 1
+            elif -d > x * rel:
+                interest = q
+        if interest < 0:  # near a tie (or beyond the float range): the 50-digit rule itself
+            interest = _round_cents(mul(Decimal(balance), i))
+        principal = pmt - interest
+        if k == last or principal > balance:  # the last one absorbs the rounding
+            principal = balance
+        elif principal < 0:
+            principal = 0
+        balance -= principal
+        pay.append(interest + principal)
+        inte.append(interest)
+        prin.append(principal)
+        bal.append(balance)
+    return pay, inte, prin, bal
+
+
+@lru_cache(maxsize=4096)
+def _monthly_rate_float(bps: int) -> float:
+    """The 50-digit monthly rate correctly rounded to a double (relative error <= 2**-53)."""
+    return float(_monthly_rate(bps))
 
 
 @lru_cache(maxsize=16384)

@@ -14,11 +14,15 @@ from market.rates import monthly_rate
 from market.schedule import (
     Installment,
     Prepayment,
+    _amortise,
+    _amortise_decimal,
     distribute_pro_rata,
     monthly_due_dates,
     monthly_rate_decimal,
     prepayment,
     price_schedule,
+    price_schedule_decimal,
+    schedule_columns,
 )
 
 PRINCIPAL = st.integers(1, 10**11)  # up to R$ 1 billion
@@ -262,3 +266,57 @@ def test_memoised_schedule_equals_recomputation(p: int, bps: int, n: int) -> Non
             for x in price_schedule(p, bps, n)
         ]
         assert got == _schedule_uncached(p, bps, n)
+
+
+# ----------------------------------------------------------------------------- fast path
+
+
+@given(
+    p=st.one_of(st.integers(1, 10**11), st.integers(2**49 - 10**6, 10**16)),
+    bps=st.integers(0, 20_000),
+    n=st.integers(1, 360),
+)
+def test_fast_schedule_equals_decimal_reference(p: int, bps: int, n: int) -> None:
+    ref = price_schedule_decimal(p, bps, n)
+    assert price_schedule(p, bps, n) == ref
+    cols = schedule_columns(p, bps, n)
+    assert cols == tuple(
+        [getattr(x, f) for x in ref]
+        for f in ("payment_cents", "interest_cents", "principal_cents", "balance_cents")
+    )
+
+
+def _tie_rate(a: int, c: int, j: int, t: int, s: int = 48) -> tuple[int, Decimal]:
+    """A balance ``b = 2**a * 5**c`` and a rate ``i`` with ``b * i`` exactly ``j / 2`` (a
+    rounding tie for odd ``j``) plus ``b * t * 10**-s``: off the tie by less than the float
+    product can resolve (and, for ``s`` near 48, by less than the 50-digit product keeps)."""
+    b = 2**a * 5**c
+    i = Decimal(j) / Decimal(2 * b) + Decimal(t).scaleb(-s)
+    return b, i
+
+
+@given(
+    a=st.integers(0, 14),
+    c=st.integers(0, 10),
+    j=st.integers(0, 5 * 10**6).map(lambda k: 2 * k + 1),
+    n=st.integers(1, 3),
+    pmt=st.integers(0, 10**9),
+)
+def test_fast_interest_equals_decimal_at_rounding_ties(
+    a: int, c: int, j: int, n: int, pmt: int
+) -> None:
+    # the float product b * float(i) lands within rounding noise of a tie: the fast path must
+    # defer to the 50-digit product, which rounds half-even (or to the side t pushes it)
+    for s in (*range(14, 21), 30, 40, 47, 48):
+        for t in range(-9, 10):
+            b, i = _tie_rate(a, c, j, t, s)
+            if i > 0:
+                assert _amortise(b, n, pmt, i, float(i)) == _amortise_decimal(b, n, pmt, i)
+
+
+def test_fast_interest_tie_examples_round_half_even() -> None:
+    # 2.5 -> 2, 3.5 -> 4 (ties to even), exactly as the Decimal rule
+    assert _amortise(250, 1, 0, Decimal("0.01"), 0.01)[1] == [2]
+    assert _amortise(350, 1, 0, Decimal("0.01"), 0.01)[1] == [4]
+    b, i = _tie_rate(3, 2, 12345, 0)  # 200 * i = 6172.5 exactly
+    assert _amortise(b, 1, 0, i, float(i))[1] == [6172]
