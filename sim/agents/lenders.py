@@ -9,12 +9,13 @@ model PD ``pd`` and the engine's LGD, a lender's reservation rate (annual, APR-3
 
     r_res = (cdi_apr + spread + noise + pd * lgd) / (1 - pd)
 
-with ``noise ~ N(0, noise_bps)`` per auction. :meth:`LenderBook.plan` decides, vectorised over
-all lenders, who bids (``participation``, enough free cash for ``min_offer_cents``), how much
-(``U(min_loan_share, max_loan_share) * amount`` capped by ``max_offer_capital_share *
-capital``, by its free cash, and by ``overcommit * free - open``, where ``open`` is what it
-already has in offers of auctions not yet concluded; whole reais) and at what rate (rounded UP to the tick; nobody bids
-above the reserve: a lender whose ``r_res`` exceeds it stays out, a shader caps its bid at it):
+with ``noise ~ N(0, noise_bps)`` per auction. :meth:`LenderBook.plan` decides who bids (each
+lender independently with its group's ``participation``, and only with enough free cash for
+``min_offer_cents``), how much (``U(min_loan_share, max_loan_share) * amount`` capped by
+``max_offer_capital_share * capital``, by its free cash, and by ``overcommit * free - open``,
+where ``open`` is what it already has in offers of auctions not yet concluded; whole reais)
+and at what rate (rounded UP to the tick; nobody bids above the reserve: a lender whose
+``r_res`` exceeds it stays out, a shader caps its bid at it):
 
 - ``truthful``: one commit at ``t0 + Exp(commit_delay_mean_s)`` at ``r_res``;
 - ``shading``: the same at ``r_res + shade_bps``;
@@ -23,17 +24,39 @@ above the reserve: a lender whose ``r_res`` exceeds it stays out, a shader caps 
 - ``multi_offer_manipulator``: ``n_offers`` commits ``offer_spacing_s`` apart from its first
   commit time, the amount split evenly, rates laddered up by ``ladder_step_bps``.
 
-Commits drawn after the TTL are dropped (the lender came too late). Every commit also gets its
-reveal behaviour: it is never revealed with probability ``reveal_fail_prob``, else revealed
-``U(0, reveal_delay_max_s)`` after the close. Lenders do not reserve cash for open offers
-beyond ``overcommit`` (capital is locked only at confirmation), so with ``overcommit > 1`` a
-busy lender can be caught short then (``INSUFFICIENT_FUNDS``). The runner calls
+Commits drawn after the TTL are dropped (the lender came too late). A participant's commits
+also get its reveal behaviour: never revealed with probability ``reveal_fail_prob``, else
+revealed ``U(0, reveal_delay_max_s)`` after the close. Lenders do not reserve cash for open
+offers beyond ``overcommit`` (capital is locked only at confirmation), so with ``overcommit >
+1`` a busy lender can be caught short then (``INSUFFICIENT_FUNDS``). The runner calls
 :meth:`LenderBook.release` when an auction concludes.
+
+Draws (all from the ``rng`` handed to :meth:`LenderBook.plan`; an auction has ~10 participants
+among ~1,600 lenders, so the plan is plain Python over per-lender tuples, not numpy calls):
+
+1. *Participants.* The lenders of a group, auction after auction, form one sequence of
+   independent Bernoulli(``participation``) trials; its successes are found by jumping over
+   ``Geometric(participation)`` gaps (the exact distribution of the distance between
+   successes), so no uniform is drawn per lender. Each group keeps its gap buffer
+   (``rng.geometric(p, 1024)``, refilled when used up) and the offset of its next
+   participant in the next auction. A group with ``participation = 0`` never bids.
+2. *Per participant, in lender order:* four uniforms — loan share, reveal failure, reveal
+   delay, commit delay (``Exp`` by inversion, ``-log(1 - u) * mean``) — and one standard
+   normal (the rate noise), taken from buffers of ``rng.random(4096)`` and
+   ``rng.standard_normal(4096)`` (refilled, keeping what is left, when an auction needs
+   more). They are consumed whether or not the participant ends up bidding.
+3. ``free_cents`` is asked only for participants whose rate and commit time pass.
+
+The buffers belong to the book and to the generator they came from (a different generator
+starts fresh buffers), so a run's plans are a deterministic function of that generator's
+state when it was first handed in.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -46,6 +69,12 @@ __all__ = ["STRATEGIES", "LenderBook", "PlannedCommit", "build_lenders"]
 #: Strategy names in code order (the ``strategy`` code of a lender indexes this tuple).
 STRATEGIES: tuple[str, ...] = ("truthful", "shading", "late_sniper", "multi_offer_manipulator")
 _TRUTHFUL, _SHADING, _SNIPER, _MANIP = range(4)
+#: uniforms / normals drawn per refill of the book's buffers
+_BLOCK = 4096
+#: geometric participation gaps drawn per refill of a group's buffer
+_GAP_BLOCK = 1024
+#: offset of a group whose participation is 0 (it never bids)
+_NEVER = 2**62
 
 
 class PlannedCommit(NamedTuple):
@@ -68,8 +97,20 @@ class PlannedCommit(NamedTuple):
     index: int = -1
 
 
+#: ``PlannedCommit`` from a 9-tuple without the generated ``__new__``'s Python frame
+_new_commit = partial(tuple.__new__, PlannedCommit)
+
+
 class LenderBook:
     """All lenders as column arrays (index = lender number), plus their bidding logic."""
+
+    _u: list[float]
+    _uj: int
+    _z: list[float]
+    _zj: int
+    _gaps: list[list[int]]
+    _gj: list[int]
+    _gnext: list[int]
 
     def __init__(self, cfg: LendersConfig, rng: np.random.Generator) -> None:
         ids: list[str] = []
@@ -133,25 +174,93 @@ class LenderBook:
         self._f = {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
         # per-offer cap from diversification, whole reais
         self._cap_cents = np.floor(self.capital_cents * self._f["max_cap_share"] / 100.0) * 100.0
-        #: cents each lender has in offers of auctions not yet concluded
-        self.open_cents = np.zeros(len(ids), dtype=np.float64)
-        self._commits_held = np.where(self.strategy == _SNIPER, self.n_offers, 1).astype(float)
-        # one row per lender, the columns plan() needs (a single fancy index per auction)
+        #: cents each lender has in offers of auctions not yet concluded (see ``open_cents``)
+        self._open: list[int] = [0] * len(ids)
         f = self._f
-        self._params = np.column_stack(
-            [
-                f["min_share"],
-                f["max_share"] - f["min_share"],
-                f["overcommit"],
-                self._cap_cents,
-                f["spread"],
-                f["noise"],
-                np.where(self.strategy == _TRUTHFUL, 0.0, f["shade"]),
-                f["delay_mean"],
-                f["reveal_fail"],
-                f["reveal_max"],
-            ]
+        strategy = self.strategy.tolist()
+        held = np.where(self.strategy == _SNIPER, self.n_offers, 1).astype(float)
+        shade = np.where(self.strategy == _TRUTHFUL, 0.0, f["shade"])
+        # one tuple per lender with what plan() reads for a participant (plain Python floats:
+        # cheaper than numpy's per-call overhead for the ~10 participants of an auction)
+        self._rows: tuple[tuple, ...] = tuple(
+            zip(
+                self.ids,
+                self.accounts,
+                strategy,
+                f["min_share"].tolist(),
+                (f["max_share"] - f["min_share"]).tolist(),
+                f["overcommit"].tolist(),
+                self._cap_cents.tolist(),
+                f["spread"].tolist(),
+                f["noise"].tolist(),
+                shade.tolist(),
+                f["delay_mean"].tolist(),
+                f["reveal_fail"].tolist(),
+                f["reveal_max"].tolist(),
+                held.tolist(),
+                strict=True,
+            )
         )
+        n_off = self.n_offers.tolist()
+        self._sniper = {
+            i: (n_off[i], float(f["lead"][i])) for i, s in enumerate(strategy) if s == _SNIPER
+        }
+        self._manip = {
+            i: (n_off[i], float(f["spacing"][i]), int(f["ladder"][i]))
+            for i, s in enumerate(strategy)
+            if s == _MANIP
+        }
+        # groups as (first lender, count, participation), in config order
+        self._groups: tuple[tuple[int, int, float], ...] = ()
+        start = 0
+        for g in cfg.groups:
+            self._groups += ((start, g.count, float(g.participation)),)
+            start += g.count
+        self._rng: np.random.Generator | None = None  # the generator the buffers come from
+
+    def _bind(self, rng: np.random.Generator) -> None:
+        """Start fresh draw buffers from ``rng`` (first plan, or a different generator)."""
+        self._rng = rng
+        self._u: list[float] = []  # uniforms, consumed from _uj on
+        self._uj = 0
+        self._z: list[float] = []  # standard normals, consumed from _zj on
+        self._zj = 0
+        #: per group: its geometric gaps, the next one to use, and the offset (from the group's
+        #: first lender in the next auction) of its next participant
+        self._gaps: list[list[int]] = []
+        self._gj: list[int] = []
+        self._gnext: list[int] = []
+        for _start, _count, p in self._groups:
+            if p > 0.0:
+                gaps = rng.geometric(p, _GAP_BLOCK).tolist()
+                self._gaps.append(gaps)
+                self._gj.append(1)
+                self._gnext.append(gaps[0] - 1)
+            else:  # never participates
+                self._gaps.append([])
+                self._gj.append(0)
+                self._gnext.append(_NEVER)
+
+    def _participants(self, rng: np.random.Generator) -> list[int]:
+        """This auction's participants (lender numbers, ascending): per group, the successes
+        of its running Bernoulli(participation) sequence over the group's lenders."""
+        parts: list[int] = []
+        gnext = self._gnext
+        for g, (start, count, p) in enumerate(self._groups):
+            pos = gnext[g]
+            if pos < count:
+                gaps = self._gaps[g]
+                j = self._gj[g]
+                while pos < count:
+                    parts.append(start + pos)
+                    if j == len(gaps):
+                        gaps = self._gaps[g] = rng.geometric(p, _GAP_BLOCK).tolist()
+                        j = 0
+                    pos += gaps[j]
+                    j += 1
+                self._gj[g] = j
+            gnext[g] = pos - count
+        return parts
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -160,6 +269,11 @@ class LenderBook:
     def spread_bps(self) -> np.ndarray:
         """Reservation spread over CDI of each lender (bps, float64)."""
         return self._f["spread"]
+
+    @property
+    def open_cents(self) -> np.ndarray:
+        """Cents each lender has in offers of auctions not yet concluded (a copy, int64)."""
+        return np.asarray(self._open, dtype=np.int64)
 
     def plan(
         self,
@@ -178,95 +292,109 @@ class LenderBook:
     ) -> list[PlannedCommit]:
         """The commits all lenders intend for one auction, in lender order (see module doc).
 
-        ``free_cents(account)`` returns a lender's current free balance. Draws come from
-        ``rng`` in a fixed order, so the plan is deterministic given its state.
+        ``free_cents(account)`` returns a lender's current free balance; it is asked only for
+        participants that would bid at an acceptable rate and time. Draws come from ``rng``
+        through the book's draw buffers in the order the module docstring gives, so a run of
+        plans is deterministic given the generator's state when it was first handed in.
         """
-        n = len(self.ids)
-        u = rng.random(n)
-        idx = np.flatnonzero(u < self._f["participation"])
-        k = idx.size
+        if rng is not self._rng:
+            self._bind(rng)
+        parts = self._participants(rng)
+        k = len(parts)
         if k == 0:
             return []
-        draws = rng.random((4, k))  # share, reveal fail, reveal delay, commit-delay uniform
-        noise_z = rng.standard_normal(k)
-        accounts = self.accounts
-        idx_l = idx.tolist()
-        free = np.array([free_cents(accounts[i]) for i in idx_l], dtype=np.float64)
-        (lo, span, over, cap, spread, noise, shade, delay_mean, rfail, rmax) = self._params[idx].T
-        share = lo + draws[0] * span
-        strat = self.strategy[idx]
-        # a sniper holds n_offers commits of the same amount open at once
-        room = (free * over - self.open_cents[idx]) / self._commits_held[idx]
-        amt = np.minimum(np.minimum(np.minimum(amount_cents * share, cap), free), room)
-        amt = np.floor(amt / 100.0) * 100.0
-        r_res_bps = (cdi_apr + (spread + noise * noise_z) / 1e4 + pd * lgd) / (1.0 - pd) * 1e4
-        bid = np.minimum(r_res_bps + shade, float(max_rate_bps))
-        rate = np.ceil(bid / tick_bps - 1e-9) * tick_bps
-        t_commit = t0 - np.log1p(-draws[3]) * delay_mean
-        ok = (amt >= min_offer_cents) & (r_res_bps <= max_rate_bps) & (rate <= max_rate_bps)
-        ok &= (strat == _SNIPER) | (t_commit < t0 + ttl_s)
-        reveal_after = np.where(draws[1] < rfail, -1.0, draws[2] * rmax)
+        # the participants' uniforms (4 each) and standard normals (1 each), in lender order
+        u, uj = self._u, self._uj
+        if uj + 4 * k > len(u):
+            u = self._u = u[uj:] + rng.random(max(_BLOCK, 4 * k)).tolist()
+            uj = 0
+        self._uj = uj + 4 * k
+        z, zj = self._z, self._zj
+        if zj + k > len(z):
+            z = self._z = z[zj:] + rng.standard_normal(max(_BLOCK, k)).tolist()
+            zj = 0
+        self._zj = zj + k
+        rows = self._rows
+        oc = self._open
         out: list[PlannedCommit] = []
-        if not ok.any():
-            return out
-        ids = self.ids
-        oc = self.open_cents
-        for i, ok_j, s, a, r, tc, rv in zip(
-            idx_l,
-            ok.tolist(),
-            strat.tolist(),
-            amt.astype(np.int64).tolist(),
-            rate.astype(np.int64).tolist(),
-            t_commit.tolist(),
-            reveal_after.tolist(),
-            strict=True,
-        ):
-            if not ok_j:
+        mr = float(max_rate_bps)
+        t_end = t0 + ttl_s
+        pdl = pd * lgd
+        omp = 1.0 - pd
+        log1p = math.log1p
+        ceil = math.ceil
+        for i in parts:
+            u0, u1, u2, u3 = u[uj : uj + 4]
+            uj += 4
+            zz = z[zj]
+            zj += 1
+            (lid, acct, s, lo, span, over, cap, spread, noise, shade, dmean, rfail, rmax, held) = (
+                rows[i]
+            )
+            r_res = (cdi_apr + (spread + noise * zz) / 1e4 + pdl) / omp * 1e4
+            if r_res > mr:
                 continue
-            rv_opt = None if rv < 0 else rv
+            bid = r_res + shade
+            if bid > mr:
+                bid = mr
+            rate = ceil(bid / tick_bps - 1e-9) * tick_bps
+            if rate > max_rate_bps:
+                continue
+            tc = t0 - log1p(-u3) * dmean
+            if tc >= t_end and s != _SNIPER:
+                continue
+            free = free_cents(acct)
+            amt = amount_cents * (lo + u0 * span)
+            if cap < amt:
+                amt = cap
+            if free < amt:
+                amt = free
+            room = (free * over - oc[i]) / held  # a sniper holds n_offers commits at once
+            if room < amt:
+                amt = room
+            a = int(amt // 100.0) * 100
+            if a < min_offer_cents:
+                continue
+            rv = None if u1 < rfail else u2 * rmax
             name = STRATEGIES[s]
             if s <= _SHADING:
-                out.append(PlannedCommit(ids[i], accounts[i], a, r, tc, 0.0, rv_opt, name, i))
+                out.append(_new_commit((lid, acct, a, rate, tc, 0.0, rv, name, i)))
                 oc[i] += a
             elif s == _SNIPER:
-                lead = float(self._f["lead"][i])
-                m = int(self.n_offers[i])
-                for _ in range(m):
-                    out.append(
-                        PlannedCommit(ids[i], accounts[i], a, r, None, lead, rv_opt, name, i)
-                    )
+                m, lead = self._sniper[i]
+                c = _new_commit((lid, acct, a, rate, None, lead, rv, name, i))
+                out.extend([c] * m)
                 oc[i] += a * m
             else:
-                m = int(self.n_offers[i])
+                m, spacing, step = self._manip[i]
                 part = (a // m) // 100 * 100
                 if part < min_offer_cents:
                     m, part = 1, a
                 first = a - part * (m - 1)
-                spacing = float(self._f["spacing"][i])
-                step = int(self._f["ladder"][i])
-                t_first = tc
                 for q in range(m):
-                    rq = min(r + q * step, max_rate_bps)
-                    rq = rq - rq % tick_bps
+                    rq = min(rate + q * step, max_rate_bps)
+                    rq -= rq % tick_bps
                     out.append(
-                        PlannedCommit(
-                            ids[i],
-                            accounts[i],
-                            first if q == 0 else part,
-                            rq,
-                            t_first + q * spacing,
-                            0.0,
-                            rv_opt,
-                            name,
-                            i,
+                        _new_commit(
+                            (
+                                lid,
+                                acct,
+                                first if q == 0 else part,
+                                rq,
+                                tc + q * spacing,
+                                0.0,
+                                rv,
+                                name,
+                                i,
+                            )
                         )
                     )
-                self.open_cents[i] += a
+                oc[i] += a
         return out
 
     def release(self, commits: list[PlannedCommit]) -> None:
         """Forget the open amounts of ``commits`` (their auction concluded)."""
-        oc = self.open_cents
+        oc = self._open
         for c in commits:
             if c.index >= 0:
                 oc[c.index] -= c.amount_cents
