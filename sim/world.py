@@ -19,7 +19,8 @@ Paths (units: CDI in bps of an annual 252-day rate, USD/BRL in BRL per USD)
   constant between grid points (the value at ``t`` is the one at the grid point ``<= t``).
 
 Queries are O(1) (USD/BRL: an index) or O(log meetings) (CDI: ``bisect``), with vectorised
-``*_many`` variants for the feeders. Before 0 a path returns its start value, after its end its
+``*_many`` variants for the feeders; a feeder polling whole seconds on the USD/BRL grid reads a
+strided view of it (:meth:`ExogenousPaths.usdbrl_on_grid`, the same values without indexing). Before 0 a path returns its start value, after its end its
 last value.
 """
 
@@ -118,6 +119,14 @@ class ExogenousPaths:
         """True CDI at ``t_s`` as an annual fraction (0.149 = 14.90 %)."""
         return self._rates[bisect.bisect_right(self._change_t, t_s)] / 10_000.0
 
+    def cdi_constant_on(self, t0_s: float, t1_s: float) -> float | None:
+        """:meth:`cdi_at` when the CDI is the same at every time of ``[t0_s, t1_s]`` (no
+        decision takes effect in ``(t0_s, t1_s]``), else ``None``."""
+        i = bisect.bisect_right(self._change_t, t0_s)
+        if i != bisect.bisect_right(self._change_t, t1_s):
+            return None
+        return self._rates[i] / 10_000.0
+
     def cdi_bps_at_many(self, t_s: np.ndarray) -> np.ndarray:
         """Vectorised :meth:`cdi_bps_at` (int64 array)."""
         idx = np.searchsorted(self._change_t_arr, t_s, side="right")
@@ -153,6 +162,26 @@ class ExogenousPaths:
             out[late] = self._coarse[np.minimum(j, len(self._coarse) - 1)]
         return out
 
+    def usdbrl_on_grid(self, t0_s: float, step_s: float, n: int) -> np.ndarray | None:
+        """:meth:`usdbrl_at_many` of the times ``t0_s + k·step_s`` (``k < n``) as a strided
+        read-only view of the fine grid (no index arithmetic, no copy), or ``None`` when that
+        would not be exactly the same values: it needs whole-second ``t0_s >= 0``, ``step_s``
+        and ``grid_s`` with ``step_s`` a multiple of ``grid_s``, and the last time inside the
+        fine window (all float arithmetic is then exact)."""
+        g = self._grid
+        if n <= 0 or not t0_s >= 0.0 or not (t0_s.is_integer() and step_s.is_integer()):
+            return None
+        m = step_s / g
+        if not (g.is_integer() and m.is_integer() and m >= 1.0):
+            return None
+        last = t0_s + (n - 1) * step_s
+        if last > self._fine_end or last >= 2.0**52:
+            return None
+        i0, mi = int(t0_s // g), int(m)
+        out = self._fine[i0 : i0 + (n - 1) * mi + 1 : mi]
+        out.flags.writeable = False
+        return out
+
     @property
     def usdbrl_grid_s(self) -> float:
         """Resolution of the USD/BRL path over the oracle window (seconds)."""
@@ -171,6 +200,18 @@ class ExogenousPaths:
     def at_many(self, feed: str) -> Any:
         """The vectorised path function of an oracle feed."""
         return {"cdi": self.cdi_at_many, "usdbrl": self.usdbrl_at_many}[feed]
+
+    def on_grid(self, feed: str) -> Any:
+        """The feed's exact grid-slice function ``(t0_s, step_s, n) -> array | None`` for the
+        feeders (see :meth:`usdbrl_on_grid`), or ``None`` when the feed has none (CDI: a step
+        path, read with :meth:`cdi_at_many`)."""
+        return {"cdi": None, "usdbrl": self.usdbrl_on_grid}[feed]
+
+    def constant_on(self, feed: str) -> Any:
+        """The feed's ``(t0_s, t1_s) -> value | None`` test "is the path constant on
+        ``[t0_s, t1_s]``" (CDI: :meth:`cdi_constant_on`), or ``None`` (USD/BRL moves every
+        grid step)."""
+        return {"cdi": self.cdi_constant_on, "usdbrl": None}[feed]
 
 
 # --------------------------------------------------------------------------------- building

@@ -16,12 +16,24 @@ its first publication is at its first poll. A fault acts on polls with
 outage.
 
 Speed without changing that behaviour: a feeder is advanced one chunk (``chunk_s`` = 6 hours of
-simulated time, on fixed boundaries) at a time; the chunk's observations are computed at once,
-and the publication scan runs row-wise over blocks of heartbeat-length rows (the regular case,
-"no deviation inside the row and up at its end", is decided for many rows with one numpy
-expression); only rows with a deviation or an outage are resolved poll by poll (still
-vectorised over at most one heartbeat). The resulting publications are exactly those of the
-poll-by-poll rule above (``tests/sim/test_oracle_service.py`` checks it against a plain loop).
+simulated time, on fixed boundaries) at a time; the chunk's observations are computed at once
+(one block of ``standard_normal`` draws per chunk, in poll order, so the draws do not depend on
+the chunking), and the publication scan runs row-wise over blocks of heartbeat-length rows:
+
+- the regular case, "no deviation inside the row and up at its end", is decided for a whole
+  block with one division and two comparisons (the deviation test ``|v/ref − 1| >= deviation``
+  is exactly ``v/ref`` outside the open interval of :func:`deviation_thresholds`); the first
+  deviation found in a block is the next publication; rows with an outage and the partial rows
+  at a chunk's edges are resolved poll by poll (still vectorised over at most one heartbeat);
+- a chunk untouched by faults skips the fault masks and the time arrays; with whole-second
+  ``phase_s``/``poll_s``/``delay_s`` it reads the path as a strided slice of its grid
+  (``path_grid``, e.g. :meth:`sim.world.ExogenousPaths.usdbrl_on_grid`) instead of indexing;
+- a noise-free feeder whose path is constant over the chunk (``path_const``, e.g. the CDI between
+  two policy decisions) needs no observations at all: its publications are the first due poll
+  and then one per heartbeat (:meth:`Feeder._scan_constant`).
+
+The resulting publications are exactly those of the poll-by-poll rule above
+(``tests/sim/test_oracle_service.py`` checks it against :func:`reference_publications`).
 
 A simpy process per feeder advances it chunk by chunk as simulated time passes; readers call
 :meth:`Feeder.state_at`, which also advances on demand, so a read never misses a publication.
@@ -43,7 +55,14 @@ if TYPE_CHECKING:
     from sim.seeds import SeedTree
     from sim.world import ExogenousPaths
 
-__all__ = ["FAULT_CODES", "Feeder", "make_feeders", "reference_publications", "start_feeders"]
+__all__ = [
+    "FAULT_CODES",
+    "Feeder",
+    "deviation_thresholds",
+    "make_feeders",
+    "reference_publications",
+    "start_feeders",
+]
 
 #: Fault code stored per publication (``fault`` column of the oracle ticks).
 FAULT_CODES = {"": 0, "freeze": 1, "lag": 2, "lie": 3}
@@ -77,8 +96,44 @@ class _Growable:
         return self._n
 
 
+def deviation_thresholds(deviation: float) -> tuple[float, float]:
+    """``(lo, hi)`` such that for every float64 ``x`` (inf and NaN included)
+    ``abs(x - 1.0) >= deviation``  <=>  ``x <= lo or x >= hi``, evaluated in IEEE double.
+
+    ``x - 1.0`` is monotone in ``x`` (IEEE rounding is monotone), so the polls where
+    ``abs(v / ref - 1) >= deviation`` holds are exactly those whose ratio ``v / ref`` is outside
+    ``(lo, hi)``; the scan compares the ratio with these two constants instead of computing
+    ``abs(ratio - 1)`` (same decisions, two fewer array passes)."""
+    if not 0.0 < deviation < math.inf:
+        raise ValueError(f"deviation={deviation!r}: must be a finite number > 0")
+
+    def up(x: float) -> bool:
+        return x - 1.0 >= deviation
+
+    def down(x: float) -> bool:
+        return x - 1.0 <= -deviation
+
+    hi = 1.0 + deviation
+    while up(math.nextafter(hi, -math.inf)):
+        hi = math.nextafter(hi, -math.inf)
+    while not up(hi):
+        hi = math.nextafter(hi, math.inf)
+    lo = 1.0 - deviation
+    while down(math.nextafter(lo, math.inf)):
+        lo = math.nextafter(lo, math.inf)
+    while not down(lo):
+        lo = math.nextafter(lo, -math.inf)
+    return lo, hi
+
+
 class Feeder:
-    """One feeder of one feed; its publications are generated chunk by chunk, in order."""
+    """One feeder of one feed; its publications are generated chunk by chunk, in order.
+
+    ``path_many(obs_t)`` gives the true path at an array of times. ``path_grid(t0, step, n)``
+    (optional) gives ``path_many(t0 + k·step for k < n)`` as an array (usually a strided view of
+    the path's own grid) or ``None`` when it cannot do so exactly; it is used only when the
+    feeder's ``phase_s``, ``poll_s`` and ``delay_s`` are whole seconds, so that every
+    observation time is an exact integer."""
 
     def __init__(
         self,
@@ -90,18 +145,25 @@ class Feeder:
         rng: np.random.Generator,
         end_s: float,
         chunk_s: float = CHUNK_S,
+        path_grid: Callable[[float, float, int], np.ndarray | None] | None = None,
+        path_const: Callable[[float, float], float | None] | None = None,
     ) -> None:
         self.feed = feed
         self.cfg = cfg
         self.id = cfg.id
         self.role = role
         self.faults = tuple(f for f in faults if f.feeder == cfg.id)
+        self._spans = tuple((float(f.start_s), float(f.end_s)) for f in self.faults)
         self._path = path_many
+        whole = all(float(x).is_integer() for x in (cfg.phase_s, cfg.poll_s, cfg.delay_s))
+        self._path_grid = path_grid if whole else None
+        self._path_const = path_const
         self._rng = rng
         self.end_s = float(end_s)
         self._chunk_s = float(chunk_s)
         self._poll = cfg.poll_s
         self._hb = max(1, math.ceil(cfg.heartbeat_s / cfg.poll_s - _EPS))
+        self._lo, self._hi = deviation_thresholds(cfg.deviation)
         self._n_polls = max(0, math.floor((self.end_s - cfg.phase_s) / cfg.poll_s + _EPS) + 1)
         self._next_chunk = 0  # index of the next chunk to generate
         self._generated_until = 0.0  # publications with t < this are final
@@ -109,6 +171,11 @@ class Feeder:
         self._last_v = math.nan
         self._frozen: dict[int, tuple[float, float]] = {}  # fault index -> (value, value_t)
         self._rows_cap = 64  # adaptive block size of the scan (rows of one heartbeat)
+        self._gap_rows = 64.0  # running mean of regular rows between two deviations
+        # read cursor: state_at(now) is _cur for _cur_lo <= now < _cur_hi
+        self._cur: tuple[float, float] | None = None
+        self._cur_lo = math.inf
+        self._cur_hi = -math.inf
         self.t = _Growable(np.float64)
         self.value = _Growable(np.float64)
         self.value_t = _Growable(np.float64)
@@ -121,13 +188,26 @@ class Feeder:
             self._generate_chunk()
 
     def state_at(self, now: float) -> tuple[float, float] | None:
-        """``(value, published_at)`` of the newest publication at or before ``now``."""
-        self.advance_to(now)
-        t = self.t.view
-        i = int(np.searchsorted(t, now, side="right")) - 1
+        """``(value, published_at)`` of the newest publication at or before ``now``.
+
+        The answer and the interval of ``now`` over which it holds (up to the next publication,
+        or to :attr:`generated_until`) are cached, so repeated reads between two publications
+        cost one comparison; otherwise a binary search over the publication times."""
+        if self._cur_lo <= now < self._cur_hi:
+            return self._cur
+        if now >= self._generated_until:
+            self.advance_to(now)
+        n = self.t._n
+        tv = self.t._buf[:n]
+        i = int(tv.searchsorted(now, side="right")) - 1
+        hi = float(tv[i + 1]) if i + 1 < n else self._generated_until
         if i < 0:
+            self._cur, self._cur_lo, self._cur_hi = None, -math.inf, hi
             return None
-        return float(self.value.view[i]), float(t[i])
+        t_i = float(tv[i])
+        self._cur = (float(self.value._buf[i]), t_i)
+        self._cur_lo, self._cur_hi = t_i, hi
+        return self._cur
 
     @property
     def generated_until(self) -> float:
@@ -153,16 +233,72 @@ class Feeder:
         self._next_chunk += 1
         self._generated_until = b
         cfg = self.cfg
-        k0 = max(0, math.ceil((a - cfg.phase_s) / self._poll - _EPS))
-        k1 = min(self._n_polls, max(0, math.ceil((b - cfg.phase_s) / self._poll - _EPS)))
+        poll = self._poll
+        k0 = max(0, math.ceil((a - cfg.phase_s) / poll - _EPS))
+        k1 = min(self._n_polls, max(0, math.ceil((b - cfg.phase_s) / poll - _EPS)))
         if k1 <= k0:
             return
-        ks = np.arange(k0, k1, dtype=np.int64)
-        t = cfg.phase_s + ks * self._poll
-        v, vt, up, code = self._observe(t)
-        self._scan(k0, t, v, vt, up, code)
+        t_first = cfg.phase_s + k0 * poll  # == t[0] below, bit for bit
+        t_last = cfg.phase_s + (k1 - 1) * poll
+        vt: np.ndarray | None = None
+        up: np.ndarray | None = None
+        code: np.ndarray | None = None
+        faulty = any(s <= t_last and e > t_first for s, e in self._spans)
+        c = None
+        if not faulty and cfg.noise == 0.0 and self._path_const is not None:
+            c = self._path_const(max(t_first - cfg.delay_s, 0.0), max(t_last - cfg.delay_s, 0.0))
+        if c is not None:
+            idx = self._scan_constant(k0, k1 - k0, c)
+            values = np.full(len(idx), c)
+        else:
+            if faulty:
+                t = cfg.phase_s + np.arange(k0, k1, dtype=np.int64) * poll
+                v, vt, up, code = self._observe(t)
+                if up.all():
+                    up = None
+            else:
+                v = self._observe_regular(k0, k1 - k0, t_first)
+            idx = self._scan(k0, v, up)
+            values = v[idx]
+        if len(idx) == 0:
+            return
+        t_pub = cfg.phase_s + (idx + k0) * poll  # same arithmetic as t above
+        self.t.extend(t_pub)
+        self.value.extend(values)
+        if vt is None:
+            vt_pub = t_pub - cfg.delay_s
+            self.value_t.extend(np.maximum(vt_pub, 0.0, out=vt_pub))
+        else:
+            self.value_t.extend(vt[idx])
+        if code is None:
+            self.fault.extend(np.zeros(len(idx), dtype=np.int8))
+        else:
+            self.fault.extend(code[idx])
+
+    def _observe_regular(self, k0: int, n: int, t_first: float) -> np.ndarray:
+        """:meth:`_observe` of polls ``k0 .. k0+n-1`` when no fault touches them: the same
+        values (``path(max(t − delay, 0))·(1 + noise·Z)``, the same draws), without building
+        the time arrays when the path can hand out its grid directly."""
+        cfg = self.cfg
+        obs0 = t_first - cfg.delay_s
+        p = None
+        if self._path_grid is not None and obs0 >= 0.0:
+            p = self._path_grid(obs0, self._poll, n)
+        if p is None:
+            obs_t = cfg.phase_s + np.arange(k0, k0 + n, dtype=np.int64) * self._poll
+            obs_t -= cfg.delay_s
+            p = self._path(np.maximum(obs_t, 0.0, out=obs_t))
+        if cfg.noise > 0:
+            z = self._rng.standard_normal(n)
+            z *= cfg.noise
+            z += 1.0
+            z *= p
+            return z
+        return np.asarray(p, dtype=np.float64)
 
     def _observe(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Observations at poll times ``t`` with every fault applied:
+        ``(value, value_t, up, fault code)``."""
         cfg = self.cfg
         n = len(t)
         obs_t = t - cfg.delay_s
@@ -195,27 +331,21 @@ class Feeder:
                 up &= ~w
         return v, obs_t, up, code
 
-    def _scan(
-        self,
-        k0: int,
-        t: np.ndarray,
-        v: np.ndarray,
-        vt: np.ndarray,
-        up: np.ndarray,
-        code: np.ndarray,
-    ) -> None:
-        """Find this chunk's publications (local indices) and append them."""
+    def _scan(self, k0: int, v: np.ndarray, up: np.ndarray | None) -> np.ndarray:
+        """This chunk's publications as local poll indices (``up`` None: always up)."""
         n = len(v)
         hb = self._hb
-        dev = self.cfg.deviation
         pubs: list[np.ndarray] = []
         # p: local index of the last publication (negative = an earlier chunk); ref its value
         if self._last_k is None:
-            first = np.flatnonzero(up)
-            if len(first) == 0:
-                return
-            p = int(first[0])
-            pubs.append(np.array([p]))
+            if up is None:
+                p = 0
+            else:
+                first = np.flatnonzero(up)
+                if len(first) == 0:
+                    return np.zeros(0, dtype=np.int64)
+                p = int(first[0])
+            pubs.append(np.array([p], dtype=np.int64))
             ref = float(v[p])
         else:
             p = self._last_k - k0
@@ -226,57 +356,111 @@ class Feeder:
                 # fast path: full heartbeat rows (p, p+H], (p+H, p+2H], ... inside the chunk
                 n_rows = min(rows_cap, (n - 1 - p) // hb)
                 if n_rows > 0:
-                    lo = p + 1
-                    hi = lo + n_rows * hb
-                    vv = v[lo:hi].reshape(n_rows, hb)
-                    uu = up[lo:hi].reshape(n_rows, hb)
-                    refs = np.empty(n_rows)
-                    refs[0] = ref
-                    refs[1:] = vv[:-1, hb - 1]
-                    if hb > 1:
-                        moved = np.abs(vv[:, : hb - 1] / refs[:, None] - 1.0) >= dev
-                        bad = (moved & uu[:, : hb - 1]).any(axis=1) | ~uu[:, hb - 1]
-                    else:
-                        bad = ~uu[:, 0]
-                    r = int(np.argmax(bad)) if bad.any() else n_rows
+                    r, q = self._regular_rows(v, up, p, n_rows, ref)
                     if r > 0:
-                        pubs.append(p + hb * np.arange(1, r + 1))
+                        pubs.append(p + hb * np.arange(1, r + 1, dtype=np.int64))
                         p += r * hb
                         ref = float(v[p])
                     if r == n_rows:
                         rows_cap = min(rows_cap * 2, 4096)
                         continue
-                    rows_cap = 64
-            q = self._next_pub(p, ref, v, up, hb, dev)
+                    # a deviation after r regular rows: size the next block to a few times the
+                    # running mean gap between deviations, so most deviations cost one block
+                    self._gap_rows += 0.25 * (r - self._gap_rows)
+                    rows_cap = max(32, int(4.0 * self._gap_rows))
+                    if q >= 0:
+                        pubs.append(np.array([q], dtype=np.int64))
+                        p, ref = q, float(v[q])
+                        continue
+            q = self._next_pub(p, ref, v, up)
             if q is None:
                 break
-            pubs.append(np.array([q]))
+            pubs.append(np.array([q], dtype=np.int64))
             p, ref = q, float(v[q])
         self._rows_cap = rows_cap
         self._last_k = p + k0
         self._last_v = ref
-        if pubs:
-            idx = np.concatenate(pubs)
-            self.t.extend(t[idx])
-            self.value.extend(v[idx])
-            self.value_t.extend(vt[idx])
-            self.fault.extend(code[idx])
+        if not pubs:
+            return np.zeros(0, dtype=np.int64)
+        return pubs[0] if len(pubs) == 1 else np.concatenate(pubs)
 
-    @staticmethod
-    def _next_pub(
-        p: int, ref: float, v: np.ndarray, up: np.ndarray, hb: int, dev: float
-    ) -> int | None:
+    def _scan_constant(self, k0: int, n: int, c: float) -> np.ndarray:
+        """:meth:`_scan` of ``n`` up polls that all observe the same value ``c``: the first
+        publication is at the first poll if ``c`` deviates from the last published value (or
+        there is none), else when the heartbeat is due; after it, one every heartbeat."""
+        hb = self._hb
+        if self._last_k is None:
+            q = 0
+        else:
+            p = self._last_k - k0
+            start = max(p + 1, 0)
+            ratio = c / self._last_v
+            q = start if ratio >= self._hi or ratio <= self._lo else max(p + hb, start)
+        if q >= n:
+            return np.zeros(0, dtype=np.int64)
+        idx = np.arange(q, n, hb, dtype=np.int64)
+        self._last_k = int(idx[-1]) + k0
+        self._last_v = c
+        return idx
+
+    def _regular_rows(
+        self, v: np.ndarray, up: np.ndarray | None, p: int, n_rows: int, ref: float
+    ) -> tuple[int, int]:
+        """``(r, q)``: how many of the heartbeat rows after the publication ``p`` (value
+        ``ref``) are regular — no deviation in their first ``H − 1`` polls and up at their last,
+        so that each publishes exactly at its end, whose value is the next row's reference —
+        and, when row ``r`` is not, its deviation poll if it is known to publish (else -1: the
+        caller resolves it poll by poll)."""
+        hb = self._hb
+        lo = p + 1
+        hi = lo + n_rows * hb
+        if hb == 1:
+            if up is None:
+                return n_rows, -1
+            bad = ~up[lo:hi]
+        else:
+            vv = v[lo:hi].reshape(n_rows, hb)
+            refs = np.empty(n_rows)
+            refs[0] = ref
+            refs[1:] = vv[:-1, hb - 1]
+            ratio = vv / refs[:, None]
+            if up is None:
+                # one test for the whole block (NaN fails it and goes the exact way below)
+                if ratio.max() < self._hi and ratio.min() > self._lo:
+                    return n_rows, -1
+                # the first deviation outside a row's last (heartbeat) column is the next
+                # publication: every row before it was regular, so its reference is right
+                moved = ratio >= self._hi
+                moved |= ratio <= self._lo
+                moved[:, hb - 1] = False
+                flat = moved.reshape(-1)
+                j = int(np.argmax(flat))
+                return (j // hb, lo + j) if flat[j] else (n_rows, -1)
+            uu = up[lo:hi].reshape(n_rows, hb)
+            head = ratio[:, : hb - 1]
+            moved = (head >= self._hi) | (head <= self._lo)
+            bad = (moved & uu[:, : hb - 1]).any(axis=1) | ~uu[:, hb - 1]
+        return (int(np.argmax(bad)), -1) if bad.any() else (n_rows, -1)
+
+    def _next_pub(self, p: int, ref: float, v: np.ndarray, up: np.ndarray | None) -> int | None:
         """The first publishing poll after local index ``p`` inside this chunk, or None."""
         n = len(v)
+        hb = self._hb
         start = max(p + 1, 0)
         due = max(p + hb, start)  # first index where the heartbeat alone publishes
         if due > start:
-            seg = slice(start, min(due, n))
-            hit = np.flatnonzero(up[seg] & (np.abs(v[seg] / ref - 1.0) >= dev))
-            if len(hit):
-                return start + int(hit[0])
+            end = min(due, n)
+            ratio = v[start:end] / ref
+            hit = (ratio >= self._hi) | (ratio <= self._lo)
+            if up is not None:
+                hit &= up[start:end]
+            j = np.flatnonzero(hit)
+            if len(j):
+                return start + int(j[0])
         if due >= n:
             return None
+        if up is None:
+            return due
         ups = np.flatnonzero(up[due:])
         return due + int(ups[0]) if len(ups) else None
 
@@ -317,6 +501,8 @@ def make_feeders(
                         paths.at_many(feed),
                         seeds.rng(f"oracles.{feed}.{f.id}"),
                         end_s,
+                        path_grid=paths.on_grid(feed),
+                        path_const=paths.constant_on(feed),
                     )
                 )
     return out

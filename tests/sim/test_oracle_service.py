@@ -10,7 +10,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.agents.feeders import Feeder, reference_publications
+from sim.agents.feeders import Feeder, deviation_thresholds, reference_publications
 from sim.config.scenario import scenario_from_mapping
 from sim.config.world import FaultConfig, FeederConfig
 from sim.oracle_service import TICK_COLUMNS
@@ -25,9 +25,30 @@ def _walk(seed: int, n: int, step: float) -> np.ndarray:
     return 5.0 * np.exp(np.cumsum(rng.normal(0.0, step, n)))
 
 
-def _feeder(cfg: FeederConfig, faults, path: np.ndarray, end_s: float, chunk_s: float) -> Feeder:
+def _feeder(
+    cfg: FeederConfig,
+    faults,
+    path: np.ndarray,
+    end_s: float,
+    chunk_s: float,
+    *,
+    shortcuts: bool = False,
+) -> Feeder:
+    """A feeder of ``path`` (one value per second, held). ``shortcuts``: also hand it the exact
+    grid-slice and constant-path functions, as ``make_feeders`` does for the real paths."""
+
     def path_many(t: np.ndarray) -> np.ndarray:
         return path[np.clip(t.astype(np.int64), 0, len(path) - 1)]
+
+    def path_grid(t0: float, step: float, n: int) -> np.ndarray | None:
+        last = t0 + (n - 1) * step
+        if not (t0.is_integer() and step.is_integer()) or t0 < 0 or last >= len(path):
+            return None
+        return path[int(t0) : int(last) + 1 : int(step)]
+
+    def path_const(t0: float, t1: float) -> float | None:
+        seg = path[int(t0) : min(int(t1), len(path) - 1) + 1]
+        return float(seg[0]) if len(seg) and (seg == seg[0]).all() else None
 
     return Feeder(
         "usdbrl",
@@ -38,7 +59,18 @@ def _feeder(cfg: FeederConfig, faults, path: np.ndarray, end_s: float, chunk_s: 
         np.random.default_rng(0),
         end_s,
         chunk_s=chunk_s,
+        path_grid=path_grid if shortcuts else None,
+        path_const=path_const if shortcuts else None,
     )
+
+
+def _steps(seed: int, n: int, jumps: int, size: float) -> np.ndarray:
+    """A step path (like the CDI): ``jumps`` relative moves of about ``size`` at random times."""
+    rng = np.random.default_rng(seed)
+    out = np.full(n, 0.149)
+    for at in np.sort(rng.integers(1, n, jumps)):
+        out[at:] *= 1.0 + rng.choice([-1.0, 1.0]) * size * rng.uniform(0.2, 2.0)
+    return out
 
 
 @st.composite
@@ -57,20 +89,22 @@ def _fault_plans(draw, end_s: float) -> list[FaultConfig]:
     return out
 
 
-@settings(max_examples=60)
+@settings(max_examples=80)
 @given(
     heartbeat=st.sampled_from([1.0, 2.0, 5.0, 15.0, 16.5, 60.0]),
     poll=st.sampled_from([1.0, 2.0, 5.0]),
     deviation=st.sampled_from([0.0005, 0.002, 0.01]),
     step=st.sampled_from([0.0, 0.0002, 0.001, 0.004]),
-    phase=st.floats(0, 10),
-    delay=st.floats(0, 5),
+    noise=st.sampled_from([0.0, 0.0, 0.0003, 0.002]),
+    steps=st.booleans(),
+    phase=st.one_of(st.floats(0, 10), st.integers(0, 10).map(float)),
+    delay=st.one_of(st.floats(0, 5), st.integers(0, 5).map(float)),
     chunk=st.sampled_from([97.0, 500.0, 3600.0]),
     seed=st.integers(0, 1000),
     faults=_fault_plans(4000.0),
 )
 def test_chunked_vectorised_feeder_equals_the_poll_by_poll_rule(
-    heartbeat, poll, deviation, step, phase, delay, chunk, seed, faults
+    heartbeat, poll, deviation, step, noise, steps, phase, delay, chunk, seed, faults
 ) -> None:
     if heartbeat < poll:
         heartbeat = poll
@@ -82,9 +116,10 @@ def test_chunked_vectorised_feeder_equals_the_poll_by_poll_rule(
         deviation=deviation,
         phase_s=phase,
         delay_s=delay,
+        noise=noise,
     )
-    path = _walk(seed, 6000, step)
-    fast = _feeder(cfg, faults, path, end, chunk)
+    path = _steps(seed, 6000, 6, deviation) if steps else _walk(seed, 6000, step)
+    fast = _feeder(cfg, faults, path, end, chunk, shortcuts=True)
     fast.advance_to(end)
     got = fast.publications(end)
     # the specification: every poll observed at once, then the plain loop
@@ -92,10 +127,50 @@ def test_chunked_vectorised_feeder_equals_the_poll_by_poll_rule(
     k = np.arange(0, int((end - phase) // poll) + 1)
     t = phase + k * poll
     t = t[t <= end]
-    v, _, up, _ = spec._observe(t)
+    v, vt, up, code = spec._observe(t)
     want = reference_publications(cfg, t, v, up)
     assert np.array_equal(got["t_s"], t[want])
     assert np.array_equal(got["value"], v[want])
+    assert np.array_equal(got["value_t_s"], vt[want])
+    assert np.array_equal(got["fault"], code[want])
+
+
+@settings(max_examples=200)
+@given(
+    deviation=st.one_of(
+        st.sampled_from([0.0025, 0.0005, 0.01, 0.1, 0.5, 0.75]),
+        st.floats(1e-12, 0.999, allow_nan=False),
+    ),
+    x=st.floats(allow_nan=True, allow_infinity=True),
+    ulps=st.integers(-3, 3),
+)
+def test_deviation_thresholds_decide_exactly_like_the_rule(deviation, x, ulps) -> None:
+    lo, hi = deviation_thresholds(deviation)
+    candidates = [x, lo, hi, 1.0 + deviation, 1.0 - deviation, math.inf, -math.inf, 1.0]
+    for c in candidates:
+        for _ in range(abs(ulps)):
+            c = math.nextafter(c, math.inf if ulps > 0 else -math.inf)
+        assert (abs(c - 1.0) >= deviation) == (c <= lo or c >= hi)
+    assert lo < 1.0 < hi
+
+
+def test_deviation_thresholds_reject_a_bad_deviation() -> None:
+    with pytest.raises(ValueError, match=r"deviation=0\.0: must be a finite number > 0"):
+        deviation_thresholds(0.0)
+
+
+def test_step_path_without_noise_publishes_on_heartbeats_and_at_each_step() -> None:
+    path = np.full(20_000, 0.149)
+    path[7_008:] = 0.1465  # -1.7 % at t = 7008, first seen by the poll at 7010 (delay 1 s)
+    cfg = FeederConfig(id="f", heartbeat_s=15.0, poll_s=5.0)
+    f = _feeder(cfg, [], path, 14_400.0, 3600.0, shortcuts=True)
+    f.advance_to(14_400.0)
+    pub = f.publications()
+    # heartbeats up to 7005, the deviation at 7010, then heartbeats from there
+    want = np.concatenate([np.arange(0.0, 7006.0, 15.0), np.arange(7010.0, 14_401.0, 15.0)])
+    assert np.array_equal(pub["t_s"], want)
+    assert np.array_equal(pub["value"], np.where(want < 7010.0, 0.149, 0.1465))
+    assert np.array_equal(pub["value_t_s"], np.maximum(want - 1.0, 0.0))
 
 
 def test_flat_path_without_noise_publishes_exactly_every_heartbeat() -> None:

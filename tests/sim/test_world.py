@@ -176,6 +176,44 @@ def test_usdbrl_volatility_matches_config() -> None:
     assert 0.27 < ann < 0.33
 
 
+@given(
+    grid=st.sampled_from([1.0, 2.0, 5.0, 0.5]),
+    t0=st.one_of(st.integers(-10, 3 * 86_400).map(float), st.floats(0, 3 * 86_400)),
+    step=st.sampled_from([1.0, 2.0, 3.0, 5.0, 10.0, 2.5]),
+    n=st.integers(0, 5_000),
+)
+def test_usdbrl_grid_slices_are_the_vectorised_path_or_none(grid, t0, step, n) -> None:
+    p = _paths({"usdbrl": {"grid_s": grid}}, days=5.0)
+    got = p.usdbrl_on_grid(t0, step, n)
+    exact = (
+        n > 0
+        and t0 >= 0
+        and t0.is_integer()
+        and grid.is_integer()
+        and (step / grid).is_integer()
+        and t0 + (n - 1) * step <= 3 * DAY_S
+    )
+    if not exact:
+        assert got is None
+        return
+    assert got is not None and not got.flags.writeable
+    assert np.array_equal(got, p.usdbrl_at_many(t0 + np.arange(n) * step))
+
+
+@given(t0=st.floats(0, 400 * DAY_S), span=st.floats(0, 30 * DAY_S), seed=st.integers(0, 99))
+def test_cdi_constant_on_says_when_the_step_path_is_flat(t0, span, seed) -> None:
+    p = _paths({"cdi": {"meeting_interval_days": 20, "vol_steps": 2}}, seed=seed)
+    got = p.cdi_constant_on(t0, t0 + span)
+    if any(t0 < m.t_s <= t0 + span for m in p.policy_meetings):
+        assert got is None  # a decision inside (even a zero one): not provably flat
+    else:
+        assert got == p.cdi_at(t0) == p.cdi_at(t0 + span)
+        assert np.all(p.cdi_at_many(np.linspace(t0, t0 + span, 50)) == got)
+    m = p.policy_meetings[0]  # a decision takes effect at its t_s, exactly
+    assert p.cdi_constant_on(m.t_s - 100.0, m.t_s) is None
+    assert p.cdi_constant_on(m.t_s, m.t_s + 100.0) == m.rate_bps / 10_000
+
+
 # ----------------------------------------------------------------------------- world
 
 
