@@ -6,8 +6,8 @@ uint256 rate_bps, bytes32 salt))``: five 32-byte ABI words (uints big-endian, th
 left-padded with 12 zero bytes, the salt as is), hashed with Keccak-256 (Ethereum's, not NIST
 SHA3-256).  The words are assembled directly (instead of about 47 µs through ``eth_abi.encode``)
 and hashed with the C Keccak of ``safe-pysha3`` (``sha3.keccak_256``, about 1.3 µs for the 160
-bytes; py-evm already depends on it) when it is importable, else ``eth_hash`` (pycryptodome,
-about 12 µs); an address's 20 bytes are parsed once per lender.  The tests check the bytes
+bytes; py-evm already depends on it) when it is importable, else pycryptodome's (``eth_hash``'s
+backend, several times slower); an address's 20 bytes are parsed once per lender.  The tests check the bytes
 against ``eth_abi.encode`` + pycryptodome and a golden constant.
 
 Lenders in the simulation have pseudonymous ids such as ``"l17"``, not addresses;
@@ -18,26 +18,49 @@ per lender and recomputes the commitment with :func:`commitment_hash` and that a
 address; an off-chain commitment therefore matches the on-chain one only when the lender id is
 that address (see ``docs/mechanisms.md``).
 :func:`new_salt` draws a salt from a caller-supplied ``numpy.random.Generator``.
+
+:func:`offer_commitments` hashes all offers of one auction in one call (checks done once per
+auction where they can be). Both it and :func:`offer_commitment` remember the commitments they
+computed, keyed by the checked arguments ``(auction_id, lender, amount_cents, rate_bps,
+salt)``, in a bounded dictionary (emptied when it holds ``_MEMO_MAX`` entries): the reveal
+check of :mod:`market.lifecycle` recomputes an offer's commitment from the revealed values, and
+when those are the committed ones that costs a lookup instead of a second Keccak. The memo
+only avoids recomputing a pure function (same bytes either way); a reveal with any other
+value is a miss and is hashed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 try:  # C Keccak-256 (safe-pysha3, a py-evm dependency): ~10x faster than eth_hash's default
-    from sha3 import keccak_256 as _keccak_256
+    from sha3 import keccak_256 as _keccak_new
+except ImportError:  # pragma: no cover - without safe-pysha3: pycryptodome (eth_hash's backend)
+    from Crypto.Hash.keccak import new as _pycryptodome_keccak
 
-    def keccak(data: bytes) -> bytes:
-        """Keccak-256 (Ethereum's) of ``data``."""
-        return _keccak_256(data).digest()
+    def _keccak_new(data: bytes) -> Any:
+        """A Keccak-256 hash object of ``data`` (``.digest()`` gives the 32 bytes)."""
+        return _pycryptodome_keccak(digest_bits=256, data=data)
 
-except ImportError:  # pragma: no cover - without safe-pysha3
-    from eth_hash.auto import keccak
 
-__all__ = ["UINT256_MAX", "commitment_hash", "lender_address", "new_salt", "offer_commitment"]
+def keccak(data: bytes) -> bytes:
+    """Keccak-256 (Ethereum's) of ``data``."""
+    return _keccak_new(data).digest()
+
+
+__all__ = [
+    "UINT256_MAX",
+    "commitment_hash",
+    "lender_address",
+    "new_salt",
+    "offer_commitment",
+    "offer_commitments",
+]
 
 UINT256_MAX = 2**256 - 1
 _PAD12 = bytes(12)
@@ -119,9 +142,92 @@ def new_salt(rng: np.random.Generator) -> bytes:
 def offer_commitment(
     auction_id: int, lender: str, amount_cents: int, rate_bps: int, salt: bytes
 ) -> bytes:
-    """:func:`commitment_hash` for a lender given by id or address (see :func:`lender_address`)."""
-    if type(salt) is not bytes or len(salt) != 32:
-        return commitment_hash(auction_id, lender_address(lender), amount_cents, rate_bps, salt)
-    return _hash_words(
-        auction_id, _address_word(lender_address(lender)), amount_cents, rate_bps, salt
-    )
+    """:func:`commitment_hash` for a lender given by id or address (see :func:`lender_address`).
+
+    Memoised (see the module docstring): checking the reveal of an offer whose commitment was
+    made here (or by :func:`offer_commitments`) moments before costs a lookup, not a Keccak."""
+    if (
+        type(salt) is bytes
+        and len(salt) == 32
+        and type(auction_id) is int
+        and type(amount_cents) is int
+        and type(rate_bps) is int
+        and 0 <= auction_id < _U256
+        and 0 <= amount_cents < _U256
+        and 0 <= rate_bps < _U256
+    ):
+        key = (auction_id, lender, amount_cents, rate_bps, salt)
+        got = _MEMO.get(key)
+        if got is not None:
+            return got
+        word = _LENDER_WORDS.get(lender)
+        if word is None:
+            word = _lender_word(lender)
+        got = _keccak_new(
+            b"".join(
+                (
+                    auction_id.to_bytes(32, "big"),
+                    word,
+                    amount_cents.to_bytes(32, "big"),
+                    rate_bps.to_bytes(32, "big"),
+                    salt,
+                )
+            )
+        ).digest()
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = got
+        return got
+    return commitment_hash(auction_id, lender_address(lender), amount_cents, rate_bps, salt)
+
+
+def offer_commitments(
+    auction_id: int, offers: Iterable[tuple[str, int, int, bytes]]
+) -> list[bytes]:
+    """:func:`offer_commitment` of each ``(lender, amount_cents, rate_bps, salt)`` of one
+    auction, in order (the same bytes; one call for a whole auction's offers)."""
+    memo = _MEMO
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    if type(auction_id) is not int or not 0 <= auction_id < _U256:
+        _uint("auction_id", auction_id)
+    aid_word = auction_id.to_bytes(32, "big")
+    words = _LENDER_WORDS
+    out = []
+    for lender, amount, rate, salt in offers:
+        if not (
+            type(salt) is bytes
+            and len(salt) == 32
+            and type(amount) is int
+            and type(rate) is int
+            and 0 <= amount < _U256
+            and 0 <= rate < _U256
+        ):
+            out.append(offer_commitment(auction_id, lender, amount, rate, salt))  # raises
+            continue
+        word = words.get(lender)
+        if word is None:
+            word = _lender_word(lender)
+        c = _keccak_new(
+            b"".join((aid_word, word, amount.to_bytes(32, "big"), rate.to_bytes(32, "big"), salt))
+        ).digest()
+        memo[(auction_id, lender, amount, rate, salt)] = c
+        out.append(c)
+    return out
+
+
+#: (auction_id, lender, amount_cents, rate_bps, salt) -> commitment, for checked arguments only
+#: (so a key never mixes ``1`` with ``1.0`` or ``True``); emptied when it reaches _MEMO_MAX
+_MEMO: dict[tuple[int, str, int, int, bytes], bytes] = {}
+_MEMO_MAX = 1 << 14
+#: lender id -> 32-byte ABI word of its address (see :func:`lender_address`)
+_LENDER_WORDS: dict[str, bytes] = {}
+_LENDER_WORDS_MAX = 1 << 16
+
+
+def _lender_word(lender: str) -> bytes:
+    word = _address_word(lender_address(lender))
+    if len(_LENDER_WORDS) >= _LENDER_WORDS_MAX:
+        _LENDER_WORDS.clear()
+    _LENDER_WORDS[lender] = word
+    return word

@@ -9,7 +9,14 @@ from eth_abi import encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.commitment import commitment_hash, lender_address, new_salt, offer_commitment
+import market.commitment as mc
+from market.commitment import (
+    commitment_hash,
+    lender_address,
+    new_salt,
+    offer_commitment,
+    offer_commitments,
+)
 
 ADDR = "0x" + "ab" * 20
 SALT = bytes(range(32))
@@ -118,3 +125,55 @@ def test_new_salt_is_seeded() -> None:
     s2 = new_salt(np.random.default_rng(3))
     assert s1 == s2 and len(s1) == 32
     assert new_salt(np.random.default_rng(4)) != s1
+
+
+@given(
+    auction_id=st.integers(0, 2**64),
+    offers=st.lists(
+        st.tuples(
+            st.sampled_from(["l1", "retail-007", "pool-P1", ADDR]),
+            st.integers(0, 2**256 - 1),
+            st.integers(0, 2**256 - 1),
+            st.binary(min_size=32, max_size=32),
+        ),
+        max_size=6,
+    ),
+)
+def test_batch_and_memoised_commitments_equal_the_plain_hash(auction_id, offers) -> None:
+    got = offer_commitments(auction_id, offers)
+    expected = [
+        keccak_pycryptodome(hand_abi_words(auction_id, lender_address(lr), a, r, s))
+        for lr, a, r, s in offers
+    ]
+    assert got == expected
+    # the memoised single calls (as the reveal check makes them) give the same bytes
+    assert [offer_commitment(auction_id, *o) for o in offers] == expected
+    mc._MEMO.clear()
+    assert [offer_commitment(auction_id, *o) for o in offers] == expected
+
+
+def test_memo_never_answers_for_unchecked_arguments() -> None:
+    offer_commitments(7, [("l1", 1, 10, SALT)])
+    offer_commitment(7, "l1", 1, 10, SALT)
+    for bad, field in (
+        ((7, "l1", True, 10, SALT), "amount_cents"),
+        ((7, "l1", 1.0, 10, SALT), "amount_cents"),
+        ((7, "l1", 1, np.int64(10), SALT), "rate_bps"),
+        ((7.0, "l1", 1, 10, SALT), "auction_id"),
+        ((7, "l1", 1, 10, bytearray(SALT)[:31]), "salt"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            offer_commitment(*bad)
+        with pytest.raises(ValueError, match=field):
+            offer_commitments(bad[0], [bad[1:]])
+
+
+def test_memo_stays_bounded() -> None:
+    mc._MEMO.clear()
+    salts = [i.to_bytes(32, "big") for i in range(mc._MEMO_MAX + 50)]
+    for i in range(0, len(salts), 25):
+        offer_commitments(3, [("l1", 100, 5, s) for s in salts[i : i + 25]])
+    assert len(mc._MEMO) <= mc._MEMO_MAX + 25
+    assert offer_commitment(3, "l1", 100, 5, salts[-1]) == commitment_hash(
+        3, lender_address("l1"), 100, 5, salts[-1]
+    )
