@@ -2,8 +2,9 @@
 
 At opening, every lender's and the pool's intentions are drawn at once
 (:meth:`sim.agents.lenders.LenderBook.plan`, :meth:`sim.agents.pool.Pool.plan`); each planned
-commit gets an offer id ``<auction>-<seq>``, a 32-byte salt and its commitment
-(:func:`market.commitment.offer_commitment`). The process then:
+commit gets an offer id ``<auction>-<seq>``, a 32-byte salt (the next four 64-bit words of the
+salt generator's raw output, little-endian) and its commitment
+(:func:`market.commitment.offer_commitments`, one call per auction). The process then:
 
 1. **Commit phase** — wakes at each commit time in order (ties by plan order). Timed commits
    have absolute times; a sniper's commit is due ``lead_s`` before the *current* close, and it
@@ -26,11 +27,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from market import lifecycle as lc
 from market.auction_types import AuctionRequest
-from market.commitment import offer_commitment
+from market.commitment import offer_commitments
 from sim.agents.lenders import PlannedCommit
 
 if TYPE_CHECKING:
@@ -43,15 +45,24 @@ _INF = math.inf
 
 @dataclass(slots=True)
 class _Planned:
+    """One planned offer of an auction and what happened to it (``due`` and ``lender`` copy
+    ``plan.at`` and ``plan.lender`` for the commit loop)."""
+
     seq: int
     offer_id: str
     plan: PlannedCommit
     salt: bytes
     commitment: bytes
+    due: float | None
+    lender: str
     at: float = _INF  # attempt time (set when attempted)
     accepted: bool = False
     reason: str | None = None
     revealed: bool = False
+
+
+_DUE = attrgetter("due")
+_FIRST = itemgetter(0)
 
 
 @dataclass(slots=True)
@@ -154,34 +165,40 @@ class AuctionCtx:
 def _plan(eng: Engine, ctx: AuctionCtx) -> list[_Planned]:
     rules = eng.rules
     t0 = ctx.opened_at
-    common = dict(
-        t0=t0,
-        amount_cents=ctx.amount_cents,
-        max_rate_bps=ctx.max_rate_bps,
-        pd=ctx.pd_model,
-        lgd=eng.engine_cfg.lgd,
-        cdi_apr=eng.lender_cdi_apr(t0, ctx.term_months),
-        tick_bps=rules.tick_bps,
-        min_offer_cents=rules.min_offer_cents,
-    )
+    amount, max_rate, pd = ctx.amount_cents, ctx.max_rate_bps, ctx.pd_model
+    lgd = eng.engine_cfg.lgd
+    cdi_apr = eng.lender_cdi_apr(t0, ctx.term_months)
+    tick, min_offer = rules.tick_bps, rules.min_offer_cents
+    ledger = eng.ledger
     plans = eng.lenders.plan(
-        ttl_s=rules.ttl_s, free_cents=eng.ledger.balance, rng=eng.rng_lenders, **common
-    )
-    if eng.pool is not None:
-        pp = eng.pool.plan(
-            free_cents=eng.ledger.balance(eng.pool.account), rng=eng.rng_pool, **common
-        )
+        t0=t0, ttl_s=rules.ttl_s, amount_cents=amount, max_rate_bps=max_rate, pd=pd, lgd=lgd,
+        cdi_apr=cdi_apr, tick_bps=tick, min_offer_cents=min_offer, free_cents=ledger.balance,
+        rng=eng.rng_lenders,
+    )  # fmt: skip
+    pool = eng.pool
+    if pool is not None:
+        pp = pool.plan(
+            t0=t0, amount_cents=amount, max_rate_bps=max_rate, pd=pd, lgd=lgd, cdi_apr=cdi_apr,
+            tick_bps=tick, min_offer_cents=min_offer, free_cents=ledger.balance(pool.account),
+            rng=eng.rng_pool,
+        )  # fmt: skip
         if pp is not None:
             plans.append(pp)
-    out = []
+    n = len(plans)
+    if n == 0:
+        return []
     aid = ctx.auction_id
-    salts = eng.rng_salts.bytes(32 * len(plans))
-    for seq, p in enumerate(plans):
-        salt = salts[32 * seq : 32 * seq + 32]
-        oid = f"{aid}-{seq}"
-        c = offer_commitment(aid, p.lender, p.amount_cents, p.rate_bps, salt)
-        out.append(_Planned(seq, oid, p, salt, c))
-    return out
+    # 32 bytes of the salt generator's raw output per offer (4 x uint64, little-endian)
+    raw = eng.rng_salts.bit_generator.random_raw(4 * n).astype("<u8", copy=False).tobytes()
+    salts = [raw[j : j + 32] for j in range(0, 32 * n, 32)]
+    commitments = offer_commitments(
+        aid, [(p[0], p[2], p[3], salt) for p, salt in zip(plans, salts, strict=True)]
+    )
+    prefix = f"{aid}-"
+    return [
+        _Planned(seq, prefix + str(seq), p, salt, c, p[4], p[0])
+        for seq, p, salt, c in zip(range(n), plans, salts, commitments, strict=True)
+    ]
 
 
 def auction_process(eng: Engine, ctx: AuctionCtx):
@@ -199,10 +216,13 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     state = lc.open_auction(request, rules)
     ctx.state = state
     planned = ctx.planned = _plan(eng, ctx)
-    timed = sorted((p for p in planned if p.plan.at is not None), key=lambda p: (p.plan.at, p.seq))
-    snipers = [p for p in planned if p.plan.at is None]  # in plan order
+    # timed commits by time, ties in plan order (the sort is stable); snipers in plan order
+    timed = [p for p in planned if p.due is not None]
+    timed.sort(key=_DUE)
+    snipers = [p for p in planned if p.due is None]
     sniped_close: dict[str, float] = {}  # lender -> close it last sniped
     batch = lc.CommitBatch(state)  # the commits below, O(1) each, same rules as lc.commit
+    commit = batch.commit
     i = 0
     n_timed = len(timed)
     # ---------------------------------------------------------------- commit phase
@@ -210,55 +230,56 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
         close_at = batch.close_at
         if i < n_timed:
             nxt = timed[i]
-            t_next = nxt.plan.at
+            t_next = nxt.due
         else:
             nxt = None
             t_next = _INF
-        for p in snipers:
-            if p.at < _INF or sniped_close.get(p.plan.lender) == close_at:
-                continue
-            t_s = max(close_at - p.plan.lead_s, env.now)
-            if t_s < t_next:
-                t_next, nxt = t_s, p
+        if snipers:
+            now = env.now
+            for p in snipers:
+                if p.at < _INF or sniped_close.get(p.lender) == close_at:
+                    continue
+                t_s = max(close_at - p.plan.lead_s, now)
+                if t_s < t_next:
+                    t_next, nxt = t_s, p
         if nxt is None or t_next >= close_at:
             break
         if t_next > env.now:
             yield env.timeout(t_next - env.now)
         t = env.now
-        if nxt.plan.at is None:
-            sniped_close[nxt.plan.lender] = close_at
+        if nxt.due is None:
+            sniped_close[nxt.lender] = close_at
         else:
             i += 1
         nxt.at = t
-        nxt.accepted, nxt.reason, _ = batch.commit(
-            offer_id=nxt.offer_id, lender=nxt.plan.lender, commitment=nxt.commitment, t=t
+        nxt.accepted, nxt.reason, _ = commit(
+            offer_id=nxt.offer_id, lender=nxt.lender, commitment=nxt.commitment, t=t
         )
     state = ctx.state = batch.state()
     # ---------------------------------------------------------------- reveal phase
-    accepted = [p for p in planned if p.accepted]
-    window = rules.reveal_window_s
-    reveals = sorted(
-        (
-            (state.close_at + min(p.plan.reveal_after_s, window * 0.999), p.seq, p)
-            for p in accepted
-            if p.plan.reveal_after_s is not None
-        ),
-        key=lambda x: (x[0], x[1]),
-    )
-    if accepted and len(reveals) == len(accepted):
+    n_accepted = 0
+    reveals = []  # (t_reveal, planned) in plan order, then sorted by time (stable)
+    close_at = state.close_at
+    latest = rules.reveal_window_s * 0.999
+    for p in planned:
+        if p.accepted:
+            n_accepted += 1
+            rv = p.plan.reveal_after_s
+            if rv is not None:
+                reveals.append((close_at + (rv if rv < latest else latest), p))
+    reveals.sort(key=_FIRST)
+    if n_accepted and len(reveals) == n_accepted:
         t_close = reveals[-1][0]
     else:
-        t_close = state.close_at + window
+        t_close = close_at + rules.reveal_window_s
     yield env.timeout(max(0.0, t_close - env.now))
-    state, outcomes = lc.reveal_many(
-        state,
-        [
-            (p.offer_id, p.plan.amount_cents, p.plan.rate_bps, p.salt, t_rev)
-            for t_rev, _, p in reveals
-        ],
-    )
-    for (_, _, p), (ok, _, _) in zip(reveals, outcomes, strict=True):
-        p.revealed = ok
+    if reveals:
+        state, outcomes = lc.reveal_many(
+            state,
+            [(p.offer_id, p.plan.amount_cents, p.plan.rate_bps, p.salt, t) for t, p in reveals],
+        )
+        for (_, p), (ok, _, _) in zip(reveals, outcomes, strict=True):
+            p.revealed = ok
     # ``now + (t_close - now)`` can round one ulp below ``t_close``: close at t_close then
     state = lc.close(state, max(env.now, t_close))
     state = lc.clear(state)
