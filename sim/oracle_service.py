@@ -232,7 +232,14 @@ class OracleService:
 
     # -- tables --------------------------------------------------------------------------------
     def _table(self, upto: float | None) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
-        """Columns with string columns as int32 codes into per-column category lists."""
+        """Columns with string columns as integer codes (int8 while a column has fewer than 128
+        categories) into per-column category lists.
+
+        Built column by column without per-row Python: the rows of every part (one part per
+        feeder, then the answers) are laid out once, ordered by one stable sort on ``t_s``
+        (ties keep the part order, then the read order), and each column is gathered once;
+        the columns that are constant per feeder come from a per-part code table and the
+        answer-only columns are scattered onto the answer rows."""
         if upto is None and self._env is not None:
             upto = float(self._env.now)
         cats: dict[str, dict[str, int]] = {c: {"": 0} for c in _STR_COLUMNS}
@@ -243,66 +250,89 @@ class OracleService:
                 table[value] = len(table)
             return table[value]
 
-        parts: list[dict[str, np.ndarray]] = []
-        for order, f in enumerate(self._feeders if self._record_publications else ()):
+        pubs: list[tuple[Feeder, dict[str, np.ndarray]]] = []
+        per_part: dict[str, list[int]] = {"feed": [], "kind": [], "source": [], "role": []}
+        fault_codes = np.zeros(len(FAULT_NAMES), dtype=np.int32)
+        for f in self._feeders if self._record_publications else ():
             if upto is not None:
                 f.advance_to(upto)
-            pub = f.publications(upto)
-            n = len(pub["t_s"])
-            if n == 0:
+            pub = f.publication_views(upto)
+            if len(pub["t_s"]) == 0:
                 continue
             fault_codes = np.asarray([code("fault", x) for x in FAULT_NAMES], dtype=np.int32)
-            parts.append(
-                {
-                    "t_s": pub["t_s"],
-                    "feed": np.full(n, code("feed", f.feed), dtype=np.int32),
-                    "kind": np.full(n, code("kind", "publish"), dtype=np.int32),
-                    "source": np.full(n, code("source", f.id), dtype=np.int32),
-                    "role": np.full(n, code("role", f.role), dtype=np.int32),
-                    "price": pub["value"],
-                    "true_price": np.asarray(
-                        self._paths.at_many(f.feed)(pub["t_s"]), dtype=np.float64
-                    ),
-                    "value_t_s": pub["value_t_s"],
-                    "age_s": pub["t_s"] - pub["value_t_s"],
-                    "fault": fault_codes[pub["fault"]],
-                    "status": np.zeros(n, dtype=np.int32),
-                    "sources": np.zeros(n, dtype=np.int32),
-                    "n_fresh": np.full(n, -1, dtype=np.int64),
-                    "reason": np.zeros(n, dtype=np.int32),
-                    "divergence_red": np.zeros(n, dtype=bool),
-                    "_order": np.full(n, order, dtype=np.int64),
-                }
-            )
+            per_part["feed"].append(code("feed", f.feed))
+            per_part["kind"].append(code("kind", "publish"))
+            per_part["source"].append(code("source", f.id))
+            per_part["role"].append(code("role", f.role))
+            pubs.append((f, pub))
         m = len(self._answers)
+        ans: dict[str, np.ndarray] = {}
         if m:
             cols = list(zip(*self._answers, strict=True))
-            parts.append(
-                {
-                    "t_s": np.asarray(cols[0], dtype=np.float64),
-                    "feed": np.asarray([code("feed", x) for x in cols[1]], dtype=np.int32),
-                    "kind": np.full(m, code("kind", "answer"), dtype=np.int32),
-                    "source": np.zeros(m, dtype=np.int32),
-                    "role": np.zeros(m, dtype=np.int32),
-                    "price": np.asarray(cols[2], dtype=np.float64),
-                    "true_price": np.asarray(cols[3], dtype=np.float64),
-                    "value_t_s": np.full(m, math.nan),
-                    "age_s": np.asarray(cols[4], dtype=np.float64),
-                    "fault": np.zeros(m, dtype=np.int32),
-                    "status": np.asarray([code("status", x) for x in cols[5]], dtype=np.int32),
-                    "sources": np.asarray([code("sources", x) for x in cols[6]], dtype=np.int32),
-                    "n_fresh": np.asarray(cols[7], dtype=np.int64),
-                    "reason": np.asarray([code("reason", x) for x in cols[8]], dtype=np.int32),
-                    "divergence_red": np.asarray(cols[9], dtype=bool),
-                    "_order": len(self._feeders) + np.arange(m, dtype=np.int64),
-                }
-            )
+            ans = {
+                "t_s": np.asarray(cols[0], dtype=np.float64),
+                "feed": np.asarray([code("feed", x) for x in cols[1]], dtype=np.int32),
+                "price": np.asarray(cols[2], dtype=np.float64),
+                "true_price": np.asarray(cols[3], dtype=np.float64),
+                "age_s": np.asarray(cols[4], dtype=np.float64),
+                "status": np.asarray([code("status", x) for x in cols[5]], dtype=np.int32),
+                "sources": np.asarray([code("sources", x) for x in cols[6]], dtype=np.int32),
+                "n_fresh": np.asarray(cols[7], dtype=np.int64),
+                "reason": np.asarray([code("reason", x) for x in cols[8]], dtype=np.int32),
+                "divergence_red": np.asarray(cols[9], dtype=bool),
+            }
+            per_part["feed"].append(0)  # per answer, scattered below
+            per_part["kind"].append(code("kind", "answer"))
+            per_part["source"].append(0)
+            per_part["role"].append(0)
         categories = {c: list(cats[c]) for c in _STR_COLUMNS}
-        if not parts:
+        lengths = [len(pub["t_s"]) for _, pub in pubs] + ([m] if m else [])
+        n = sum(lengths)
+        if n == 0:
             return {c: np.zeros(0, dtype=_DTYPES[c]) for c in TICK_COLUMNS}, categories
-        merged = {c: np.concatenate([p[c] for p in parts]) for c in (*TICK_COLUMNS, "_order")}
-        order = np.lexsort((merged["_order"], merged["t_s"]))
-        return {c: merged[c][order] for c in TICK_COLUMNS}, categories
+        # lay out the parts: publications, then answers
+        t_all = np.empty(n)
+        price = np.empty(n)
+        true_price = np.empty(n)
+        value_t = np.empty(n)
+        fault = np.zeros(n, dtype=np.int8)
+        at = 0
+        for f, pub in pubs:
+            b = at + len(pub["t_s"])
+            t_all[at:b] = pub["t_s"]
+            price[at:b] = pub["value"]
+            true_price[at:b] = self._paths.at_many(f.feed)(pub["t_s"])
+            value_t[at:b] = pub["value_t_s"]
+            fault[at:b] = pub["fault"]
+            at = b
+        if m:
+            t_all[at:] = ans["t_s"]
+            price[at:] = ans["price"]
+            true_price[at:] = ans["true_price"]
+            value_t[at:] = math.nan
+        # codes in the smallest integer dtype of their column (what pandas keeps anyway)
+        cdt = {c: _code_dtype(len(cats[c])) for c in _STR_COLUMNS}
+        order = np.argsort(t_all, kind="stable")
+        part = np.repeat(np.arange(len(lengths), dtype=np.intp), lengths)[order]
+        out: dict[str, np.ndarray] = {"t_s": t_all[order]}
+        for c, codes in per_part.items():
+            out[c] = np.asarray(codes, dtype=cdt[c])[part]
+        out["price"] = price[order]
+        out["true_price"] = true_price[order]
+        out["value_t_s"] = value_t[order]
+        out["age_s"] = out["t_s"] - out["value_t_s"]
+        out["fault"] = fault_codes.astype(cdt["fault"])[fault[order]]
+        out["status"] = np.zeros(n, dtype=cdt["status"])
+        out["sources"] = np.zeros(n, dtype=cdt["sources"])
+        out["n_fresh"] = np.full(n, -1, dtype=np.int64)
+        out["reason"] = np.zeros(n, dtype=cdt["reason"])
+        out["divergence_red"] = np.zeros(n, dtype=bool)
+        if m:
+            pos = np.flatnonzero(part == len(lengths) - 1)
+            i = order[pos] - at  # answer index of each answer row, in table order
+            for c in ("feed", "age_s", "status", "sources", "n_fresh", "reason", "divergence_red"):
+                out[c][pos] = ans[c][i]
+        return {c: out[c] for c in TICK_COLUMNS}, categories
 
     def ticks_columns(self, upto: float | None = None) -> dict[str, np.ndarray]:
         """The oracle ticks as numpy columns (strings as ``object`` arrays); publications up to
@@ -326,10 +356,12 @@ class OracleService:
         data: dict[str, Any] = {}
         for c in TICK_COLUMNS:
             if c in _STR_COLUMNS:
-                data[c] = pd.Categorical.from_codes(cols[c], categories=cats[c])
+                # codes are in range by construction (every code comes from ``cats``)
+                data[c] = pd.Categorical.from_codes(cols[c], categories=cats[c], validate=False)
             else:
                 data[c] = cols[c]
-        return pd.DataFrame(data, columns=list(TICK_COLUMNS))
+        # the columns are fresh arrays owned by nobody else: no defensive copy
+        return pd.DataFrame(data, columns=list(TICK_COLUMNS), copy=False)
 
     def ticks_rows(self, upto: float | None = None) -> list[dict[str, Any]]:
         """The oracle ticks as a list of dicts of plain Python values (slow for long runs;
@@ -341,6 +373,15 @@ class OracleService:
     def answers_count(self) -> int:
         """Number of distinct reads recorded (answer rows)."""
         return len(self._answers)
+
+
+def _code_dtype(n_categories: int) -> type[np.signedinteger[Any]]:
+    """Smallest signed integer dtype holding the codes ``0 .. n_categories − 1``."""
+    if n_categories <= np.iinfo(np.int8).max:
+        return np.int8
+    if n_categories <= np.iinfo(np.int16).max:
+        return np.int16
+    return np.int32
 
 
 _STR_COLUMNS = frozenset(("feed", "kind", "source", "role", "fault", "status", "sources", "reason"))

@@ -152,7 +152,8 @@ class ExogenousPaths:
         if len(t) == 0:
             return np.zeros(0)
         lo, hi = float(t.min()), float(t.max())
-        fine_i = (t // self._grid).astype(np.int64)
+        # t // 1.0 == floor(t) == trunc(t) for t >= 0 (and t < 0 is clipped to 0 below)
+        fine_i = (t if self._grid == 1.0 else t // self._grid).astype(np.int64)
         if lo < 0 or hi > self._fine_end:
             np.clip(fine_i, 0, len(self._fine) - 1, out=fine_i)
         out = self._fine[fine_i]

@@ -226,6 +226,22 @@ class Feeder:
             "fault": self.fault.view[:n].copy(),
         }
 
+    def publication_views(self, upto: float | None = None) -> dict[str, np.ndarray]:
+        """:meth:`publications` as read-only views of the feeder's own columns (no copy; they
+        stay valid, later publications go to new rows)."""
+        n = len(self.t)
+        if upto is not None:
+            n = int(self.t.view.searchsorted(upto, side="right"))
+        out = {
+            "t_s": self.t.view[:n],
+            "value": self.value.view[:n],
+            "value_t_s": self.value_t.view[:n],
+            "fault": self.fault.view[:n],
+        }
+        for a in out.values():
+            a.flags.writeable = False
+        return out
+
     # -- generation ----------------------------------------------------------------------
     def _generate_chunk(self) -> None:
         c = self._next_chunk

@@ -330,3 +330,77 @@ def test_publications_can_be_left_out_of_the_ticks() -> None:
     w.oracles.read("cdi", 300.0)
     fr = w.oracles.ticks_frame()
     assert fr.kind.astype(str).tolist() == ["answer"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    reads=st.lists(
+        st.tuples(st.sampled_from(["cdi", "usdbrl"]), st.integers(0, 2400).map(lambda x: x * 5.0)),
+        max_size=30,
+    ),
+    upto=st.sampled_from([3000.0, 6000.0, 12_000.0]),
+    seed=st.integers(0, 50),
+)
+def test_ticks_table_equals_a_plain_sort_of_publications_and_answers(reads, upto, seed) -> None:
+    faults = [
+        *_outage(["p1", "p2", "p3"], 2000, 5000),
+        {"feeder": "p4", "kind": "freeze", "start_s": 1000, "end_s": 4000},
+        {"feeder": "s1", "kind": "lie", "start_s": 500, "end_s": 9000, "bias": 0.1},
+    ]
+    _, _, w = _world({"usdbrl": {"faults": faults}, "cdi": {"faults": faults}}, seed=seed)
+    for feed, now in reads:  # unsorted, repeated, on the publication grid (ties)
+        w.oracles.read(feed, now)
+    cols = w.oracles.ticks_columns(upto=upto)
+    # the specification: every row as a tuple, sorted by (t, feeder order / read order)
+    rows = []
+    for order, f in enumerate(w.feeders):
+        p = f.publications(upto)
+        for i in range(len(p["t_s"])):
+            t = float(p["t_s"][i])
+            true = w.paths.at(f.feed)(t)
+            fault = ("", "freeze", "lag", "lie")[int(p["fault"][i])]
+            rows.append(
+                (
+                    (t, order, i),
+                    (
+                        f.feed,
+                        "publish",
+                        f.id,
+                        f.role,
+                        float(p["value"][i]),
+                        true,
+                        t - float(p["value_t_s"][i]),
+                        fault,
+                        "",
+                        -1,
+                    ),
+                )
+            )
+    for j, a in enumerate(w.oracles._answers):
+        now, feed, price, true, age, status, _, n_fresh, _, _ = a
+        rows.append(
+            (
+                (now, len(w.feeders), j),
+                (feed, "answer", "", "", price, true, age, "", status, n_fresh),
+            )
+        )
+    rows.sort(key=lambda r: r[0])
+    assert cols["t_s"].tolist() == [r[0][0] for r in rows]
+    names = (
+        "feed",
+        "kind",
+        "source",
+        "role",
+        "price",
+        "true_price",
+        "age_s",
+        "fault",
+        "status",
+        "n_fresh",
+    )
+    for k, name in enumerate(names):
+        got = cols[name].tolist()
+        want = [r[1][k] for r in rows]
+        assert len(got) == len(want)
+        for g, x in zip(got, want, strict=True):
+            assert g == x or (isinstance(x, float) and math.isnan(x) and math.isnan(g)), name

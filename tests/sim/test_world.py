@@ -177,6 +177,15 @@ def test_usdbrl_volatility_matches_config() -> None:
 
 
 @given(
+    grid=st.sampled_from([1.0, 2.5]),
+    t=st.lists(st.floats(-50, 6 * DAY_S, allow_nan=False), min_size=1, max_size=40),
+)
+def test_usdbrl_vectorised_path_equals_the_scalar_one(grid, t) -> None:
+    p = _paths({"usdbrl": {"grid_s": grid}}, days=5.0)
+    assert p.usdbrl_at_many(np.array(t)).tolist() == [p.usdbrl_at(x) for x in t]
+
+
+@given(
     grid=st.sampled_from([1.0, 2.0, 5.0, 0.5]),
     t0=st.one_of(st.integers(-10, 3 * 86_400).map(float), st.floats(0, 3 * 86_400)),
     step=st.sampled_from([1.0, 2.0, 3.0, 5.0, 10.0, 2.5]),
