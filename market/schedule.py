@@ -59,6 +59,7 @@ from market.money import check_cents, round_half_even
 __all__ = [
     "Installment",
     "Prepayment",
+    "ProRata",
     "distribute_pro_rata",
     "monthly_due_dates",
     "monthly_rate_decimal",
@@ -269,25 +270,62 @@ def distribute_pro_rata(amount_cents: int, weights: Mapping[str, int]) -> dict[s
     ``amount_cents >= 0``; weights are ints >= 0 with a positive total; keys are strings.
     """
     amount = check_cents(amount_cents, "amount_cents")
-    if not isinstance(weights, Mapping) or not weights:
-        raise ValueError(f"weights={weights!r} must be a non-empty mapping of key -> int weight")
-    for key, w in weights.items():
-        if not isinstance(key, str):
-            raise ValueError(f"weights key {key!r} must be a str")
-        check_cents(w, f"weights[{key!r}]")
-    total = sum(int(w) for w in weights.values())
-    if total <= 0:
-        raise ValueError(f"weights total={total} must be > 0")
-    parts: dict[str, int] = {}
-    remainders: list[tuple[int, str]] = []
-    for key, w in weights.items():
-        q, r = divmod(amount * int(w), total)
-        parts[key] = q
-        remainders.append((-r, key))
-    missing = amount - sum(parts.values())
-    for _, key in sorted(remainders)[:missing]:
-        parts[key] += 1
-    return parts
+    pro = ProRata(weights)
+    return dict(zip(pro.keys, pro.split(amount), strict=True))
+
+
+class ProRata:
+    """Validated weights for repeated :func:`distribute_pro_rata` splits: ``ProRata(weights)``
+    checks the weights once; ``split(amount)`` returns the parts as a tuple in ``keys`` order
+    (the same numbers as ``distribute_pro_rata(amount, weights)``)."""
+
+    __slots__ = ("_rank", "keys", "total", "weights")
+
+    def __init__(self, weights: Mapping[str, int]) -> None:
+        if not isinstance(weights, Mapping) or not weights:
+            raise ValueError(
+                f"weights={weights!r} must be a non-empty mapping of key -> int weight"
+            )
+        keys = tuple(weights)
+        ws = tuple(weights.values())
+        for key, w in zip(keys, ws, strict=True):
+            if type(key) is not str or type(w) is not int or w < 0:  # the checks, with messages
+                if not isinstance(key, str):
+                    raise ValueError(f"weights key {key!r} must be a str")
+                ws = tuple(check_cents(v, f"weights[{k!r}]") for k, v in weights.items())
+                break
+        self.keys: tuple[str, ...] = keys
+        self.weights: tuple[int, ...] = ws
+        self.total = sum(ws)
+        if self.total <= 0:
+            raise ValueError(f"weights total={self.total} must be > 0")
+        self._rank: tuple[int, ...] | None = None  # tie order, made when first needed
+
+    def _ranks(self) -> tuple[int, ...]:
+        """Rank of each key (by position) in ascending key order: the tie order."""
+        rank = {k: j for j, k in enumerate(sorted(self.keys))}
+        self._rank = tuple(rank[k] for k in self.keys)
+        return self._rank
+
+    def split(self, amount_cents: int) -> tuple[int, ...]:
+        """Parts of ``amount_cents`` (int >= 0) by largest remainder, in ``keys`` order."""
+        amount = amount_cents
+        if type(amount) is not int or amount < 0:
+            amount = check_cents(amount_cents, "amount_cents")
+        total = self.total
+        ws = self.weights
+        parts = [amount * w // total for w in ws]
+        missing = amount - sum(parts)
+        if missing:
+            ranks = self._rank or self._ranks()
+            rem = [
+                (-(amount * w % total), r, j)
+                for j, (w, r) in enumerate(zip(ws, ranks, strict=True))
+            ]
+            rem.sort()
+            for _, _, j in rem[:missing]:
+                parts[j] += 1
+        return tuple(parts)
 
 
 def monthly_due_dates(start: date, term_months: int) -> tuple[date, ...]:

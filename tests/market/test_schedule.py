@@ -14,6 +14,7 @@ from market.rates import monthly_rate
 from market.schedule import (
     Installment,
     Prepayment,
+    ProRata,
     _amortise,
     _amortise_decimal,
     distribute_pro_rata,
@@ -320,3 +321,29 @@ def test_fast_interest_tie_examples_round_half_even() -> None:
     assert _amortise(350, 1, 0, Decimal("0.01"), 0.01)[1] == [4]
     b, i = _tie_rate(3, 2, 12345, 0)  # 200 * i = 6172.5 exactly
     assert _amortise(b, 1, 0, i, float(i))[1] == [6172]
+
+
+@given(st.integers(0, 10**12), WEIGHTS, st.integers(0, 10**12))
+def test_pro_rata_reuses_validated_weights(
+    amount: int, weights: dict[str, int], other: int
+) -> None:
+    pro = ProRata(weights)
+    assert pro.keys == tuple(weights) and pro.total == sum(weights.values())
+    for a in (amount, other, amount):  # the tie order is made once and reused
+        assert dict(zip(pro.keys, pro.split(a), strict=True)) == distribute_pro_rata(a, weights)
+
+
+def test_pro_rata_validation_and_numpy_weights() -> None:
+    import numpy as np
+
+    pro = ProRata({"b": np.int64(1), "a": 1})
+    assert pro.weights == (1, 1) and all(type(w) is int for w in pro.weights)
+    assert pro.split(3) == (1, 2)  # the spare centavo goes to the smallest key on a tie
+    with pytest.raises(ValueError, match=r"weights\['a'\]=-1 must be >= 0"):
+        ProRata({"a": -1})
+    with pytest.raises(ValueError, match=r"weights key 1 must be a str"):
+        ProRata({1: 1})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match=r"amount_cents=-1 must be >= 0"):
+        pro.split(-1)
+    with pytest.raises(ValueError, match=r"amount_cents=1\.5 must be an integer"):
+        pro.split(1.5)  # type: ignore[arg-type]
