@@ -191,8 +191,8 @@ class LenderBook:
                 (f["max_share"] - f["min_share"]).tolist(),
                 f["overcommit"].tolist(),
                 self._cap_cents.tolist(),
-                f["spread"].tolist(),
-                f["noise"].tolist(),
+                (f["spread"] / 1e4).tolist(),  # as rates
+                (f["noise"] / 1e4).tolist(),
                 shade.tolist(),
                 f["delay_mean"].tolist(),
                 f["reveal_fail"].tolist(),
@@ -319,8 +319,8 @@ class LenderBook:
         out: list[PlannedCommit] = []
         mr = float(max_rate_bps)
         t_end = t0 + ttl_s
-        pdl = pd * lgd
-        omp = 1.0 - pd
+        base = cdi_apr + pd * lgd
+        scale = 1e4 / (1.0 - pd)  # r_res = (base + spread + noise) / (1 - pd), in bps
         log1p = math.log1p
         ceil = math.ceil
         for i in parts:
@@ -331,7 +331,7 @@ class LenderBook:
             (lid, acct, s, lo, span, over, cap, spread, noise, shade, dmean, rfail, rmax, held) = (
                 rows[i]
             )
-            r_res = (cdi_apr + (spread + noise * zz) / 1e4 + pdl) / omp * 1e4
+            r_res = (base + spread + noise * zz) * scale
             if r_res > mr:
                 continue
             bid = r_res + shade

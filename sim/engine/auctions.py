@@ -223,6 +223,7 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     sniped_close: dict[str, float] = {}  # lender -> close it last sniped
     batch = lc.CommitBatch(state)  # the commits below, O(1) each, same rules as lc.commit
     commit = batch.commit
+    timeout = env.timeout
     i = 0
     n_timed = len(timed)
     # ---------------------------------------------------------------- commit phase
@@ -234,8 +235,8 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
         else:
             nxt = None
             t_next = _INF
+        now = env.now
         if snipers:
-            now = env.now
             for p in snipers:
                 if p.at < _INF or sniped_close.get(p.lender) == close_at:
                     continue
@@ -244,9 +245,10 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
                     t_next, nxt = t_s, p
         if nxt is None or t_next >= close_at:
             break
-        if t_next > env.now:
-            yield env.timeout(t_next - env.now)
-        t = env.now
+        if t_next > now:
+            yield timeout(t_next - now)
+            now = env.now
+        t = now
         if nxt.due is None:
             sniped_close[nxt.lender] = close_at
         else:
