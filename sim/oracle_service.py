@@ -95,7 +95,9 @@ _ROUND_CACHE_MAX = 4096
 class _Feed:
     """Runtime state of one feed."""
 
-    def __init__(self, name: str, cfg: Any, feeders: Sequence[Feeder]) -> None:
+    def __init__(
+        self, name: str, cfg: Any, feeders: Sequence[Feeder], paths: ExogenousPaths
+    ) -> None:
         self.name = name
         self.agg = cfg.aggregator
         self.primary = [f for f in feeders if f.role == "primary"]
@@ -117,15 +119,20 @@ class _Feed:
         self.last_key: float | None = None
         self.last_answer: OracleAnswer | None = None
         self.divergence = DivergenceState()
-        self.source_memo: dict[str, SourceState] = {}  # feeder id -> last SourceState read
+        # feeder id -> (last state_at answer, its SourceState)
+        self.source_memo: dict[str, tuple[tuple[float, float], SourceState]] = {}
+        self.true_at = paths.at(name)  # scalar true path (answer rows' true_price)
 
 
 def _states(
-    feeders: Sequence[Feeder], now: float, memo: dict[str, SourceState] | None = None
+    feeders: Sequence[Feeder],
+    now: float,
+    memo: dict[str, tuple[tuple[float, float], SourceState]] | None = None,
 ) -> list[SourceState]:
     """The :class:`SourceState` of each feeder's newest publication at or before ``now``.
-    ``memo`` (feeder id -> its last state) lets consecutive reads between two publications
-    reuse the same (frozen, equal) object instead of building and validating a new one."""
+    ``memo`` (feeder id -> its last ``state_at`` answer and state) lets consecutive reads
+    between two publications reuse the same (frozen, equal) object instead of building and
+    validating a new one (``state_at`` returns the very same tuple while it holds)."""
     out = []
     for f in feeders:
         st = f.state_at(now)
@@ -135,9 +142,9 @@ def _states(
             out.append(SourceState(f.id, st[0], st[1]))
             continue
         got = memo.get(f.id)
-        if got is None or got.updated_at != st[1] or got.price != st[0]:
-            got = memo[f.id] = SourceState(f.id, st[0], st[1])
-        out.append(got)
+        if got is None or got[0] is not st:
+            got = memo[f.id] = (st, SourceState(f.id, st[0], st[1]))
+        out.append(got[1])
     return out
 
 
@@ -154,7 +161,7 @@ class OracleService:
         self._env = env
         self._paths = paths
         self._feeds = {
-            name: _Feed(name, getattr(cfg, name), [f for f in feeders if f.feed == name])
+            name: _Feed(name, getattr(cfg, name), [f for f in feeders if f.feed == name], paths)
             for name in FEEDS
         }
         self._feeders = list(feeders)
@@ -182,7 +189,10 @@ class OracleService:
             secondary = _states(st.secondary, now, st.source_memo)
             answer = aggregate(primary, now, st.cfg, history=history, secondary=secondary)
         staleness = st.cfg.staleness_s
-        n_fresh = sum(1 for s in primary if 0.0 <= now - s.updated_at <= staleness)
+        n_fresh = 0
+        for s in primary:
+            if 0.0 <= now - s.updated_at <= staleness:
+                n_fresh += 1
         if st.divergence.as_of is None or now >= st.divergence.as_of:
             st.divergence = divergence_step(st.divergence, primary, now, st.cfg)
         st.last_key, st.last_answer = now, answer
@@ -191,7 +201,7 @@ class OracleService:
                 now,
                 feed,
                 math.nan if answer.price is None else answer.price,
-                self._paths.at(feed)(now),
+                st.true_at(now),
                 math.nan if answer.age_s is None else answer.age_s,
                 answer.status,
                 ",".join(answer.sources),

@@ -174,6 +174,8 @@ class Feeder:
         self._gap_rows = 64.0  # running mean of regular rows between two deviations
         # read cursor: state_at(now) is _cur for _cur_lo <= now < _cur_hi
         self._cur: tuple[float, float] | None = None
+        self._cur_i = -1
+        self._hb_s = self._hb * cfg.poll_s  # publication spacing without deviations
         self._cur_lo = math.inf
         self._cur_hi = -math.inf
         self.t = _Growable(np.float64)
@@ -192,21 +194,31 @@ class Feeder:
 
         The answer and the interval of ``now`` over which it holds (up to the next publication,
         or to :attr:`generated_until`) are cached, so repeated reads between two publications
-        cost one comparison; otherwise a binary search over the publication times."""
+        cost one comparison. Otherwise the index is first guessed from the heartbeat spacing
+        (publications are mostly one heartbeat apart) and checked, then found by a binary search
+        when the guess is wrong."""
         if self._cur_lo <= now < self._cur_hi:
             return self._cur
         if now >= self._generated_until:
             self.advance_to(now)
         n = self.t._n
-        tv = self.t._buf[:n]
-        i = int(tv.searchsorted(now, side="right")) - 1
-        hi = float(tv[i + 1]) if i + 1 < n else self._generated_until
+        tv = self.t._buf
+        i = -1
+        if self._cur is not None and now >= self._cur_lo:  # forward from the cached index
+            j = self._cur_i + int((now - self._cur_lo) / self._hb_s)
+            if j >= n:
+                j = n - 1
+            if tv.item(j) <= now and (j + 1 == n or now < tv.item(j + 1)):
+                i = j
+        if i < 0:
+            i = int(tv[:n].searchsorted(now, side="right")) - 1
+        hi = tv.item(i + 1) if i + 1 < n else self._generated_until
         if i < 0:
             self._cur, self._cur_lo, self._cur_hi = None, -math.inf, hi
             return None
-        t_i = float(tv[i])
-        self._cur = (float(self.value._buf[i]), t_i)
-        self._cur_lo, self._cur_hi = t_i, hi
+        t_i = tv.item(i)
+        self._cur = (self.value._buf.item(i), t_i)
+        self._cur_i, self._cur_lo, self._cur_hi = i, t_i, hi
         return self._cur
 
     @property

@@ -404,3 +404,23 @@ def test_ticks_table_equals_a_plain_sort_of_publications_and_answers(reads, upto
         assert len(got) == len(want)
         for g, x in zip(got, want, strict=True):
             assert g == x or (isinstance(x, float) and math.isnan(x) and math.isnan(g)), name
+
+
+@settings(max_examples=40)
+@given(
+    times=st.lists(st.floats(-10, 9000), min_size=1, max_size=60),
+    monotone=st.booleans(),
+    deviation=st.sampled_from([0.0025, 0.0004]),
+)
+def test_state_at_is_the_newest_publication_whatever_the_read_order(times, monotone, deviation):
+    cfg = FeederConfig(id="f", heartbeat_s=15.0, poll_s=1.0, noise=0.0003, deviation=deviation)
+    outage = FaultConfig(feeder="f", kind="outage", start_s=3000.0, end_s=3500.0)
+    f = _feeder(cfg, [outage], _walk(3, 12_000, 0.0002), 8000.0, 600.0)
+    if monotone:
+        times = sorted(times)
+    for now in times:
+        got = f.state_at(now)
+        f.advance_to(now)
+        t = f.t.view
+        i = int(np.searchsorted(t, now, side="right")) - 1
+        assert got == (None if i < 0 else (float(f.value.view[i]), float(t[i])))
