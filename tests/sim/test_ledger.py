@@ -147,7 +147,7 @@ def test_check_catches_nonzero_sum() -> None:
 def test_check_catches_tampered_posting() -> None:
     led = Ledger()
     led.deposit(0.0, "escrow", 1_000, "deposit", 1)
-    led._posts[0] = (0.0, "external", "escrow", 999, "deposit", 1)
+    led._amt[0] = 999
     with pytest.raises(LedgerImbalanceError, match="does not reproduce"):
         led.check()
 
@@ -156,7 +156,12 @@ def test_check_catches_forbidden_negative_balance() -> None:
     led = Ledger()
     led.deposit(0.0, "escrow", 10, "deposit", 1)
     # a balanced, replayable posting pushing escrow negative (bypassing transfer's guard)
-    led._posts.append((1.0, "escrow", "external", 20, "bypass", 2))
+    for col, v in zip(
+        (led._t, led._src, led._dst, led._amt, led._kind, led._ref),
+        (1.0, "escrow", "external", 20, "bypass", 2),
+        strict=True,
+    ):
+        col.append(v)
     led._bal["escrow"] -= 20
     led._bal["external"] += 20
     with pytest.raises(
@@ -265,6 +270,27 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.led.transfer(self.t, src, dst, amount, "move", "m")
             assert _snapshot(self.led) == before
 
+    @rule(
+        src=st.sampled_from(ACCOUNTS),
+        dsts=st.lists(st.sampled_from(ACCOUNTS), min_size=1, max_size=3),
+        amount=st.integers(1, 10**6),
+        times=st.integers(1, 3),
+    )
+    def post_prepared(self, src: str, dsts: list[str], amount: int, times: int) -> None:
+        if src in dsts:
+            return
+        batch = self.led.prepare([(src, d, amount, "split") for d in dsts], "p")
+        for _ in range(times):
+            before = _snapshot(self.led)
+            self.t += 1
+            if self.led.balance(src) >= amount * len(dsts):
+                self.led.post_prepared(self.t, batch)
+                assert len(self.led) == before[1] + len(dsts)
+            else:
+                with pytest.raises(LedgerError, match="would overdraw"):
+                    self.led.post_prepared(self.t, batch)
+                assert _snapshot(self.led) == before
+
     @invariant()
     def books_balance(self) -> None:
         self.led.check()
@@ -312,3 +338,132 @@ def test_transfer_split_equals_one_transfer_per_part_or_changes_nothing(
             split.transfer_split(1.0, "src", parts, "pay", 7)
         assert (split.balances(), split.rows()) == before
     split.check()
+
+
+# ---------------------------------------------------------------------------- prepared postings
+ROW_ACCOUNTS = ["a", "b", "c", "external", "debt:x"]
+
+
+@given(
+    start=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(0, 3_000), max_size=3),
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(ROW_ACCOUNTS),
+            st.sampled_from(ROW_ACCOUNTS),
+            st.integers(1, 2_000),
+            st.sampled_from(["pay", "fee"]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    times=st.integers(1, 3),
+)
+def test_post_prepared_equals_one_transfer_per_row_or_changes_nothing(
+    start: dict[str, int], rows: list[tuple[str, str, int, str]], times: int
+) -> None:
+    one, prep = Ledger(), Ledger()
+    for led in (one, prep):
+        led.allow_negative("debt:")
+        for acct, cents in start.items():
+            if cents:
+                led.deposit(0.0, acct, cents, "deposit", acct)
+    if any(src == dst for src, dst, _, _ in rows):
+        with pytest.raises(LedgerError, match="must differ"):
+            prep.prepare(rows, 7)
+        return
+    batch = prep.prepare(rows, 7)
+    assert len(batch) == len(rows) and batch.total == sum(r[2] for r in rows)
+    for k in range(times):  # the same prepared postings, posted again and again
+        before = (one.balances(), one.rows())
+        ok = True
+        try:
+            for src, dst, amount, kind in rows:
+                one.transfer(1.0 + k, src, dst, amount, kind, 7)
+        except LedgerError:
+            ok = False
+        if ok:
+            prep.post_prepared(1.0 + k, batch)
+            assert (prep.balances(), prep.rows()) == (one.balances(), one.rows())
+        else:
+            snap = (prep.balances(), prep.rows())
+            assert snap == before
+            with pytest.raises(LedgerError, match="would overdraw"):
+                prep.post_prepared(1.0 + k, batch)
+            assert (prep.balances(), prep.rows()) == snap
+            break
+        prep.check()
+
+
+def test_prepare_validates_rows_and_post_validates_time() -> None:
+    led = Ledger()
+    with pytest.raises(LedgerError, match="at least one posting"):
+        led.prepare([], 1)
+    with pytest.raises(LedgerError, match=r"amount_cents=0: must be > 0"):
+        led.prepare([("external", "a", 0, "x")], 1)
+    with pytest.raises(LedgerError, match="must be an int number of centavos"):
+        led.prepare([("external", "a", 1.5, "x")], 1)
+    with pytest.raises(LedgerError, match="account names"):
+        led.prepare([("external", "bad name", 1, "x")], 1)
+    batch = led.prepare([("external", "a", np.int64(5), "x"), ("a", "b", 5, "y")], 1)
+    assert type(batch.amount[0]) is int and batch.needs == ()  # external may go negative
+    with pytest.raises(LedgerError, match="finite"):
+        led.post_prepared(float("nan"), batch)
+    assert len(led) == 0
+    with pytest.raises(LedgerError, match="prepared by another ledger"):
+        Ledger().post_prepared(2.0, batch)
+    led.post_prepared(2.0, batch)  # a is credited before it is debited: no overdraft
+    assert led.balances() == {"a": 0, "b": 5, "external": -5} and len(led) == 2
+    led.check()
+
+
+# ---------------------------------------------------------------------------- check(): fast path
+def _books(n: int) -> Ledger:
+    led = Ledger()
+    for i in range(n):
+        led.deposit(float(i), f"lender:{i % 3}:free", 100 + i, "deposit", i)
+        led.transfer(float(i), f"lender:{i % 3}:free", ESCROW, 50, "lock", i)
+    return led
+
+
+TAMPERS = {
+    "bool amount": lambda led: led._amt.__setitem__(0, True),
+    "numpy amount": lambda led: led._amt.__setitem__(0, np.int64(100)),
+    "zero amount": lambda led: led._amt.__setitem__(1, 0),
+    "negative amount": lambda led: led._amt.__setitem__(1, -50),
+    "self posting": lambda led: led._dst.__setitem__(1, led._src[1]),
+    "unknown account": lambda led: led._dst.__setitem__(1, "lender:9:free"),
+    "unposted account": lambda led: led._bal.__setitem__("lender:9:free", 0),
+    "moved posting": lambda led: led._dst.__setitem__(1, "platform:fees"),
+    "lost column value": lambda led: led._kind.pop(),
+    "huge amounts": lambda led: (
+        led.deposit(9.0, "pool:p", 2**70, "deposit", "p"),
+        led.withdraw(9.0, "pool:p", 2**70 - 1, "withdraw", "p"),
+    ),
+}
+
+
+@pytest.mark.parametrize("what", sorted(TAMPERS))
+def test_fast_replay_agrees_with_python_replay(what: str) -> None:
+    led = _books(5)
+    assert led._replays_fast()
+    TAMPERS[what](led)
+    try:
+        led._replay_check()
+        slow_ok = True
+    except LedgerImbalanceError:
+        slow_ok = False
+    assert not led._replays_fast()  # every tamper is left to the exact Python replay
+    if what == "huge amounts":  # beyond int64: only the Python replay can sum it, and does
+        assert slow_ok
+        led.check()
+    else:
+        assert not slow_ok
+        with pytest.raises(LedgerImbalanceError):
+            led.check()
+
+
+@given(st.integers(0, 40))
+def test_fast_replay_passes_every_valid_ledger(n: int) -> None:
+    led = _books(n)
+    assert led._replays_fast()
+    led.check()
