@@ -467,3 +467,38 @@ def test_fast_replay_passes_every_valid_ledger(n: int) -> None:
     led = _books(n)
     assert led._replays_fast()
     led.check()
+
+
+PP_ACCOUNTS = ["a", "b", "c", "via", "external", "new:acct", "bad name"]
+
+
+@given(
+    src=st.sampled_from(["external", "a", "via", "new:src"]),
+    parts=st.lists(
+        st.tuples(
+            st.sampled_from(PP_ACCOUNTS),
+            st.one_of(st.integers(-1, 3_000), st.integers(1, 9).map(np.int64)),
+        ),
+        max_size=6,
+    ),
+    via_open=st.booleans(),
+)
+def test_prepare_pass_through_equals_prepare_of_its_rows(
+    src: str, parts: list[tuple[str, int]], via_open: bool
+) -> None:
+    led = Ledger()
+    for acct in ("a", "b", "c") + (("via",) if via_open else ()):
+        led.deposit(0.0, acct, 10, "deposit", acct)
+    total = sum(int(a) for _, a in parts)
+    rows = [(src, "via", total, "income")] + [("via", d, a, "pay") for d, a in parts]
+    try:
+        want = led.prepare(rows, 5)
+    except LedgerError as e:
+        with pytest.raises(LedgerError) as got_err:
+            led.prepare_pass_through(src, "via", parts, "income", "pay", 5)
+        assert str(got_err.value) == str(e)
+        return
+    got = led.prepare_pass_through(src, "via", parts, "income", "pay", 5)
+    for attr in ("src", "dst", "amount", "kind", "ref", "deltas", "needs", "total"):
+        assert getattr(got, attr) == getattr(want, attr), attr
+    assert all(type(a) is int for a in got.amount)
