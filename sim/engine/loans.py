@@ -18,13 +18,26 @@ Postings
   ``O - R`` (O outstanding, ``R = round_half_even((1 - lgd) * O)`` the expected recovery,
   which stays in the loan account until it is paid ``recovery_delay_days`` later).
 
-Borrower behaviour (drawn at origination from the loan's own generator draws): the month of
+Borrower behaviour (drawn at origination from the ``loans.behaviour`` generator): the month of
 default ``D ~ Geometric(h)`` with ``h`` the TRUE monthly hazard of the borrower, the month of
 prepayment ``P ~ Geometric(p)``; the first of them within the term happens (a tie is a
 default): the borrower misses installment ``D`` (and never cures), or settles early at a
 uniform point of month ``P`` with :func:`market.schedule.prepayment`; otherwise it pays all
 ``n`` installments. Due dates are the same day of each following month
-(:func:`market.schedule.monthly_due_dates`).
+(:func:`market.schedule.monthly_due_dates`). Each loan takes three uniforms ``u1, u2, u3`` in
+``[0, 1)`` from blocks of :data:`BEHAVIOUR_BLOCK` ``x 3`` drawn with ``rng.random`` (in loan
+order, so a run stays deterministic): ``D = max(1, ceil(log1p(-u1) / log1p(-h)))`` (inversion
+of the geometric law: ``P(D > k) = (1 - h) ** k``; ``D = 1`` when ``h >= 1``, never when
+``h = 0``), ``P`` likewise from ``u2``, and ``u3`` the point within month ``P``.
+
+Payment plan: at origination each tranche keeps its Price schedule as columns
+(:func:`market.schedule.schedule_columns`) and the loan the per-installment totals. The postings
+of an installment (income + the split to the lenders) are validated once with
+:meth:`sim.ledger.Ledger.prepare_pass_through` and reused while the installments repeat (the
+level ones), so a payment event posts them (:meth:`sim.ledger.Ledger.post_prepared`) and the
+principal part (one transfer); the postings are exactly those listed above. Preparing them at
+origination for every installment the borrower will pay was measured no faster (and wasted on
+installments after the run's end).
 
 Under ``pay_as_bid`` winners earn different rates: the loan is then a set of *tranches*, one
 per rate, each with its own Price schedule; the borrower pays the sum. Under ``uniform`` and
@@ -37,16 +50,27 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 
 from market.money import round_half_even
-from market.schedule import distribute_pro_rata, monthly_due_dates, prepayment, price_schedule
-from sim.ledger import DEFAULTED, Ledger
+from market.schedule import (
+    Installment,
+    ProRata,
+    distribute_pro_rata,
+    monthly_due_dates,
+    prepayment,
+    schedule_columns,
+)
+from sim.ledger import DEFAULTED, Ledger, PreparedPostings
 
-__all__ = ["DAY_S", "Loan", "LoanBook", "Tranche", "build_tranches", "due_times"]
+__all__ = ["BEHAVIOUR_BLOCK", "DAY_S", "Loan", "LoanBook", "Tranche", "build_tranches", "due_times"]
 
 DAY_S = 86_400.0
+#: loans per block of behaviour uniforms (3 per loan) drawn at once from ``loans.behaviour``
+BEHAVIOUR_BLOCK = 512
+_NEVER = 1 << 30
 
 ACTIVE = "ACTIVE"
 DELINQUENT = "DELINQUENT"
@@ -57,13 +81,25 @@ PREPAID = "PREPAID"
 
 @dataclass(slots=True)
 class Tranche:
-    """Allocations of one loan earning the same rate, and their Price schedule."""
+    """Allocations of one loan earning the same rate, and their Price schedule as columns
+    (index ``k - 1`` for installment ``k``; ``balance_cents`` is the principal left after it)."""
 
     rate_bps: int
     principal_cents: int
     weights: dict[str, int]  # lender account -> allocated cents
-    schedule: tuple  # market.schedule.Installment, ...
+    payment_cents: list[int]
+    interest_cents: list[int]
+    principal_parts: list[int]
+    balance_cents: list[int]
     _split_cache: dict[int, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    _pro_rata: ProRata | None = None
+
+    @property
+    def schedule(self) -> tuple[Installment, ...]:
+        """The Price schedule as :class:`market.schedule.Installment` objects (built on
+        demand from the columns)."""
+        cols = (self.payment_cents, self.interest_cents, self.principal_parts, self.balance_cents)
+        return tuple(map(Installment, range(1, len(self.payment_cents) + 1), *cols))
 
     def split(self, amount_cents: int) -> dict[str, int]:
         """``distribute_pro_rata(amount, weights)``."""
@@ -74,8 +110,11 @@ class Tranche:
         (installments repeat)."""
         got = self._split_cache.get(amount_cents)
         if got is None:
+            pro = self._pro_rata
+            if pro is None:
+                pro = self._pro_rata = ProRata(self.weights)
             got = self._split_cache[amount_cents] = tuple(
-                (a, c) for a, c in distribute_pro_rata(amount_cents, self.weights).items() if c
+                (a, c) for a, c in zip(pro.keys, pro.split(amount_cents), strict=True) if c
             )
         return got
 
@@ -113,6 +152,14 @@ class Loan:
     cash_account: str = ""
     debt_account: str = ""
     principal_account: str = ""
+    #: per installment: the total paid and its principal part, summed over tranches
+    pay_cents: list[int] = field(default_factory=list)
+    principal_parts: list[int] = field(default_factory=list)
+    #: per installment: the key of its postings (the payment when there is one tranche, else
+    #: the tuple of the tranches' payments); the last key prepared and its postings
+    pay_keys: list = field(default_factory=list)
+    last_key: object = None
+    last_prepared: PreparedPostings | None = None
 
     @property
     def rate_bps(self) -> int:
@@ -132,28 +179,28 @@ class Loan:
         frac = min(max((t_s - prev) / (nxt - prev), 0.0), 1.0)
         total = 0.0
         for t in self.tranches:
-            bal = t.schedule[self.paid - 1].balance_cents if self.paid else t.principal_cents
+            bal = t.balance_cents[self.paid - 1] if self.paid else t.principal_cents
             total += bal * ((1.0 + t.rate_bps / 10_000.0) ** (1.0 / 12.0) - 1.0) * frac
         return round_half_even(total)
 
     def installment(self, k: int) -> tuple[int, int, int]:
         """(payment, interest, principal) of installment ``k`` (1-based), over tranches."""
-        pay = inte = prin = 0
-        for t in self.tranches:
-            inst = t.schedule[k - 1]
-            pay += inst.payment_cents
-            inte += inst.interest_cents
-            prin += inst.principal_cents
-        return pay, inte, prin
+        if not 1 <= k <= self.term_months:
+            raise IndexError(f"installment k={k} must be in 1..{self.term_months}")
+        pay, prin = self.pay_cents[k - 1], self.principal_parts[k - 1]
+        return pay, pay - prin, prin
 
 
 def due_times(funded_at: float, funded_date: date, term_months: int) -> list[float]:
     """Simulated times of the ``term_months`` due dates of a loan funded at ``funded_at``
     (calendar date ``funded_date``): same day of each following month, same time of day."""
-    return [
-        funded_at + (d - funded_date).days * DAY_S
-        for d in monthly_due_dates(funded_date, term_months)
-    ]
+    return [funded_at + days * DAY_S for days in _due_days(funded_date, term_months)]
+
+
+@lru_cache(maxsize=8192)
+def _due_days(funded_date: date, term_months: int) -> tuple[int, ...]:
+    """Days from ``funded_date`` to each due date (memoised: a run has few funding days)."""
+    return tuple((d - funded_date).days for d in monthly_due_dates(funded_date, term_months))
 
 
 def build_tranches(allocations: list[tuple[str, int, int]], term_months: int) -> list[Tranche]:
@@ -167,7 +214,7 @@ def build_tranches(allocations: list[tuple[str, int, int]], term_months: int) ->
     for rate in sorted(by_rate):
         w = by_rate[rate]
         p = sum(w.values())
-        out.append(Tranche(rate, p, w, price_schedule(p, rate, term_months)))
+        out.append(Tranche(rate, p, w, *schedule_columns(p, rate, term_months)))
     return out
 
 
@@ -201,6 +248,17 @@ class LoanBook:
         self._on_pool = on_pool_principal
         self.start_date = start_date
         self.loans: list[Loan] = []
+        self._uniforms: list[float] = []  # behaviour uniforms not used yet (popped from the end)
+
+    # ------------------------------------------------------------------ behaviour
+    def _behaviour(self, hazard: float) -> tuple[int, int, float]:
+        """(default month, prepayment month, fraction of the prepayment month) of a new loan
+        from three uniforms of the current block (see the module docstring)."""
+        u = self._uniforms
+        if not u:
+            u.extend(reversed(self.rng.random(3 * BEHAVIOUR_BLOCK).tolist()))
+        u1, u2, frac = u.pop(), u.pop(), u.pop()
+        return _geometric(u1, hazard), _geometric(u2, self.prepayment_hazard), frac
 
     # ------------------------------------------------------------------ origination
     def originate(
@@ -219,13 +277,18 @@ class LoanBook:
         its process."""
         now = self.env.now
         tranches = build_tranches(allocations, term_months)
-        principal = sum(t.principal_cents for t in tranches)
+        if len(tranches) == 1:
+            t0 = tranches[0]
+            principal = t0.principal_cents
+            pay, prin = t0.payment_cents, t0.principal_parts
+            keys: list = pay
+        else:
+            principal = sum(t.principal_cents for t in tranches)
+            keys = list(zip(*(t.payment_cents for t in tranches), strict=True))
+            pay = [sum(col) for col in keys]
+            prin = [sum(col) for col in zip(*(t.principal_parts for t in tranches), strict=True)]
         funded_date = self.start_date + timedelta(days=int(now // DAY_S))
-        rng = self.rng
-        d = int(rng.geometric(hazard_true)) if hazard_true > 0 else 1 << 30
-        h_p = self.prepayment_hazard
-        p = int(rng.geometric(h_p)) if h_p > 0 else 1 << 30
-        frac = float(rng.random())
+        d, p, frac = self._behaviour(hazard_true)
         pool_cents = 0
         if self.pool_account is not None:
             for t in tranches:
@@ -250,6 +313,9 @@ class LoanBook:
             cash_account=f"borrower:{borrower}",
             debt_account=f"debt:{borrower}",
             principal_account=f"loan:{loan_id}:principal",
+            pay_cents=pay,
+            principal_parts=prin,
+            pay_keys=keys,
         )
         self.ledger.transfer(
             now, loan.debt_account, loan.principal_account, principal, "originate", loan_id
@@ -261,47 +327,68 @@ class LoanBook:
         return loan
 
     # ------------------------------------------------------------------ payments
-    def _pay(self, loan: Loan, kind: str, number: int, parts: list[tuple[Tranche, int, int]]):
-        """Post one borrower payment: ``parts`` = (tranche, amount, principal) per tranche."""
-        if len(parts) == 1:
-            tranche, total, principal = parts[0]
-            if total <= 0:
-                return
-            shares = tranche.split_parts(total)
+    def _prepare(self, loan: Loan, kind: str, amounts: tuple[int, ...]) -> PreparedPostings | None:
+        """The postings of a borrower payment of ``amounts`` (one per tranche): the income
+        ``external -> borrower`` of their total, then each tranche's split to its lenders
+        (``kind``); None when the total is 0."""
+        tranches = loan.tranches
+        if len(tranches) == 1:
+            parts = tranches[0].split_parts(amounts[0]) if amounts[0] > 0 else ()
         else:
-            total = principal = 0
-            for _, amount, prin in parts:
-                total += amount
-                principal += prin
-            if total <= 0:
-                return
-            shares = [
+            parts = tuple(
                 share
-                for tranche, amount, _ in parts
+                for t, amount in zip(tranches, amounts, strict=True)
                 if amount > 0
-                for share in tranche.split_parts(amount)
-            ]
+                for share in t.split_parts(amount)
+            )
+        if not parts:
+            return None
+        return self.ledger.prepare_pass_through(
+            "external", loan.cash_account, parts, "income", kind, loan.loan_id
+        )
+
+    def _pay(
+        self,
+        loan: Loan,
+        kind: str,
+        number: int,
+        prepared: PreparedPostings | None,
+        principal: int,
+    ) -> None:
+        """Post one borrower payment: the ``prepared`` income and split, then the principal
+        part ``loan:L:principal -> debt:B``; update the pool's claim and log the payment row."""
+        if prepared is None:
+            return
         now = self.env.now
         led = self.ledger
         lid = loan.loan_id
-        b_cash = loan.cash_account
-        led.transfer(now, "external", b_cash, total, "income", lid)
-        led.transfer_split(now, b_cash, shares, kind, lid)
+        led.post_prepared(now, prepared)
         if principal:
             led.transfer(now, loan.principal_account, loan.debt_account, principal, "amortise", lid)
-        if loan.pool_cents:
-            old_pool = self._pool_claim(loan)
-            loan.balance_cents -= principal
-            delta = self._pool_claim(loan) - old_pool
+        old = loan.balance_cents
+        new = loan.balance_cents = old - principal
+        pool = loan.pool_cents
+        if pool:
+            full = loan.principal_cents
+            delta = (pool * new) // full - (pool * old) // full
             if delta:
                 self._on_pool(now, delta)
-        else:
-            loan.balance_cents -= principal
         seq = loan.pay_seq
         loan.pay_seq = seq + 1
-        self._log_payment(
-            (lid, seq, now, kind, number, total, total - principal, principal, loan.balance_cents)
-        )
+        total = prepared.amount[0]  # the income posting (first) carries the payment's total
+        self._log_payment((lid, seq, now, kind, number, total, total - principal, principal, new))
+
+    def _pay_installment(self, loan: Loan, k: int) -> None:
+        """Post installment ``k``: its income + split postings are prepared once and reused
+        while the installments repeat (level payments are consecutive)."""
+        key = loan.pay_keys[k - 1]
+        if key == loan.last_key:
+            prepared = loan.last_prepared
+        else:
+            amounts = key if type(key) is tuple else (key,)
+            prepared = loan.last_prepared = self._prepare(loan, "installment", amounts)
+            loan.last_key = key
+        self._pay(loan, "installment", k, prepared, loan.principal_parts[k - 1])
 
     @staticmethod
     def _pool_claim(loan: Loan) -> int:
@@ -315,39 +402,43 @@ class LoanBook:
         n = loan.term_months
         due = loan.due_s
         d, p = loan.default_month, loan.prepay_month
-        for k in range(1, n + 1):
-            if p <= n and p < d and k == p:
-                prev = due[k - 2] if k >= 2 else loan.funded_at
-                t_pre = prev + loan.prepay_frac * (due[k - 1] - prev)
-                yield env.timeout(t_pre - env.now)
-                self._prepay(loan, prev, due[k - 1])
-                return
+        paid_until, prepays = _paid_until(d, p, n)
+        pay = self._pay_installment
+        for k in range(1, paid_until + 1):
             yield env.timeout(due[k - 1] - env.now)
             loan.exposure_months = k
-            if k == d:
-                yield from self._default(loan)
-                return
-            parts = []
-            for t in loan.tranches:
-                inst = t.schedule[k - 1]
-                parts.append((t, inst.payment_cents, inst.principal_cents))
-            self._pay(loan, "installment", k, parts)
+            pay(loan, k)
             loan.paid = k
-        loan.status = REPAID
-        loan.ended_at = env.now
+        if prepays:
+            k = p
+            prev = due[k - 2] if k >= 2 else loan.funded_at
+            t_pre = prev + loan.prepay_frac * (due[k - 1] - prev)
+            yield env.timeout(t_pre - env.now)
+            self._prepay(loan, prev, due[k - 1])
+        elif paid_until < n:
+            yield env.timeout(due[d - 1] - env.now)
+            loan.exposure_months = d
+            yield from self._default(loan)
+        else:
+            loan.status = REPAID
+            loan.ended_at = env.now
 
     def _prepay(self, loan: Loan, prev_due: float, next_due: float) -> None:
         now = self.env.now
         days_in = max(1, round((next_due - prev_due) / DAY_S))
         since = min(days_in, int((now - prev_due) // DAY_S))
-        parts = []
+        amounts = []
+        principal = 0
         for t in loan.tranches:
-            bal = t.schedule[loan.paid - 1].balance_cents if loan.paid else t.principal_cents
+            bal = t.balance_cents[loan.paid - 1] if loan.paid else t.principal_cents
             if bal <= 0:
+                amounts.append(0)
                 continue
             pre = prepayment(bal, t.rate_bps, since, days_in)
-            parts.append((t, pre.total_cents, pre.principal_cents))
-        self._pay(loan, "prepayment", loan.paid + 1, parts)
+            amounts.append(pre.total_cents)
+            principal += pre.principal_cents
+        prepared = self._prepare(loan, "prepayment", tuple(amounts))
+        self._pay(loan, "prepayment", loan.paid + 1, prepared, principal)
         loan.exposure_months = loan.paid + (now - prev_due) / (next_due - prev_due)
         loan.status = PREPAID
         loan.ended_at = now
@@ -381,7 +472,30 @@ class LoanBook:
         # recovery is split like every payment, by the tranches' principal
         weights = {str(i): t.principal_cents for i, t in enumerate(loan.tranches)}
         by_tranche = distribute_pro_rata(recover, weights)
-        parts = [(t, by_tranche[str(i)], by_tranche[str(i)]) for i, t in enumerate(loan.tranches)]
-        self._pay(loan, "recovery", loan.paid + 1, parts)
+        amounts = tuple(by_tranche[str(i)] for i in range(len(loan.tranches)))
+        prepared = self._prepare(loan, "recovery", amounts)
+        self._pay(loan, "recovery", loan.paid + 1, prepared, recover)
         loan.recovered_cents = recover
         loan.ended_at = env.now
+
+
+def _paid_until(d: int, p: int, n: int) -> tuple[int, bool]:
+    """(installments paid, whether the loan then prepays) for default month ``d``, prepayment
+    month ``p`` and term ``n``: the first of ``d``, ``p`` within the term happens, a tie is a
+    default; the borrower pays every installment before it."""
+    if p <= n and p < d:
+        return p - 1, True  # then settles early in month p
+    if d <= n:
+        return d - 1, False  # then misses installment d
+    return n, False
+
+
+def _geometric(u: float, h: float) -> int:
+    """Inverse-CDF draw of ``Geometric(h)`` on {1, 2, ...} from a uniform ``u`` in ``[0, 1)``:
+    the least ``k >= 1`` with ``(1 - h) ** k <= 1 - u``; ``1 << 30`` (never) when ``h <= 0``."""
+    if h <= 0.0:
+        return _NEVER
+    if h >= 1.0:
+        return 1
+    k = math.ceil(math.log1p(-u) / math.log1p(-h))
+    return 1 if k < 1 else min(k, _NEVER)
