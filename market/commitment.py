@@ -6,8 +6,8 @@ uint256 rate_bps, bytes32 salt))``: five 32-byte ABI words (uints big-endian, th
 left-padded with 12 zero bytes, the salt as is), hashed with Keccak-256 (Ethereum's, not NIST
 SHA3-256).  The words are assembled directly (instead of about 47 µs through ``eth_abi.encode``)
 and hashed with the C Keccak of ``safe-pysha3`` (``sha3.keccak_256``, about 1.3 µs for the 160
-bytes; py-evm already depends on it) when it is importable, else pycryptodome's (``eth_hash``'s
-backend, several times slower); an address's 20 bytes are parsed once per lender.  The tests check the bytes
+bytes; py-evm already depends on it) when it is importable, else ``eth_hash`` (pycryptodome,
+about 12 µs); an address's 20 bytes are parsed once per lender.  The tests check the bytes
 against ``eth_abi.encode`` + pycryptodome and a golden constant.
 
 Lenders in the simulation have pseudonymous ids such as ``"l17"``, not addresses;
@@ -34,18 +34,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
 try:  # C Keccak-256 (safe-pysha3, a py-evm dependency): ~10x faster than eth_hash's default
     from sha3 import keccak_256 as _keccak_new
-except ImportError:  # pragma: no cover - without safe-pysha3: pycryptodome (eth_hash's backend)
-    from Crypto.Hash.keccak import new as _pycryptodome_keccak
+except ImportError:  # pragma: no cover - without safe-pysha3
+    from eth_hash.auto import keccak as _eth_hash_keccak
 
-    def _keccak_new(data: bytes) -> Any:
-        """A Keccak-256 hash object of ``data`` (``.digest()`` gives the 32 bytes)."""
-        return _pycryptodome_keccak(digest_bits=256, data=data)
+    class _keccak_new:  # stands in for sha3.keccak_256
+        """``sha3.keccak_256(data).digest()`` over ``eth_hash``."""
+
+        __slots__ = ("_data",)
+
+        def __init__(self, data: bytes) -> None:
+            self._data = data
+
+        def digest(self) -> bytes:
+            return _eth_hash_keccak(self._data)
 
 
 def keccak(data: bytes) -> bytes:
