@@ -25,6 +25,11 @@ the chunking), and the publication scan runs row-wise over blocks of heartbeat-l
   is exactly ``v/ref`` outside the open interval of :func:`deviation_thresholds`); the first
   deviation found in a block is the next publication; rows with an outage and the partial rows
   at a chunk's edges are resolved poll by poll (still vectorised over at most one heartbeat);
+- a feeder that deviates often (a running mean of more than 1.5 deviation publications a chunk,
+  e.g. a noisy secondary) scans its outage-free chunks with a candidate filter instead: a poll
+  whose value is within the deviation band of every value of the heartbeat before it cannot
+  deviate whatever its reference (sliding min/max), so only the few others are checked, in
+  order, against the actual reference (:meth:`Feeder._scan_up`);
 - a chunk untouched by faults skips the fault masks and the time arrays; with whole-second
   ``phase_s``/``poll_s``/``delay_s`` it reads the path as a strided slice of its grid
   (``path_grid``, e.g. :meth:`sim.world.ExogenousPaths.usdbrl_on_grid`) instead of indexing;
@@ -68,6 +73,8 @@ __all__ = [
 FAULT_CODES = {"": 0, "freeze": 1, "lag": 2, "lie": 3}
 FAULT_NAMES = ("", "freeze", "lag", "lie")
 CHUNK_S = 21_600.0
+#: above this many deviation publications a chunk (running mean), scan with the candidate filter
+_DEVIATIONS_FOR_FILTER = 1.5
 _EPS = 1e-9
 
 
@@ -172,6 +179,7 @@ class Feeder:
         self._frozen: dict[int, tuple[float, float]] = {}  # fault index -> (value, value_t)
         self._rows_cap = 64  # adaptive block size of the scan (rows of one heartbeat)
         self._gap_rows = 64.0  # running mean of regular rows between two deviations
+        self._deviations = 0.0  # running mean of deviation publications a chunk
         # read cursor: state_at(now) is _cur for _cur_lo <= now < _cur_hi
         self._cur: tuple[float, float] | None = None
         self._cur_i = -1
@@ -360,7 +368,23 @@ class Feeder:
         return v, obs_t, up, code
 
     def _scan(self, k0: int, v: np.ndarray, up: np.ndarray | None) -> np.ndarray:
-        """This chunk's publications as local poll indices (``up`` None: always up)."""
+        """This chunk's publications as local poll indices (``up`` None: always up).
+
+        Two exact methods: the row scan (cheapest when deviations are rare) and, for a chunk
+        that is all up, the candidate filter of :meth:`_scan_up` (cheapest when they are
+        frequent, e.g. a noisy feeder); the choice follows the running number of deviation
+        publications (gaps shorter than a heartbeat) a chunk."""
+        idx = None
+        if up is None and self._deviations > _DEVIATIONS_FOR_FILTER:
+            idx = self._scan_up(k0, v)
+        if idx is None:
+            idx = self._scan_rows(k0, v, up)
+        deviations = int(np.count_nonzero(np.diff(idx) < self._hb)) if len(idx) > 1 else 0
+        self._deviations += 0.5 * (deviations - self._deviations)
+        return idx
+
+    def _scan_rows(self, k0: int, v: np.ndarray, up: np.ndarray | None) -> np.ndarray:
+        """:meth:`_scan` by blocks of heartbeat rows (see the module docstring)."""
         n = len(v)
         hb = self._hb
         pubs: list[np.ndarray] = []
@@ -411,6 +435,83 @@ class Feeder:
         if not pubs:
             return np.zeros(0, dtype=np.int64)
         return pubs[0] if len(pubs) == 1 else np.concatenate(pubs)
+
+    def _scan_up(self, k0: int, v: np.ndarray) -> np.ndarray:
+        """:meth:`_scan` of a chunk whose polls are all up, through a candidate filter.
+
+        While a feeder is up, publications are at most ``H`` polls apart, so the reference of
+        poll ``k`` is one of ``v[k−H .. k−1]`` (once the chunk has had its first publication).
+        With every value positive and finite, ``v[k]/ref`` then lies between
+        ``v[k]/max(window)`` and ``v[k]/min(window)`` (IEEE division is monotone), so a poll
+        whose two bounds are both inside ``(lo, hi)`` can never deviate, whatever the
+        reference. Only the other polls ("candidates"; the first ``H`` of the chunk always are)
+        are checked one by one against the actual reference, in order; between candidates the
+        feeder publishes exactly every heartbeat. Returns None when a value is not positive and
+        finite (the caller uses the row scan)."""
+        n = len(v)
+        hb = self._hb
+        lo, hi = self._lo, self._hi
+        if n <= hb:
+            cands = np.arange(n)
+        else:
+            if not (v.min() > 0.0 and v.max() < math.inf):
+                return None
+            mn = mx = v[:-1]
+            w = 1  # mn[i] = min(v[i .. i+w-1]) (sliding, by doubling)
+            while 2 * w <= hb:
+                mn = np.minimum(mn[:-w], mn[w:])
+                mx = np.maximum(mx[:-w], mx[w:])
+                w *= 2
+            if w < hb:
+                d = hb - w
+                mn = np.minimum(mn[:-d], mn[d:])
+                mx = np.maximum(mx[:-d], mx[d:])
+            vk = v[hb:]  # poll k = i + H, window v[i .. i+H-1]
+            flag = vk / mn >= hi
+            flag |= vk / mx <= lo
+            cands = np.concatenate([np.arange(hb), np.flatnonzero(flag) + hb])
+        starts: list[int] = []  # publications as runs: start, count (step H)
+        counts: list[int] = []
+        if self._last_k is None:
+            p, ref = 0, v.item(0)
+            starts.append(0)
+            counts.append(1)
+        else:
+            p, ref = self._last_k - k0, self._last_v
+        for c in cands.tolist():
+            if c <= p:
+                continue
+            if p >= 0:
+                m = (c - 1 - p) // hb  # heartbeats strictly before c
+                if m > 0:
+                    starts.append(p + hb)
+                    counts.append(m)
+                    p += m * hb
+                    ref = v.item(p)
+            if c < p + hb:  # heartbeat not due at c: the deviation test decides
+                r = v.item(c) / ref
+                if not (r >= hi or r <= lo):
+                    continue
+            starts.append(c)
+            counts.append(1)
+            p, ref = c, v.item(c)
+        if p < 0:  # no publication in this chunk: it ends before the heartbeat is due
+            return np.zeros(0, dtype=np.int64)
+        m = (n - 1 - p) // hb
+        if m > 0:
+            starts.append(p + hb)
+            counts.append(m)
+            p += m * hb
+            ref = v.item(p)
+        self._last_k = p + k0
+        self._last_v = ref
+        if not starts:
+            return np.zeros(0, dtype=np.int64)
+        st = np.asarray(starts, dtype=np.int64)
+        ct = np.asarray(counts, dtype=np.int64)
+        total = int(ct.sum())
+        first = np.cumsum(ct) - ct  # position of each run's first element
+        return np.repeat(st - hb * first, ct) + hb * np.arange(total, dtype=np.int64)
 
     def _scan_constant(self, k0: int, n: int, c: float) -> np.ndarray:
         """:meth:`_scan` of ``n`` up polls that all observe the same value ``c``: the first
