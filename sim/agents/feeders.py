@@ -280,12 +280,13 @@ class Feeder:
         up: np.ndarray | None = None
         code: np.ndarray | None = None
         faulty = any(s <= t_last and e > t_first for s, e in self._spans)
-        c = None
+        level = None  # the path's value when it is flat over every observation of the chunk
         if not faulty and cfg.noise == 0.0 and self._path_const is not None:
-            c = self._path_const(max(t_first - cfg.delay_s, 0.0), max(t_last - cfg.delay_s, 0.0))
-        if c is not None:
-            idx = self._scan_constant(k0, k1 - k0, c)
-            values = np.full(len(idx), c)
+            obs0, obs1 = max(t_first - cfg.delay_s, 0.0), max(t_last - cfg.delay_s, 0.0)
+            level = self._path_const(obs0, obs1)
+        if level is not None:
+            idx = self._scan_constant(k0, k1 - k0, level)
+            values = np.full(len(idx), level)
         else:
             if faulty:
                 t = cfg.phase_s + np.arange(k0, k1, dtype=np.int64) * poll
