@@ -279,7 +279,7 @@ class ProRata:
     checks the weights once; ``split(amount)`` returns the parts as a tuple in ``keys`` order
     (the same numbers as ``distribute_pro_rata(amount, weights)``)."""
 
-    __slots__ = ("_rank", "keys", "total", "weights")
+    __slots__ = ("keys", "total", "weights")
 
     def __init__(self, weights: Mapping[str, int]) -> None:
         if not isinstance(weights, Mapping) or not weights:
@@ -299,13 +299,6 @@ class ProRata:
         self.total = sum(ws)
         if self.total <= 0:
             raise ValueError(f"weights total={self.total} must be > 0")
-        self._rank: tuple[int, ...] | None = None  # tie order, made when first needed
-
-    def _ranks(self) -> tuple[int, ...]:
-        """Rank of each key (by position) in ascending key order: the tie order."""
-        rank = {k: j for j, k in enumerate(sorted(self.keys))}
-        self._rank = tuple(rank[k] for k in self.keys)
-        return self._rank
 
     def split(self, amount_cents: int) -> tuple[int, ...]:
         """Parts of ``amount_cents`` (int >= 0) by largest remainder, in ``keys`` order."""
@@ -317,13 +310,16 @@ class ProRata:
         parts = [amount * w // total for w in ws]
         missing = amount - sum(parts)
         if missing:
-            ranks = self._rank or self._ranks()
-            rem = [
-                (-(amount * w % total), r, j)
-                for j, (w, r) in enumerate(zip(ws, ranks, strict=True))
-            ]
-            rem.sort()
-            for _, _, j in rem[:missing]:
+            # (minus the remainder, key): largest remainder first, ties by key (keys are unique)
+            order = sorted(
+                zip(
+                    [q * total - amount * w for q, w in zip(parts, ws, strict=True)],
+                    self.keys,
+                    range(len(ws)),
+                    strict=True,
+                )
+            )
+            for _, _, j in order[:missing]:
                 parts[j] += 1
         return tuple(parts)
 
