@@ -53,7 +53,6 @@ import math
 import numbers
 import re
 from collections.abc import Sequence
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -195,7 +194,7 @@ class Ledger:
 
     def may_go_negative(self, account: str) -> bool:
         """True when ``account`` is ``external`` or starts with an allowed-negative prefix."""
-        return account == EXTERNAL or any(account.startswith(p) for p in self._neg_prefixes)
+        return account == EXTERNAL or account.startswith(tuple(self._neg_prefixes))
 
     # ------------------------------------------------------------------ postings
     def transfer(
@@ -308,12 +307,12 @@ class Ledger:
                 self._open(dst)
             bal[dst] += amount
         n = len(amounts)
-        self._t.extend(repeat(t_s, n))
-        self._src.extend(repeat(src, n))
+        self._t.extend([t_s] * n)
+        self._src.extend([src] * n)
         self._dst.extend(dsts)
         self._amt.extend(amounts)
-        self._kind.extend(repeat(kind, n))
-        self._ref.extend(repeat(ref, n))
+        self._kind.extend([kind] * n)
+        self._ref.extend([ref] * n)
 
     def prepare(
         self, rows: Sequence[tuple[str, str, int, str]], ref: str | int
@@ -378,25 +377,27 @@ class Ledger:
         self,
         src: str,
         via: str,
-        parts: Sequence[tuple[str, int]],
+        dsts: tuple[str, ...],
+        amounts: tuple[int, ...],
         in_kind: str,
         out_kind: str,
         ref: str | int,
     ) -> PreparedPostings:
-        """``prepare`` of a payment that passes through ``via``: ``src -> via`` of the parts'
-        total (``in_kind``), then ``via -> dst`` for each ``(dst, amount_cents)`` of ``parts``
+        """``prepare`` of a payment that passes through ``via``: ``src -> via`` of the total of
+        ``amounts`` (``in_kind``), then ``via -> dsts[j]`` of ``amounts[j]`` for each ``j``
         (``out_kind``), in order; the same result as :meth:`prepare` of those rows, built
-        without a per-row loop when the ``dst`` are distinct (a borrower's payment split
-        across its lenders). ``via`` nets to zero and is never overdrawn by it."""
-        if not parts:  # as prepare([(src, via, 0, in_kind)]) would: a zero amount
-            return self._prepare_rows([(src, via, 0, in_kind)], ref)
-        dsts, amounts = zip(*parts, strict=True)
-        if set(map(type, amounts)) != {int} or min(amounts) <= 0:
-            return self._prepare_rows(
-                [(src, via, sum(amounts), in_kind)] + [(via, d, a, out_kind) for d, a in parts],
-                ref,
-            )  # coerces, or raises naming the bad amount
+        without a per-row loop when the ``dsts`` are distinct and opened (a borrower's payment
+        split across its lenders). ``via`` nets to zero and is never overdrawn by it."""
         m = len(dsts)
+        if m != len(amounts):
+            raise LedgerError(
+                f"prepare_pass_through: {m} dsts but {len(amounts)} amounts: must be equal"
+            )
+        if not m or set(map(type, amounts)) != {int} or min(amounts) <= 0:
+            # the general rows: coerces, or raises naming the bad (or zero total) amount
+            rows = [(src, via, sum(amounts), in_kind)]
+            rows += [(via, d, a, out_kind) for d, a in zip(dsts, amounts, strict=True)]
+            return self._prepare_rows(rows, ref)
         unique = set(dsts)
         opened = self._bal.keys()
         if (
@@ -407,10 +408,9 @@ class Ledger:
             or not opened >= unique
             or src not in opened
         ):  # general rules (and messages) for anything unusual
-            return self._prepare_rows(
-                [(src, via, sum(amounts), in_kind)] + [(via, d, a, out_kind) for d, a in parts],
-                ref,
-            )
+            rows = [(src, via, sum(amounts), in_kind)]
+            rows += [(via, d, a, out_kind) for d, a in zip(dsts, amounts, strict=True)]
+            return self._prepare_rows(rows, ref)
         total = sum(amounts)
         deltas = [(src, -total)]
         if via not in opened:
@@ -459,7 +459,7 @@ class Ledger:
         get = bal.get
         for acct, delta in prepared.deltas:
             bal[acct] = get(acct, 0) + delta
-        self._t.extend(repeat(t_s, len(prepared.src)))
+        self._t.extend([t_s] * len(prepared.src))
         self._src.extend(prepared.src)
         self._dst.extend(prepared.dst)
         self._amt.extend(prepared.amount)

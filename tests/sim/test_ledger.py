@@ -491,14 +491,20 @@ def test_prepare_pass_through_equals_prepare_of_its_rows(
         led.deposit(0.0, acct, 10, "deposit", acct)
     total = sum(int(a) for _, a in parts)
     rows = [(src, "via", total, "income")] + [("via", d, a, "pay") for d, a in parts]
+    dsts, amounts = tuple(d for d, _ in parts), tuple(a for _, a in parts)
     try:
         want = led.prepare(rows, 5)
     except LedgerError as e:
         with pytest.raises(LedgerError) as got_err:
-            led.prepare_pass_through(src, "via", parts, "income", "pay", 5)
+            led.prepare_pass_through(src, "via", dsts, amounts, "income", "pay", 5)
         assert str(got_err.value) == str(e)
         return
-    got = led.prepare_pass_through(src, "via", parts, "income", "pay", 5)
+    got = led.prepare_pass_through(src, "via", dsts, amounts, "income", "pay", 5)
     for attr in ("src", "dst", "amount", "kind", "ref", "deltas", "needs", "total"):
         assert getattr(got, attr) == getattr(want, attr), attr
     assert all(type(a) is int for a in got.amount)
+
+
+def test_prepare_pass_through_needs_as_many_amounts_as_dsts() -> None:
+    with pytest.raises(LedgerError, match="2 dsts but 1 amounts"):
+        Ledger().prepare_pass_through("external", "via", ("a", "b"), (1,), "in", "out", 1)
