@@ -91,7 +91,7 @@ class Tranche:
     interest_cents: list[int]
     principal_parts: list[int]
     balance_cents: list[int]
-    _split_cache: dict[int, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    _split_cache: dict[int, tuple[tuple[str, ...], tuple[int, ...]]] = field(default_factory=dict)
     _pro_rata: ProRata | None = None
 
     @property
@@ -105,17 +105,21 @@ class Tranche:
         """``distribute_pro_rata(amount, weights)``."""
         return distribute_pro_rata(amount_cents, self.weights)
 
-    def split_parts(self, amount_cents: int) -> tuple[tuple[str, int], ...]:
-        """The non-zero ``(account, cents)`` of :meth:`split`, in weights order, memoised
-        (installments repeat)."""
+    def split_columns(self, amount_cents: int) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """The non-zero parts of :meth:`split` as ``(accounts, cents)``, in weights order,
+        memoised (installments repeat)."""
         got = self._split_cache.get(amount_cents)
         if got is None:
             pro = self._pro_rata
             if pro is None:
                 pro = self._pro_rata = ProRata(self.weights)
-            got = self._split_cache[amount_cents] = tuple(
-                (a, c) for a, c in zip(pro.keys, pro.split(amount_cents), strict=True) if c
-            )
+            parts = pro.split(amount_cents)
+            if all(parts):
+                got = (pro.keys, parts)
+            else:
+                nz = [(a, c) for a, c in zip(pro.keys, parts, strict=True) if c]
+                got = (tuple(a for a, _ in nz), tuple(c for _, c in nz))
+            self._split_cache[amount_cents] = got
         return got
 
 
@@ -156,10 +160,8 @@ class Loan:
     pay_cents: list[int] = field(default_factory=list)
     principal_parts: list[int] = field(default_factory=list)
     #: per installment: the key of its postings (the payment when there is one tranche, else
-    #: the tuple of the tranches' payments); the last key prepared and its postings
+    #: the tuple of the tranches' payments)
     pay_keys: list = field(default_factory=list)
-    last_key: object = None
-    last_prepared: PreparedPostings | None = None
 
     @property
     def rate_bps(self) -> int:
@@ -194,13 +196,16 @@ class Loan:
 def due_times(funded_at: float, funded_date: date, term_months: int) -> list[float]:
     """Simulated times of the ``term_months`` due dates of a loan funded at ``funded_at``
     (calendar date ``funded_date``): same day of each following month, same time of day."""
-    return [funded_at + days * DAY_S for days in _due_days(funded_date, term_months)]
+    return [funded_at + offset for offset in _due_offsets(funded_date, term_months)]
 
 
 @lru_cache(maxsize=8192)
-def _due_days(funded_date: date, term_months: int) -> tuple[int, ...]:
-    """Days from ``funded_date`` to each due date (memoised: a run has few funding days)."""
-    return tuple((d - funded_date).days for d in monthly_due_dates(funded_date, term_months))
+def _due_offsets(funded_date: date, term_months: int) -> tuple[float, ...]:
+    """Seconds (whole days) from ``funded_date`` to each due date, memoised (a run has few
+    funding days)."""
+    return tuple(
+        (d - funded_date).days * DAY_S for d in monthly_due_dates(funded_date, term_months)
+    )
 
 
 def build_tranches(allocations: list[tuple[str, int, int]], term_months: int) -> list[Tranche]:
@@ -333,18 +338,20 @@ class LoanBook:
         (``kind``); None when the total is 0."""
         tranches = loan.tranches
         if len(tranches) == 1:
-            parts = tranches[0].split_parts(amounts[0]) if amounts[0] > 0 else ()
+            if amounts[0] <= 0:
+                return None
+            dsts, cents = tranches[0].split_columns(amounts[0])
         else:
-            parts = tuple(
-                share
-                for t, amount in zip(tranches, amounts, strict=True)
-                if amount > 0
-                for share in t.split_parts(amount)
-            )
-        if not parts:
-            return None
+            dsts, cents = (), ()
+            for t, amount in zip(tranches, amounts, strict=True):
+                if amount > 0:
+                    d, c = t.split_columns(amount)
+                    dsts += d
+                    cents += c
+            if not dsts:
+                return None
         return self.ledger.prepare_pass_through(
-            "external", loan.cash_account, parts, "income", kind, loan.loan_id
+            "external", loan.cash_account, dsts, cents, "income", kind, loan.loan_id
         )
 
     def _pay(
@@ -378,18 +385,6 @@ class LoanBook:
         total = prepared.amount[0]  # the income posting (first) carries the payment's total
         self._log_payment((lid, seq, now, kind, number, total, total - principal, principal, new))
 
-    def _pay_installment(self, loan: Loan, k: int) -> None:
-        """Post installment ``k``: its income + split postings are prepared once and reused
-        while the installments repeat (level payments are consecutive)."""
-        key = loan.pay_keys[k - 1]
-        if key == loan.last_key:
-            prepared = loan.last_prepared
-        else:
-            amounts = key if type(key) is tuple else (key,)
-            prepared = loan.last_prepared = self._prepare(loan, "installment", amounts)
-            loan.last_key = key
-        self._pay(loan, "installment", k, prepared, loan.principal_parts[k - 1])
-
     @staticmethod
     def _pool_claim(loan: Loan) -> int:
         if not loan.pool_cents:
@@ -403,11 +398,15 @@ class LoanBook:
         due = loan.due_s
         d, p = loan.default_month, loan.prepay_month
         paid_until, prepays = _paid_until(d, p, n)
-        pay = self._pay_installment
+        keys, principal = loan.pay_keys, loan.principal_parts
+        key = prepared = None
         for k in range(1, paid_until + 1):
             yield env.timeout(due[k - 1] - env.now)
             loan.exposure_months = k
-            pay(loan, k)
+            if keys[k - 1] != key:  # prepared once, reused while the installments repeat
+                key = keys[k - 1]
+                prepared = self._prepare(loan, "installment", key if type(key) is tuple else (key,))
+            self._pay(loan, "installment", k, prepared, principal[k - 1])
             loan.paid = k
         if prepays:
             k = p
