@@ -81,7 +81,8 @@ _INF = math.inf
 
 
 def _is_real(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+    t = type(x)  # plain floats and ints first: the ABC check costs ~1 us a call
+    return t is float or t is int or (isinstance(x, numbers.Real) and not isinstance(x, bool))
 
 
 @dataclass(frozen=True, slots=True)
