@@ -40,7 +40,8 @@ Due dates are memoised per (start, term).
   days_in_period)``. At ``days_since_due == days_in_period`` this equals the month's interest.
 * **Distribution** (:func:`distribute_pro_rata`): a payment split across lenders pro rata to
   integer weights (their allocations) in whole centavos by largest remainder, ties by key; the
-  parts sum exactly to the payment.
+  parts sum exactly to the payment. :class:`ProRata` validates the weights once for repeated
+  splits (a loan's installments).
 """
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ Prepared postings: a sequence of postings that recurs (a loan's level installmen
 across its lenders) can be validated once with :meth:`Ledger.prepare` and then posted at any
 time with :meth:`Ledger.post_prepared`: the same postings, the same overdraft refusal (checked
 per account against the lowest running balance the sequence would reach), all or nothing, at
-the cost of a few dict updates and list extends.
+the cost of a few dict updates and list extends. :meth:`Ledger.prepare_pass_through` builds the
+common case of a payment received by one account and split on to others without a per-row
+loop. A prepared sequence belongs to the ledger that prepared it.
 
 Performance: postings are stored column-wise (one list per column), so a transfer is a few dict
 operations and list appends (about 1 µs in CPython 3.11), a prepared sequence a handful of list
