@@ -26,7 +26,13 @@ from market.calendar import (
 from market.cet import cet_annual, cet_monthly, cet_percent, schedule_payments
 from market.clearing import ColumnarResult, OfferColumns, clear, clear_columns
 from market.clearing_reference import clear_reference
-from market.commitment import commitment_hash, lender_address, new_salt, offer_commitment
+from market.commitment import (
+    commitment_hash,
+    lender_address,
+    new_salt,
+    offer_commitment,
+    offer_commitments,
+)
 from market.lifecycle import (
     AuctionState,
     close,
@@ -72,10 +78,13 @@ from market.rates import (
 from market.schedule import (
     Installment,
     Prepayment,
+    ProRata,
     distribute_pro_rata,
     monthly_due_dates,
     prepayment,
     price_schedule,
+    price_schedule_decimal,
+    schedule_columns,
 )
 from market.twap import twap, twap_with_newest
 
@@ -105,6 +114,7 @@ __all__ = [
     "OracleConfig",
     "Prepayment",
     "PriceQuote",
+    "ProRata",
     "SourceState",
     "add_business_days",
     "aggregate",
@@ -140,15 +150,18 @@ __all__ = [
     "monthly_rate",
     "new_salt",
     "offer_commitment",
+    "offer_commitments",
     "open_auction",
     "parse_clear_input",
     "prepayment",
     "price_schedule",
+    "price_schedule_decimal",
     "quote",
     "rate_to_bps",
     "reveal",
     "risk_rate_floor",
     "round_half_even",
+    "schedule_columns",
     "schedule_payments",
     "settlement_payload",
     "token_units_to_cents",
