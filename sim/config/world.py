@@ -148,7 +148,9 @@ class FeederConfig(_Frozen):
     """One oracle feeder (a price reporter) of a feed."""
 
     id: str = Field(description="feeder id, unique within its feed ([A-Za-z0-9_.-], <= 64)")
-    noise: float = Field(default=0.0, ge=0.0, le=0.5, description="relative sd of observations")
+    # <= 0.1 keeps 1 + noise*Z > 0 (an observation is a price): at 0.1 a non-positive one needs
+    # Z <= -10 (p ~ 1e-23); at the old bound 0.5 about 2 % were <= 0 and crashed the read
+    noise: float = Field(default=0.0, ge=0.0, le=0.1, description="relative sd of observations")
     delay_s: float = Field(default=1.0, ge=0.0, le=3600.0, description="observation delay")
     deviation: float = Field(
         default=0.0025, gt=0.0, lt=1.0, description="relative move that triggers a publication"

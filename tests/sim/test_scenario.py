@@ -284,3 +284,10 @@ def test_shipped_scenarios_have_capital_for_their_demand(name: str) -> None:
     )
     demand = s.horizon_days * s.borrowers.arrivals_per_day * mean_amount
     assert capital >= 1.25 * demand, (capital, demand)
+
+
+def test_feeder_noise_is_bounded_so_observations_stay_prices() -> None:
+    with pytest.raises(ValueError, match=r"noise"):
+        load_scenario("small", ["oracles.usdbrl.primary[0].noise=0.5"])
+    ok = load_scenario("small", ["oracles.usdbrl.primary[0].noise=0.1"])
+    assert ok.oracles.usdbrl.primary[0].noise == 0.1
