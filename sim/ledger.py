@@ -57,7 +57,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from sim.ledger_audit import as_str, postings_frame, replay_problem, replays_fast
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -528,69 +528,18 @@ class Ledger:
                 f"{len(negative)} account(s) below zero but not allowed negative: {shown}"
             )
 
+    def _columns(self) -> tuple[list[Any], ...]:
+        return (self._t, self._src, self._dst, self._amt, self._kind, self._ref)
+
     def _replays_fast(self) -> bool:
-        """True when every posting is a positive plain int between two different accounts and
-        replaying the postings from zero gives exactly ``_bal`` (same accounts, same values),
-        decided with numpy in exact int64 arithmetic. False when anything differs or a sum
-        could overflow int64: the caller then runs the plain Python replay, which raises the
-        precise error (or passes)."""
-        amt, src, dst, bal = self._amt, self._src, self._dst, self._bal
-        n = len(amt)
-        if not (n == len(src) == len(dst) == len(self._t) == len(self._kind) == len(self._ref)):
-            return False
-        if n == 0:
-            return not bal
-        if set(map(type, amt)) != {int}:
-            return False
-        index = {name: i for i, name in enumerate(bal)}
-        get = index.get
-        try:
-            a = np.fromiter(amt, dtype=np.int64, count=n)
-            s_codes = np.fromiter(map(get, src), dtype=np.int64, count=n)
-            d_codes = np.fromiter(map(get, dst), dtype=np.int64, count=n)
-            want = np.fromiter(bal.values(), dtype=np.int64, count=len(bal))
-        except (OverflowError, TypeError, ValueError):  # an amount > int64, an unknown account
-            return False
-        if int(a.min()) <= 0 or int(a.max()) >= (2**62) // n or bool((s_codes == d_codes).any()):
-            return False  # |any replayed sum| <= n * max < 2**62: no overflow below
-        got = np.zeros(len(bal), dtype=np.int64)
-        np.subtract.at(got, s_codes, a)
-        np.add.at(got, d_codes, a)
-        used = np.zeros(len(bal), dtype=bool)
-        used[s_codes] = True
-        used[d_codes] = True
-        return bool(used.all()) and bool(np.array_equal(got, want))
+        """See :func:`sim.ledger_audit.replays_fast`."""
+        return replays_fast(self._columns(), self._bal)
 
     def _replay_check(self) -> None:
-        """Replay every posting from zero in plain Python and raise
-        :class:`LedgerImbalanceError` on a bad posting or a balance it does not reproduce."""
-        cols = (self._t, self._src, self._dst, self._amt, self._kind, self._ref)
-        if len({len(c) for c in cols}) != 1:
-            raise LedgerImbalanceError(
-                "posting columns (t_s, src, dst, amount_cents, kind, ref) have lengths "
-                f"{[len(c) for c in cols]}: must be equal"
-            )
-        replay: dict[str, int] = {}
-        get = replay.get
-        for i, (src, dst, amount) in enumerate(zip(self._src, self._dst, self._amt, strict=True)):
-            if type(amount) is not int or amount <= 0 or src == dst:
-                raise LedgerImbalanceError(
-                    f"posting seq={i} src={src!r} dst={dst!r} amount_cents={amount!r}: "
-                    "must be a positive int between two different accounts"
-                )
-            replay[src] = get(src, 0) - amount
-            replay[dst] = get(dst, 0) + amount
-        if replay != self._bal:
-            bad = sorted(
-                k for k in set(replay) | set(self._bal) if replay.get(k) != self._bal.get(k)
-            )
-            shown = ", ".join(
-                f"{k}: balance={self._bal.get(k)} replayed={replay.get(k)}" for k in bad[:5]
-            )
-            raise LedgerImbalanceError(
-                f"replaying {len(self._amt)} postings does not reproduce {len(bad)} "
-                f"balance(s): {shown}"
-            )
+        """Replay every posting in plain Python; :class:`LedgerImbalanceError` on a problem."""
+        problem = replay_problem(self._columns(), self._bal)
+        if problem is not None:
+            raise LedgerImbalanceError(problem)
 
     # ------------------------------------------------------------------ export
     def rows(self) -> dict[str, list[Any]]:
@@ -603,34 +552,14 @@ class Ledger:
             "dst": list(self._dst),
             "amount_cents": list(self._amt),
             "kind": list(self._kind),
-            "ref": [str(r) for r in self._ref],
+            "ref": as_str(self._ref),
         }
 
     def table(self) -> pd.DataFrame:
         """Postings as a pandas DataFrame with columns :data:`COLUMNS` (int64 seq and amounts,
-        float64 times, string ids); the same values as :meth:`rows`, built column-wise with
-        numpy (a run has ~500k postings)."""
-        import pandas as pd
-
-        n = len(self._amt)
-
-        def objects(values: list[Any]) -> pd.Series:
-            out = np.empty(n, dtype=object)
-            out[:] = values
-            return pd.Series(out, dtype="object", copy=False)
-
-        return pd.DataFrame(
-            {
-                "seq": pd.Series(np.arange(n, dtype=np.int64), dtype="int64"),
-                "t_s": pd.Series(np.array(self._t, dtype=np.float64), dtype="float64"),
-                "src": objects(self._src),
-                "dst": objects(self._dst),
-                "amount_cents": pd.Series(np.array(self._amt, dtype=np.int64), dtype="int64"),
-                "kind": objects(self._kind),
-                "ref": objects(_as_str(self._ref)),
-            },
-            copy=False,
-        )
+        float64 times, string ids); the same values as :meth:`rows`
+        (:func:`sim.ledger_audit.postings_frame`)."""
+        return postings_frame(self._columns())
 
     # ------------------------------------------------------------------ internals
     @staticmethod
@@ -651,12 +580,3 @@ class Ledger:
         self._bal[name] = 0
         if self.may_go_negative(name):
             self._neg.add(name)
-
-
-def _as_str(values: list[Any]) -> list[str]:
-    """``[str(v) for v in values]``, converting each distinct value once when they are all
-    plain ``int`` / ``str`` (refs repeat: a loan's id on each of its postings)."""
-    if set(map(type, values)) <= {int, str}:
-        memo = {v: str(v) for v in set(values)}
-        return list(map(memo.__getitem__, values))
-    return [str(v) for v in values]
