@@ -272,8 +272,11 @@ class LenderBook:
 
     @property
     def open_cents(self) -> np.ndarray:
-        """Cents each lender has in offers of auctions not yet concluded (a copy, int64)."""
-        return np.asarray(self._open, dtype=np.int64)
+        """Cents each lender has in offers of auctions not yet concluded (a read-only int64
+        snapshot: writing to it raises, it never changes the book)."""
+        out = np.asarray(self._open, dtype=np.int64)
+        out.flags.writeable = False
+        return out
 
     def plan(
         self,
