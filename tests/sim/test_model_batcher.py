@@ -129,3 +129,30 @@ def test_flush_dispatches_the_open_batch(scorer, tmp_path: Path) -> None:
     assert b.pending == 0
     env.run(until=0.01)
     assert ev.processed and ev.value[3] == 1 and ev.value[1] == 0.0
+
+
+def test_score_rows_equals_score_bit_for_bit(scorer) -> None:
+    x = np.ascontiguousarray(ROWS[:37], dtype=np.float32)
+    for n in (1, 2, 37):
+        np.testing.assert_array_equal(scorer.score_rows(x[:n]), scorer.score(ROWS[:n]))
+    # one row at a time gives the same PD as in a batch (the batcher's batch size ~1 case)
+    one = np.array([scorer.score_rows(x[i : i + 1])[0] for i in range(37)])
+    np.testing.assert_allclose(one, scorer.score(x), atol=1e-7)
+    assert not scorer._feed  # the caller's rows are not kept alive
+
+
+def test_batcher_scores_through_score_rows_with_the_same_pds(scorer) -> None:
+    env = simpy.Environment()
+    b = DynamicBatcher(env, scorer, 3, 5.0, lambda n: 1.0)
+    got: dict[int, float] = {}
+
+    def client(i: int, t: float):
+        yield env.timeout(t)
+        got[i] = (yield b.submit(ROWS[i]))[0]
+
+    for i in range(20):
+        env.process(client(i, 0.002 * i))
+    env.run()
+    direct = scorer.score(ROWS[:20])
+    np.testing.assert_allclose([got[i] for i in range(20)], direct, atol=1e-7)
+    assert b.stats()["batches"] < 20  # rows were really batched
