@@ -18,8 +18,9 @@ digits, ``interest = round_half_even(D)`` where ``D`` is the 50-digit ``Decimal`
 ``balance * i``, and ``PMT`` from 50-digit products and quotients; so a schedule is the same
 on every platform and Python build. :func:`price_schedule_decimal` is that rule written out
 directly and kept as the reference. :func:`price_schedule` / :func:`schedule_columns` give
-exactly the same installments faster: the monthly rate per ``apr_bps`` and the annuity
-discount per (``apr_bps``, ``n``) are memoised (a few hundred distinct inputs in a run), ``PMT``
+exactly the same installments faster: the monthly rate (50-digit and as a double) and the
+annuity discount are memoised together per (``apr_bps``, ``n``) (a few hundred distinct inputs
+in a run; one cache lookup per schedule, after plain ``int`` arguments are checked inline), ``PMT``
 is computed in ``Decimal`` as above, and each month's interest takes a float fast path that is
 provably exact or else falls back to the ``Decimal`` product:
 
@@ -143,14 +144,19 @@ def schedule_columns(
     """:func:`price_schedule` as four columns ``(payment, interest, principal, balance)`` in
     centavos, installment 1 first: the same numbers without building ``Installment`` objects
     (the simulation's loans keep only these lists)."""
-    p = check_cents(principal_cents, "principal_cents", allow_zero=False)
-    n = _check_int(term_months, "term_months", 1)
-    i = monthly_rate_decimal(apr_bps)
-    if i == 0:
+    p, n, bps = principal_cents, term_months, apr_bps
+    if type(p) is not int or type(n) is not int or type(bps) is not int or p <= 0 or n < 1:
+        p = check_cents(principal_cents, "principal_cents", allow_zero=False)
+        n = _check_int(term_months, "term_months", 1)
+        bps = _check_int(apr_bps, "apr_bps", 0)
+    elif bps < 0:
+        bps = _check_int(apr_bps, "apr_bps", 0)  # raises
+    i, i_f, discount = _rate_terms(bps, n)
+    if discount is None:  # i == 0
         pmt = round_half_even(Fraction(p, n))
         return _amortise(p, n, pmt, i, 0.0)
-    pmt = _round_cents(_CTX.divide(_CTX.multiply(Decimal(p), i), _discount(apr_bps, n)))
-    return _amortise(p, n, pmt, i, _monthly_rate_float(apr_bps))
+    pmt = _round_cents(_CTX.divide(_CTX.multiply(Decimal(p), i), discount))
+    return _amortise(p, n, pmt, i, i_f)
 
 
 def price_schedule_decimal(
@@ -230,6 +236,16 @@ def _amortise(
 def _monthly_rate_float(bps: int) -> float:
     """The 50-digit monthly rate correctly rounded to a double (relative error <= 2**-53)."""
     return float(_monthly_rate(bps))
+
+
+@lru_cache(maxsize=16384)
+def _rate_terms(bps: int, n: int) -> tuple[Decimal, float, Decimal | None]:
+    """``(i, float(i), 1 - (1 + i) ** -n)`` of ``bps`` (the discount ``None`` when ``i = 0``):
+    what a schedule needs of its rate and term, in one memoised lookup."""
+    i = _monthly_rate(bps)
+    if i == 0:
+        return i, 0.0, None
+    return i, _monthly_rate_float(bps), _discount(bps, n)
 
 
 @lru_cache(maxsize=16384)
