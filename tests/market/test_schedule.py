@@ -349,13 +349,15 @@ def test_pro_rata_validation_and_numpy_weights() -> None:
         pro.split(1.5)  # type: ignore[arg-type]
 
 
-def test_schedule_columns_takes_numpy_ints_like_ints() -> None:
+def test_schedule_columns_fast_path_keeps_the_argument_rules() -> None:
     import numpy as np
 
     from market.schedule import schedule_columns
 
     want = schedule_columns(1_234_567, 2_345, 18)
-    assert schedule_columns(np.int64(1_234_567), np.int32(2_345), np.int64(18)) == want
+    assert schedule_columns(np.int64(1_234_567), 2_345, 18) == want  # numpy principal: ok
+    with pytest.raises(ValueError, match=r"term_months=np.int64\(18\) must be an int"):
+        schedule_columns(1_234_567, 2_345, np.int64(18))
     assert schedule_columns(1_000, 0, 3) == (
         [333, 333, 334],
         [0, 0, 0],
