@@ -11,13 +11,17 @@ e.g. ``offer.amount_cents=-5: must be a positive integer``.  Integers must be re
 Names: :class:`AuctionRules`, :class:`AuctionRequest`, :class:`Offer`, :class:`Allocation`,
 :class:`Exclusion`, :class:`ClearingResult` (``.to_dict()`` is the ``ce auction clear`` JSON
 object), the code tuples :data:`PRICING_RULES`, :data:`STATUSES`, :data:`EXCLUSION_REASONS`.
+
+Hot-path constructors (no checks; for values already validated, e.g. by the lifecycle or the
+clearing): :func:`offer_unchecked`, :func:`allocation_unchecked`, :func:`exclusion_unchecked`,
+all made by :func:`unchecked_constructor`; each builds an instance equal to the checked one.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -35,6 +39,10 @@ __all__ = [
     "Exclusion",
     "FieldError",
     "Offer",
+    "allocation_unchecked",
+    "exclusion_unchecked",
+    "offer_unchecked",
+    "unchecked_constructor",
 ]
 
 #: pricing rules, in the spec's order; ``uniform`` is the default
@@ -265,30 +273,26 @@ def _decimal_ratio(x: float) -> tuple[int, int]:
     return f.numerator, f.denominator
 
 
-def offer_unchecked(
-    offer_id: str,
-    lender: str,
-    amount_cents: int,
-    rate_bps: int,
-    committed_at: int | float,
-    revealed: bool,
-) -> Offer:
-    """An :class:`Offer` built WITHOUT ``__post_init__``'s checks, for callers whose values were
-    already validated (e.g. :mod:`market.lifecycle` revealing a checked commit): about 4x
-    cheaper. Passing unchecked input here breaks the guarantees of :class:`Offer`."""
-    o = _new(Offer)
-    s = _setattr
-    s(o, "offer_id", offer_id)
-    s(o, "lender", lender)
-    s(o, "amount_cents", amount_cents)
-    s(o, "rate_bps", rate_bps)
-    s(o, "committed_at", committed_at)
-    s(o, "revealed", revealed)
-    return o
-
-
-_new = object.__new__
-_setattr = object.__setattr__
+def unchecked_constructor(cls: type, doc: str) -> Any:
+    """A function ``(field1, field2, ...) -> cls`` building a frozen slots dataclass WITHOUT
+    ``__init__`` / ``__post_init__``: it stores the arguments through the slots' own setters,
+    in field order, with no defaults and no checks.  The result equals (``==``, ``hash``) the
+    instance ``cls(...)`` would build from the same valid values and is just as frozen; about
+    2x cheaper than a frozen dataclass's ``__init__`` (which goes through ``object.__setattr__``
+    per field).  For internal records whose inputs were already validated."""
+    names = [f.name for f in fields(cls)]
+    env = {"_new": object.__new__, "_cls": cls}
+    body = []
+    for k, name in enumerate(names):
+        env[f"_set{k}"] = getattr(cls, name).__set__  # the slot's member descriptor
+        body.append(f"    _set{k}(o, {name})\n")
+    src = f"def make({', '.join(names)}):\n    o = _new(_cls)\n{''.join(body)}    return o\n"
+    exec(src, env)  # generated from the dataclass's own field names, like dataclasses does
+    make = env["make"]
+    make.__name__ = make.__qualname__ = f"{cls.__name__.lower()}_unchecked"
+    make.__module__ = cls.__module__
+    make.__doc__ = doc
+    return make
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,3 +358,21 @@ class ClearingResult:
     def borrower_receives_cents(self) -> int:
         """F − fee: what the borrower is paid out."""
         return self.filled_cents - self.fee_cents
+
+
+offer_unchecked = unchecked_constructor(
+    Offer,
+    """An :class:`Offer` built WITHOUT ``__post_init__``'s checks, for callers whose values were
+    already validated (e.g. :mod:`market.lifecycle` revealing a checked commit): about 3x
+    cheaper. Passing unchecked input here breaks the guarantees of :class:`Offer`.""",
+)
+allocation_unchecked = unchecked_constructor(
+    Allocation,
+    """An :class:`Allocation` built from already-valid values (the clearing's own), equal to
+    ``Allocation(...)`` and about 2x cheaper.""",
+)
+exclusion_unchecked = unchecked_constructor(
+    Exclusion,
+    """An :class:`Exclusion` built from already-valid values, equal to ``Exclusion(...)``
+    and about 1.5x cheaper.""",
+)

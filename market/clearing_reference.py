@@ -17,17 +17,27 @@ All arithmetic is on Python ints, so nothing overflows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from market.auction_types import (
-    Allocation,
     AuctionRequest,
     AuctionRules,
     ClearingResult,
-    Exclusion,
     Offer,
+    allocation_unchecked,
+    exclusion_unchecked,
+    unchecked_constructor,
 )
 
 __all__ = ["check_unique_ids", "clear_reference", "eligibility_reason"]
+
+#: step 2's order: (rate_bps, committed_at, offer_id)
+_CLEARING_ORDER = attrgetter("rate_bps", "committed_at", "offer_id")
+_NA = "NOT_ALLOCATED"
+# the result records are built from values computed here, so skip the dataclass __init__s
+_allocation = allocation_unchecked
+_exclusion = exclusion_unchecked
+_result = unchecked_constructor(ClearingResult, "ClearingResult(...) from the clearing's values.")
 
 
 def eligibility_reason(offer: Offer, request: AuctionRequest, rules: AuctionRules) -> str | None:
@@ -58,7 +68,7 @@ def clear_reference(
 ) -> ClearingResult:
     """Clear one auction (see the module docstring); ``offers`` in input order."""
     check_unique_ids([o.offer_id for o in offers])
-    reasons: dict[str, str] = {}
+    reasons: dict[str, str] = {}  # offer_id -> why it is not eligible (step 1)
     eligible: list[Offer] = []
     for o in offers:
         why = eligibility_reason(o, request, rules)
@@ -66,76 +76,69 @@ def clear_reference(
             eligible.append(o)
         else:
             reasons[o.offer_id] = why
-    eligible.sort(key=lambda o: (o.rate_bps, o.committed_at, o.offer_id))
-    supply = sum(o.amount_cents for o in eligible)
+    eligible.sort(key=_CLEARING_ORDER)
+    supply = sum([o.amount_cents for o in eligible])
     amount = request.amount_cents
     if supply == 0 or supply < rules.min_fill_cents(amount):
-        return ClearingResult(
-            status="UNFILLED",
-            clearing_rate_bps=None,
-            paid_rate=rules.pricing,
-            filled_cents=0,
-            fee_cents=0,
-            allocations=(),
-            excluded=tuple(
-                Exclusion(o.offer_id, reasons.get(o.offer_id, "NOT_ALLOCATED")) for o in offers
-            ),
-        )
+        excluded = [_exclusion(o.offer_id, reasons.get(o.offer_id, _NA)) for o in offers]
+        return _result("UNFILLED", None, rules.pricing, 0, 0, (), tuple(excluded))
     filled = min(amount, supply)
 
-    # r*: walk the rate groups until the cumulative supply reaches F
-    below = 0  # S(r*-)
-    i = 0
-    while True:
-        rate = eligible[i].rate_bps
-        j = i
-        group = 0
-        while j < len(eligible) and eligible[j].rate_bps == rate:
-            group += eligible[j].amount_cents
-            j += 1
-        if below + group >= filled:
+    # r*: the rate of the first offer (in clearing order) at which the cumulative supply
+    # reaches F; its group eligible[i:j] holds every offer at r*, below = S(r*-)
+    n = len(eligible)
+    below = cum = i = 0
+    r_star = eligible[0].rate_bps
+    for k, o in enumerate(eligible):
+        if o.rate_bps != r_star:
+            below, i, r_star = cum, k, o.rate_bps
+        cum += o.amount_cents
+        if cum >= filled:
             break
-        below += group
-        i = j
-    r_star, marginal = rate, eligible[i:j]
+    j = k + 1
+    while j < n and eligible[j].rate_bps == r_star:
+        cum += eligible[j].amount_cents
+        j += 1
+    group = cum - below
 
-    # pro rata at r*: floor shares, then one cent each to the largest remainders
-    rest, total = filled - below, group
-    shares = [rest * o.amount_cents // total for o in marginal]
-    missing = rest - sum(shares)
-    if missing:
-        by_remainder = sorted(
-            range(len(marginal)), key=lambda k: -(rest * marginal[k].amount_cents % total)
-        )  # stable: ties keep clearing order, i.e. (committed_at, offer_id)
-        for k in by_remainder[:missing]:
-            shares[k] += 1
+    # offers below r* in full; pro rata at r*: floor shares, then one cent each to the
+    # largest remainders
     alloc = {o.offer_id: o.amount_cents for o in eligible[:i]}
-    alloc.update((o.offer_id, s) for o, s in zip(marginal, shares, strict=True) if s > 0)
-
-    if rules.pricing == "first_rejected":
-        if rest < total:
-            paid = r_star
-        else:
-            paid = eligible[j].rate_bps if j < len(eligible) else request.max_rate_bps
+    rest, total = filled - below, group
+    if rest == total:  # the r* group is taken in full
+        alloc.update((o.offer_id, o.amount_cents) for o in eligible[i:j])
     else:
-        paid = r_star
+        marginal = eligible[i:j]
+        shares = [rest * o.amount_cents // total for o in marginal]
+        missing = rest - sum(shares)
+        if missing:
+            by_remainder = sorted(
+                range(len(marginal)), key=lambda m: -(rest * marginal[m].amount_cents % total)
+            )  # stable: ties keep clearing order, i.e. (committed_at, offer_id)
+            for m in by_remainder[:missing]:
+                shares[m] += 1
+        alloc.update((o.offer_id, s) for o, s in zip(marginal, shares, strict=True) if s > 0)
+
+    paid = r_star
+    if rules.pricing == "first_rejected" and rest >= total:  # nothing at r* was rejected
+        paid = eligible[j].rate_bps if j < n else request.max_rate_bps
     own = rules.pricing == "pay_as_bid"
-    allocations = tuple(
-        Allocation(o.offer_id, o.lender, alloc[o.offer_id], o.rate_bps if own else paid)
+    allocations = [
+        _allocation(o.offer_id, o.lender, alloc[o.offer_id], o.rate_bps if own else paid)
         for o in eligible[:j]
         if o.offer_id in alloc
-    )
-    excluded = tuple(
-        Exclusion(o.offer_id, reasons.get(o.offer_id, "NOT_ALLOCATED"))
+    ]
+    excluded = [
+        _exclusion(o.offer_id, reasons.get(o.offer_id, _NA))
         for o in offers
         if o.offer_id not in alloc
-    )
-    return ClearingResult(
-        status="FILLED" if filled == amount else "PARTIAL",
-        clearing_rate_bps=r_star,
-        paid_rate=rules.pricing,
-        filled_cents=filled,
-        fee_cents=rules.fee_cents(filled),
-        allocations=allocations,
-        excluded=excluded,
+    ]
+    return _result(
+        "FILLED" if filled == amount else "PARTIAL",
+        r_star,
+        rules.pricing,
+        filled,
+        rules.fee_cents(filled),
+        tuple(allocations),
+        tuple(excluded),
     )

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from market.auction_types import (
+    EXCLUSION_REASONS,
     Allocation,
     AuctionRequest,
     AuctionRules,
@@ -19,7 +20,10 @@ from market.auction_types import (
     Exclusion,
     FieldError,
     Offer,
+    allocation_unchecked,
+    exclusion_unchecked,
     offer_unchecked,
+    unchecked_constructor,
 )
 
 
@@ -213,6 +217,36 @@ def test_offer_unchecked_equals_a_checked_offer(offer_id, lender, amount, rate, 
     assert hash(fast) == hash(checked)
     with pytest.raises(AttributeError):
         fast.amount_cents = 1  # still frozen
+
+
+@given(
+    offer_id=st.text(min_size=1, max_size=8),
+    lender=st.text(min_size=1, max_size=8),
+    amount=st.integers(1, 2**63 - 1),
+    rate=st.integers(0, 2**63 - 1),
+    reason=st.sampled_from(EXCLUSION_REASONS),
+)
+def test_allocation_and_exclusion_unchecked_equal_the_dataclasses(
+    offer_id, lender, amount, rate, reason
+):
+    for fast, checked in (
+        (
+            allocation_unchecked(offer_id, lender, amount, rate),
+            Allocation(offer_id, lender, amount, rate),
+        ),
+        (exclusion_unchecked(offer_id, reason), Exclusion(offer_id, reason)),
+    ):
+        assert fast == checked and hash(fast) == hash(checked) and repr(fast) == repr(checked)
+        with pytest.raises(AttributeError):
+            fast.offer_id = "x"  # still frozen
+
+
+def test_unchecked_constructor_takes_the_fields_in_order() -> None:
+    make = unchecked_constructor(Offer, "doc")
+    assert make.__doc__ == "doc" and make.__name__ == "offer_unchecked"
+    assert make("o", "l", 5, 10, 1.5, False) == Offer("o", "l", 5, 10, 1.5, False)
+    with pytest.raises(TypeError):
+        make("o", "l", 5, 10, 1.5)  # no defaults: every field must be given
 
 
 @given(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from market.lifecycle import (
     confirm,
     open_auction,
     reveal,
+    reveal_and_clear,
     reveal_deadline,
     reveal_many,
     settlement_payload,
@@ -441,6 +444,96 @@ def test_batch_transitions_equal_one_by_one(steps, reveal_plan) -> None:
     assert list(outcomes) == expected
     assert many == one
     event(f"accepted reveals: {sum(o[0] for o in outcomes)}")
+
+
+@given(
+    amount=st.integers(1_000, 8_000),
+    pricing=st.sampled_from(["uniform", "pay_as_bid", "first_rejected"]),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(_BATCH_LENDERS),
+            st.integers(0, 30),  # time step
+            st.integers(0, 4_000),  # amount (0 is an invalid reveal)
+            st.integers(0, 40).map(lambda r: r * 5),
+        ),
+        max_size=12,
+    ),
+    reveal_plan=st.lists(
+        st.tuples(
+            st.integers(0, 30), st.integers(-10, 120), st.sampled_from(["ok", "ok", "bad", "x"])
+        ),
+        max_size=14,
+    ),
+    close_offset=st.one_of(st.just("last"), st.integers(95, 130), st.integers(-20, 130)),
+    reveal_each=st.booleans(),
+)
+def test_reveal_and_clear_equals_reveal_many_close_clear(
+    amount, pricing, steps, reveal_plan, close_offset, reveal_each
+) -> None:
+    """reveal_and_clear gives the outcomes and state of reveal_many, close and clear in turn,
+    and raises where they raise."""
+    rules = AuctionRules(
+        max_offers_per_lender=3,
+        cooldown_s=5,
+        snipe_window_s=50,
+        snipe_extension_s=30,
+        max_extensions=3,
+        ttl_s=200,
+        reveal_window_s=100,
+        min_fill_ratio=0.3,
+        pricing=pricing,
+    )
+    s = open_auction(AuctionRequest(1, "b", amount, 180, 12, 0), rules)
+    batch = CommitBatch(s)
+    t = 0
+    secrets = []
+    for i, (lender, dt, amt, rate) in enumerate(steps):
+        t += dt
+        salt = bytes([i]) * 32
+        c = offer_commitment(1, lender, amt, rate, salt)
+        if batch.commit(offer_id=f"o{i}", lender=lender, commitment=c, t=t)[0]:
+            secrets.append((f"o{i}", amt, rate, salt))
+    s = batch.state()
+    if reveal_each:  # every secret once, in the window, before the planned extra reveals
+        reveal_plan = [(k, 10 + k, "ok") for k in range(len(secrets))] + reveal_plan
+    reveals = []
+    for k, offset, kind in reveal_plan if secrets else ():
+        oid, amt, rate, salt = secrets[k % len(secrets)]
+        if kind == "bad":
+            amt += 1
+        elif kind == "x":
+            oid = "nope"
+        reveals.append((oid, amt, rate, salt, float(s.close_at + offset)))
+    reveals.sort(key=lambda r: r[4])
+    if close_offset == "last":  # as the runner does when every commit reveals
+        t_close = reveals[-1][4] if reveals else s.close_at
+    else:
+        t_close = s.close_at + close_offset
+    try:
+        one, expected = reveal_many(s, reveals)
+        one = clear(close(one, t_close))
+    except ValueError:
+        with pytest.raises(ValueError):
+            reveal_and_clear(s, reveals, t_close)
+        event("raises")
+        return
+    both, outcomes = reveal_and_clear(s, reveals, t_close)
+    assert outcomes == expected
+    assert both == one
+    event(one.phase)
+
+
+def test_internal_state_constructor_equals_the_dataclass() -> None:
+    from market.lifecycle import _state
+
+    s = open_auction(REQ, RULES)
+    assert s == AuctionState(REQ, RULES, "OPEN", REQ.opened_at + RULES.ttl_s)
+    s = put(s, "o1", "l1", 5000, 1000, 150).state
+    values = [getattr(s, f.name) for f in dataclasses.fields(AuctionState)]
+    fast = _state(*values)
+    assert fast == AuctionState(*values) and hash(fast.commits) == hash(s.commits)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.phase = "CLOSED"
 
 
 def test_commit_batch_rejects_wrong_phase_and_bad_input() -> None:
