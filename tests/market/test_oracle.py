@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from market.oracle import (
     FAILOVER,
@@ -262,3 +264,24 @@ def test_divergence_rejects_time_going_backwards() -> None:
         ValueError, match=r"now=99\.0: must not be earlier than state\.as_of=100\.0"
     ):
         _div([5.0, 5.2], 99.0, st)
+
+
+@given(
+    st.one_of(st.text(max_size=6), st.integers(), st.none()),
+    st.one_of(st.floats(allow_nan=True), st.integers(-5, 5), st.booleans(), st.text(max_size=2)),
+    st.one_of(st.floats(allow_nan=True), st.integers(-5, 5), st.booleans()),
+)
+def test_source_state_builds_the_same_value_under_the_same_rules(sid, price, updated) -> None:
+    from market.oracle import source_state
+
+    try:
+        want = SourceState(sid, price, updated)
+    except ValueError as err:
+        with pytest.raises(ValueError) as got:
+            source_state(sid, price, updated)
+        assert str(got.value) == str(err)
+        return
+    got_state = source_state(sid, price, updated)
+    assert type(got_state) is SourceState
+    assert got_state == want and hash(got_state) == hash(want)
+    assert type(got_state.price) is float and type(got_state.updated_at) is float
