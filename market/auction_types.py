@@ -222,6 +222,22 @@ class AuctionRequest:
     opened_at: int | float = 0
 
     def __post_init__(self) -> None:
+        a, m, n, t = self.amount_cents, self.max_rate_bps, self.term_months, self.opened_at
+        if (  # the common case needs no normalising; anything else gets the full checks
+            type(self.auction_id) is int
+            and 0 <= self.auction_id <= INT64_MAX
+            and type(self.borrower) is str
+            and self.borrower
+            and type(a) is int
+            and 1 <= a <= INT64_MAX
+            and type(m) is int
+            and 0 <= m <= INT64_MAX
+            and type(n) is int
+            and 1 <= n <= INT64_MAX
+            and type(t) is float
+            and 0.0 <= t <= MAX_TIME_S  # also refuses nan (inf > MAX_TIME_S)
+        ):
+            return
         p = "request."
         _set(self, "auction_id", check_int(p + "auction_id", self.auction_id))
         check_str(p + "borrower", self.borrower)

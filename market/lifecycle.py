@@ -86,6 +86,7 @@ ClearingFn = Callable[[AuctionRequest, Sequence[Offer], AuctionRules], ClearingR
 _NUMPY_FROM = 1000
 _ZERO_SALT = bytes(32)
 _MAX_TIME = float(2**53)
+_ACCEPTED = (True, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ class ConfirmOutcome:
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(AuctionState))
+_confirm_outcome = unchecked_constructor(ConfirmOutcome, "ConfirmOutcome(...), no checks.")
 #: ``AuctionState(...)`` with every field given, without the frozen ``__init__`` (the
 #: transitions build states from values they have checked): equal to it, ~2x cheaper
 _state = unchecked_constructor(AuctionState, "AuctionState(...) from all 14 fields, no checks.")
@@ -358,10 +360,6 @@ class CommitBatch:
         )
 
 
-def _valid_uint(x: object) -> bool:
-    return type(x) is int and 0 <= x < 2**63
-
-
 def _reveal_rule(
     state: AuctionState,
     reveals: Mapping[str, tuple[Offer, bytes]],
@@ -382,8 +380,13 @@ def _reveal_rule(
         return "early", None
     if state.phase != "OPEN" or t >= state.close_at + state.rules.reveal_window_s:
         return "late", None
-    if not (_valid_uint(amount_cents) and _valid_uint(rate_bps)) or not (
-        isinstance(salt, bytes) and len(salt) == 32
+    if not (
+        type(amount_cents) is int
+        and 0 <= amount_cents < 2**63  # int64, as the numpy clearing stores it
+        and type(rate_bps) is int
+        and 0 <= rate_bps < 2**63
+        and isinstance(salt, bytes)
+        and len(salt) == 32
     ):
         return "invalid", None
     c = state.commits[pos]
@@ -464,16 +467,42 @@ def _apply_reveals(
     bad = 0
     outcomes = []
     opened_at = state.request.opened_at
+    aid = state.request.auction_id
+    index, commits = state.commit_index, state.commits
+    start, end = state.close_at, reveal_deadline(state)
+    if state.phase != "OPEN":
+        start = end = 0.0  # no fast path: every reveal is late
     for offer_id, amount_cents, rate_bps, salt, t in reveals:
         if not (type(t) is float and opened_at <= t <= _MAX_TIME):
             t = _time(state, t, "reveal")
+        pos = index.get(offer_id)
+        if (  # the common case: a fresh, well-formed reveal in the window that matches
+            pos is not None
+            and start <= t < end
+            and offer_id not in opened
+            and type(amount_cents) is int
+            and 0 < amount_cents < 2**63
+            and type(rate_bps) is int
+            and 0 <= rate_bps < 2**63
+            and type(salt) is bytes
+            and len(salt) == 32
+        ):
+            c = commits[pos]
+            if offer_commitment(aid, c.lender, amount_cents, rate_bps, salt) == c.commitment:
+                offer = offer_unchecked(
+                    offer_id, c.lender, amount_cents, rate_bps, c.committed_at, True
+                )
+                opened[offer_id] = (offer, salt)
+                outcomes.append(_ACCEPTED)
+                continue
+        # anything else: the full rule decides (and names the BAD_REVEAL detail)
         detail, offer = _reveal_rule(state, opened, offer_id, amount_cents, rate_bps, salt, t)
         if offer is None:
             bad += 1
             outcomes.append((False, "BAD_REVEAL", detail))
         else:
-            opened[offer_id] = (offer, salt if type(salt) is bytes else bytes(salt))
-            outcomes.append((True, None, None))
+            opened[offer_id] = (offer, bytes(salt))
+            outcomes.append(_ACCEPTED)
     return bad, outcomes
 
 
@@ -574,11 +603,12 @@ def confirm(
     offers = list(state.offers)
     while True:
         drop: set[str] = set()
-        used: dict[str, int] = {}
+        used: dict[str, int] = {}  # lender -> cents of the allocations kept so far
         for a in result.allocations:  # clearing order: keep the cheapest that fit
-            balance = free_balances.get(a.lender, 0)
-            if used.get(a.lender, 0) + a.amount_cents <= balance:
-                used[a.lender] = used.get(a.lender, 0) + a.amount_cents
+            lender = a.lender
+            need = used.get(lender, 0) + a.amount_cents
+            if need <= free_balances.get(lender, 0):
+                used[lender] = need
             else:
                 drop.add(a.offer_id)
         if not drop:
@@ -599,13 +629,28 @@ def confirm(
             if o.offer_id in gone or o.offer_id in reasons
         )
         result = replace(result, excluded=excluded)
-    debits: dict[str, int] = {}
-    if result.status != "UNFILLED":
-        for a in result.allocations:
-            debits[a.lender] = debits.get(a.lender, 0) + a.amount_cents
-    phase = "UNFILLED" if result.status == "UNFILLED" else "CONFIRMED"
-    new = _evolve(state, phase=phase, result=result, dropped=tuple(dropped), debits=debits)
-    return ConfirmOutcome(new, dict(debits), tuple(dropped))
+    if result.status == "UNFILLED":
+        phase, debits = "UNFILLED", {}
+    else:  # the loop ended with nothing to drop: ``used`` sums every allocation by lender
+        phase, debits = "CONFIRMED", used
+    gone = tuple(dropped)
+    new = _state(
+        state.request,
+        state.rules,
+        phase,
+        state.close_at,
+        state.extensions,
+        state.commits,
+        state.commit_index,
+        state.lenders,
+        state.reveals,
+        state.bad_reveals,
+        state.offers,
+        result,
+        gone,
+        debits,
+    )
+    return _confirm_outcome(new, dict(debits), gone)
 
 
 def settlement_payload(state: AuctionState) -> dict[str, Any]:

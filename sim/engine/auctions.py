@@ -13,8 +13,10 @@ salt generator's raw output, little-endian) and its commitment
    and applies anti-sniping.
 2. **Reveal** — each accepted commit is revealed ``reveal_after_s`` after the close (or never).
    The process sleeps until the reveal deadline (or the last reveal when all reveal), then
-   applies the reveals in time order and closes.
-3. **Clearing** — :func:`market.lifecycle.clear`; the result is recorded (``clearing``).
+   applies the reveals in time order, closes and clears in one step
+   (:func:`market.lifecycle.reveal_and_clear`, the same as ``reveal_many``, ``close``,
+   ``clear`` in turn).
+3. **Clearing** — the result is recorded (``clearing``).
 4. **Confirmation** — ``confirmation_delay_s`` later, :func:`market.lifecycle.confirm` with the
    winners' free balances *then* (capital is locked only now): a winner short of cash is
    dropped (``INSUFFICIENT_FUNDS``) and the auction re-cleared. The debits move
@@ -275,16 +277,15 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     else:
         t_close = close_at + rules.reveal_window_s
     yield env.timeout(max(0.0, t_close - env.now))
-    if reveals:
-        state, outcomes = lc.reveal_many(
-            state,
-            [(p.offer_id, p.plan.amount_cents, p.plan.rate_bps, p.salt, t) for t, p in reveals],
-        )
-        for (_, p), (ok, _, _) in zip(reveals, outcomes, strict=True):
-            p.revealed = ok
-    # ``now + (t_close - now)`` can round one ulp below ``t_close``: close at t_close then
-    state = lc.close(state, max(env.now, t_close))
-    state = lc.clear(state)
+    # reveal_many + close + clear in one step; ``now + (t_close - now)`` can round one ulp
+    # below ``t_close``: close at t_close then
+    state, outcomes = lc.reveal_and_clear(
+        state,
+        [(p.offer_id, p.plan.amount_cents, p.plan.rate_bps, p.salt, t) for t, p in reveals],
+        max(env.now, t_close),
+    )
+    for (_, p), (ok, _, _) in zip(reveals, outcomes, strict=True):
+        p.revealed = ok
     ctx.state = state
     ctx.cleared_at = env.now
     eng.record_clearing(ctx, state.result, "clear")

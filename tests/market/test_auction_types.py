@@ -21,6 +21,9 @@ from market.auction_types import (
     FieldError,
     Offer,
     allocation_unchecked,
+    check_int,
+    check_str,
+    check_time,
     exclusion_unchecked,
     offer_unchecked,
     unchecked_constructor,
@@ -92,6 +95,69 @@ def test_fee_is_ceiling() -> None:
     assert r.fee_cents(1) == 1
     assert r.fee_cents(199) == 1 and r.fee_cents(201) == 2
     assert AuctionRules(platform_fee_bps=0).fee_cents(10**9) == 0
+
+
+_REQUEST_GOOD = (7, "b1", 100_000, 2500, 12, 10.5)
+_INT_EDGES = [0, 1, 2**63 - 1, 2**63, -1, True, 3.0, "5", np.int64(9), np.int32(0)]
+_REQUEST_EDGES = (
+    _INT_EDGES,
+    ["", 5, "\n", "x"],
+    _INT_EDGES,
+    _INT_EDGES,
+    _INT_EDGES,
+    [0.0, 0, 2.0**53, 2.0**53 + 2, -0.5, float("nan"), float("inf"), np.float64(3.0), True],
+)
+
+
+def _request_by_field_checks(args: tuple) -> tuple:
+    """What AuctionRequest must store: each field check in __post_init__'s order."""
+    p = "request."
+    auction_id, borrower, amount, rate, term, opened_at = args
+    return (
+        check_int(p + "auction_id", auction_id),
+        check_str(p + "borrower", borrower),
+        check_int(p + "amount_cents", amount, lo=1),
+        check_int(p + "max_rate_bps", rate),
+        check_int(p + "term_months", term, lo=1),
+        check_time(p + "opened_at", opened_at),
+    )
+
+
+def _same_as_field_checks(args: tuple) -> None:
+    try:
+        want = _request_by_field_checks(args)
+    except FieldError as e:
+        with pytest.raises(FieldError) as err:
+            AuctionRequest(*args)
+        assert str(err.value) == str(e)
+        return
+    r = AuctionRequest(*args)
+    got = (r.auction_id, r.borrower, r.amount_cents, r.max_rate_bps, r.term_months, r.opened_at)
+    assert got == want and [type(x) for x in got] == [type(x) for x in want]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(k, v) for k, edges in enumerate(_REQUEST_EDGES) for v in edges],
+)
+def test_request_accepts_exactly_what_the_field_checks_accept(field: int, value) -> None:
+    """One edge value at a time (the others the common valid ones): AuctionRequest, with its
+    no-normalising fast path, stores what the field checks return or raises their error."""
+    args = list(_REQUEST_GOOD)
+    args[field] = value
+    _same_as_field_checks(tuple(args))
+
+
+@given(
+    args=st.tuples(
+        *(
+            st.sampled_from([good, *edges])
+            for good, edges in zip(_REQUEST_GOOD, _REQUEST_EDGES, strict=True)
+        )
+    )
+)
+def test_request_checks_mixed_edge_values(args: tuple) -> None:
+    _same_as_field_checks(args)
 
 
 @pytest.mark.parametrize(
