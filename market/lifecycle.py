@@ -324,17 +324,33 @@ class CommitBatch:
         ):  # the common case passes these; anything else gets the full checks and messages
             t = _commit_args(base, offer_id, lender, commitment, t)
         rules = base.rules
-        reason, count, extended = _commit_rule(
-            rules, self._close_at, self._extensions, self._index, self._lenders, offer_id, lender, t
-        )
-        if reason is not None:
-            return False, reason, False
+        close_at, index, lenders = self._close_at, self._index, self._lenders
+        entry = lenders.get(lender)
+        if (  # the common case: accepted (a new offer id in time, the lender within limits)
+            t < close_at
+            and offer_id not in index
+            and (
+                entry is None
+                or (entry[0] < rules.max_offers_per_lender and t - entry[1] >= rules.cooldown_s)
+            )
+        ):
+            count = 0 if entry is None else entry[0]
+            extended = (
+                close_at - t < rules.snipe_window_s and self._extensions < rules.max_extensions
+            )
+        else:  # the rule itself decides (and names the rejection)
+            reason, count, extended = _commit_rule(
+                rules, close_at, self._extensions, index, lenders, offer_id, lender, t
+            )
+            if reason is not None:
+                return False, reason, False
         if extended:
-            self._close_at += rules.snipe_extension_s
+            self._close_at = close_at + rules.snipe_extension_s
             self._extensions += 1
-        self._lenders[lender] = (count + 1, t)
-        self._index[offer_id] = len(self._commits)
-        self._commits.append(_commit_record(offer_id, lender, commitment, t))
+        lenders[lender] = (count + 1, t)
+        commits = self._commits
+        index[offer_id] = len(commits)
+        commits.append(_commit_record(offer_id, lender, commitment, t))
         return True, None, extended
 
     def state(self) -> AuctionState:

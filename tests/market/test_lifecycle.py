@@ -536,6 +536,32 @@ def test_internal_state_constructor_equals_the_dataclass() -> None:
         fast.phase = "CLOSED"
 
 
+def test_commit_batch_boundaries_equal_one_by_one() -> None:
+    """Exact rule boundaries (cooldown gap == cooldown_s, the snipe window edge, close_at)."""
+    s = open_auction(AuctionRequest(1, "b", 50_000, 2000, 12, 0), RULES)  # close_at 200
+    batch = CommitBatch(s)
+    cases = [  # (offer_id, lender, t) -> expected reason
+        ("a", "l1", 100.0, None),
+        ("b", "l1", 109.0, "COOLDOWN"),  # gap 9 < 10
+        ("c", "l1", 110.0, None),  # gap == cooldown_s: allowed
+        ("d", "l1", 130.0, "MAX_OFFERS"),
+        ("c", "l2", 131.0, "DUPLICATE_OFFER_ID"),
+        ("e", "l2", 150.0, None),  # close_at - t == snipe_window_s: no extension
+        ("f", "l3", 150.5, None),  # inside the window: extends to 230
+        ("g", "l2", 229.0, None),  # extends to 260
+        ("h", "l3", 260.0, "CLOSED"),
+    ]
+    for oid, lender, t, reason in cases:
+        c = sealed(lender, 5000, 100)
+        out = commit(s, offer_id=oid, lender=lender, commitment=c, t=t)
+        got = batch.commit(offer_id=oid, lender=lender, commitment=c, t=t)
+        assert out.reason == reason
+        assert got == (out.accepted, out.reason, out.extended)
+        s = out.state
+        assert batch.state() == s
+    assert s.close_at == 260 and s.extensions == 2
+
+
 def test_commit_batch_rejects_wrong_phase_and_bad_input() -> None:
     s = open_auction(REQ, RULES)
     batch = CommitBatch(s)
