@@ -39,6 +39,11 @@ Calling a function in the wrong phase (or with time before ``opened_at``) is a p
 and raises ``ValueError``.  Cost: :func:`commit` and :func:`reveal` copy the state's tuples and
 dicts, i.e. O(commits) per call (about a microsecond for the 10–50 commits of a real auction);
 the batch forms copy once per batch, so a run of n commits or reveals costs O(n) in all.
+:class:`CommitBatch` and :func:`reveal_many` accept the common case (a commit in time with a
+new id and a lender within limits; a fresh, well-formed, matching reveal in the window) inline
+and send everything else through the full rule.  States and :class:`Commit` records are built
+from already-checked values without the frozen ``__init__``
+(:func:`~market.auction_types.unchecked_constructor`); they equal the checked ones.
 """
 
 from __future__ import annotations
