@@ -15,6 +15,10 @@ from market.auction_types import (
     Exclusion,
     FieldError,
     Offer,
+    allocation_unchecked,
+    exclusion_unchecked,
+    offer_unchecked,
+    unchecked_constructor,
 )
 from market.calendar import (
     add_business_days,
@@ -40,6 +44,7 @@ from market.lifecycle import (
     confirm,
     open_auction,
     reveal,
+    reveal_and_clear,
     settlement_payload,
 )
 from market.lifecycle import clear as clear_auction
@@ -65,6 +70,7 @@ from market.oracle import (
     aggregate,
     divergence_gap,
     divergence_step,
+    source_state,
 )
 from market.pricing import PriceQuote, fee_cents, quote, risk_rate_floor
 from market.rates import (
@@ -118,6 +124,7 @@ __all__ = [
     "SourceState",
     "add_business_days",
     "aggregate",
+    "allocation_unchecked",
     "apr_to_cdi",
     "bps_to_rate",
     "brazil_holidays",
@@ -142,6 +149,7 @@ __all__ = [
     "divergence_gap",
     "divergence_step",
     "easter",
+    "exclusion_unchecked",
     "fee_cents",
     "format_brl",
     "is_business_day",
@@ -151,6 +159,7 @@ __all__ = [
     "new_salt",
     "offer_commitment",
     "offer_commitments",
+    "offer_unchecked",
     "open_auction",
     "parse_clear_input",
     "prepayment",
@@ -159,12 +168,15 @@ __all__ = [
     "quote",
     "rate_to_bps",
     "reveal",
+    "reveal_and_clear",
     "risk_rate_floor",
     "round_half_even",
     "schedule_columns",
     "schedule_payments",
     "settlement_payload",
+    "source_state",
     "token_units_to_cents",
     "twap",
     "twap_with_newest",
+    "unchecked_constructor",
 ]
