@@ -273,14 +273,7 @@ class Ledger:
         bal = self._bal
         for dst, amount in parts:
             if type(amount) is not int or amount <= 0 or dst == src or dst not in bal:
-                if type(amount) is not int:
-                    amount = self._coerce_amount(amount)
-                if amount <= 0:
-                    raise LedgerError(f"transfer amount_cents={amount}: must be > 0")
-                if src == dst:
-                    raise LedgerError(f"transfer src={src!r} dst={dst!r}: src and dst must differ")
-                if dst not in bal:
-                    self._check_name(dst, "dst")
+                amount = self._checked_posting(src, dst, amount, check_src=False)
             total += amount
         try:
             finite = -_INF < t_s < _INF
@@ -344,16 +337,14 @@ class Ledger:
                 raise LedgerError(
                     f"prepare row {row!r}: must be (src, dst, amount_cents, kind)"
                 ) from None
-            if type(amount) is not int:
-                amount = self._coerce_amount(amount)
-            if amount <= 0:
-                raise LedgerError(f"transfer amount_cents={amount}: must be > 0")
-            if s == d:
-                raise LedgerError(f"transfer src={s!r} dst={d!r}: src and dst must differ")
-            if s not in opened:
-                self._check_name(s, "src")
-            if d not in opened:
-                self._check_name(d, "dst")
+            if (
+                type(amount) is not int
+                or amount <= 0
+                or s == d
+                or s not in opened
+                or d not in opened
+            ):
+                amount = self._checked_posting(s, d, amount)
             net[s] = v = get(s, 0) - amount
             if v < 0 and v < low.get(s, 0):
                 low[s] = v
@@ -562,6 +553,23 @@ class Ledger:
         return postings_frame(self._columns())
 
     # ------------------------------------------------------------------ internals
+    def _checked_posting(
+        self, src: str, dst: str, amount: object, *, check_src: bool = True
+    ) -> int:
+        """The rules of one posting (amount an int > 0, ``src != dst``, valid names of
+        accounts not yet opened): the amount as an ``int``, or :class:`LedgerError`."""
+        if type(amount) is not int:
+            amount = self._coerce_amount(amount)
+        if amount <= 0:
+            raise LedgerError(f"transfer amount_cents={amount}: must be > 0")
+        if src == dst:
+            raise LedgerError(f"transfer src={src!r} dst={dst!r}: src and dst must differ")
+        if check_src and src not in self._bal:
+            self._check_name(src, "src")
+        if dst not in self._bal:
+            self._check_name(dst, "dst")
+        return amount
+
     @staticmethod
     def _coerce_amount(amount: object) -> int:
         if isinstance(amount, numbers.Integral) and not isinstance(amount, bool):
