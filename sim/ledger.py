@@ -215,12 +215,8 @@ class Ledger:
         :class:`LedgerError` (ledger unchanged) on a bad amount, ``src == dst``, a bad account
         name, a non-finite time, or an overdraft of an account not allowed negative.
         """
-        if type(amount_cents) is not int:
-            amount_cents = self._coerce_amount(amount_cents)
-        if amount_cents <= 0:
-            raise LedgerError(f"transfer amount_cents={amount_cents}: must be > 0")
-        if src == dst:
-            raise LedgerError(f"transfer src={src!r} dst={dst!r}: src and dst must differ")
+        if type(amount_cents) is not int or amount_cents <= 0 or src == dst:
+            amount_cents = self._checked_amount(src, dst, amount_cents)
         try:
             finite = -_INF < t_s < _INF
         except TypeError:
@@ -273,7 +269,9 @@ class Ledger:
         bal = self._bal
         for dst, amount in parts:
             if type(amount) is not int or amount <= 0 or dst == src or dst not in bal:
-                amount = self._checked_posting(src, dst, amount, check_src=False)
+                amount = self._checked_amount(src, dst, amount)
+                if dst not in bal:
+                    self._check_name(dst, "dst")
             total += amount
         try:
             finite = -_INF < t_s < _INF
@@ -344,7 +342,11 @@ class Ledger:
                 or s not in opened
                 or d not in opened
             ):
-                amount = self._checked_posting(s, d, amount)
+                amount = self._checked_amount(s, d, amount)
+                if s not in opened:
+                    self._check_name(s, "src")
+                if d not in opened:
+                    self._check_name(d, "dst")
             net[s] = v = get(s, 0) - amount
             if v < 0 and v < low.get(s, 0):
                 low[s] = v
@@ -553,21 +555,15 @@ class Ledger:
         return postings_frame(self._columns())
 
     # ------------------------------------------------------------------ internals
-    def _checked_posting(
-        self, src: str, dst: str, amount: object, *, check_src: bool = True
-    ) -> int:
-        """The rules of one posting (amount an int > 0, ``src != dst``, valid names of
-        accounts not yet opened): the amount as an ``int``, or :class:`LedgerError`."""
+    def _checked_amount(self, src: str, dst: str, amount: object) -> int:
+        """The amount rules of one posting (an int > 0, ``src != dst``): the amount as an
+        ``int``, or :class:`LedgerError`. Account names are checked by the caller."""
         if type(amount) is not int:
             amount = self._coerce_amount(amount)
         if amount <= 0:
             raise LedgerError(f"transfer amount_cents={amount}: must be > 0")
         if src == dst:
             raise LedgerError(f"transfer src={src!r} dst={dst!r}: src and dst must differ")
-        if check_src and src not in self._bal:
-            self._check_name(src, "src")
-        if dst not in self._bal:
-            self._check_name(dst, "dst")
         return amount
 
     @staticmethod
