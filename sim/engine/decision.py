@@ -63,7 +63,8 @@ def request_process(eng: Engine, rid: int):
     )
     net_ms = lat.network()
     yield env.timeout(net_ms / 1000.0)
-    pd, wait_ms, infer_ms, batch_size = yield eng.batcher.submit(eng.features[rid])
+    batch, k = eng.batcher.submit(eng.features[rid])
+    pd, wait_ms, infer_ms, batch_size = (yield batch)[k]
     pd = float(pd)
     attempts = 0
     oracle_ms = 0.0

@@ -7,15 +7,22 @@ Rule
   timer fires or, at once, when it reaches ``max_batch_size`` (the timer of a full batch is
   void). ``max_batch_size = 1`` is one-row scoring (no wait at all).
 - At dispatch the rows are scored together (one ONNX Runtime call); the batch's inference
-  takes ``inference_ms(n)`` of simulated time, after which every request's event succeeds
-  with ``(pd, wait_ms, infer_ms, batch_size)``: ``wait_ms`` = dispatch time - arrival time
-  (<= ``max_batch_delay_ms``), ``infer_ms`` = the batch's inference time.
+  takes ``inference_ms(n)`` of simulated time, after which the batch's event succeeds with a
+  :class:`ScoredBatch`; request ``k`` of the batch reads ``batch[k] = (pd, wait_ms, infer_ms,
+  batch_size)``: ``wait_ms`` = dispatch time - arrival time (<= ``max_batch_delay_ms``),
+  ``infer_ms`` = the batch's inference time.
 - Serving capacity is not limited: a batch starts as soon as it dispatches (no queue behind
   an earlier batch). Scale-out / throttling hooks can add a queue later at :meth:`_dispatch`.
 
-Cost: no simpy process per request — ``submit`` appends to a preallocated row buffer and a
-list; the batch timer and the completion are plain timeout events with one callback each. A
-scorer with ``score_rows`` (:class:`~sim.model.serving.PDScorer`) is called through it on the
+Cost: no simpy process and no simpy event per request — ``submit`` appends to a preallocated
+row buffer and returns the open batch's event with the request's index in it; each batch costs
+two events (its timer, unless it fills first, and its completion), however many requests it
+holds. So a batch of ``n`` wakes its ``n`` waiters from one event::
+
+    ev, k = batcher.submit(row)
+    pd, wait_ms, infer_ms, batch_size = (yield ev)[k]
+
+A scorer with ``score_rows`` (:class:`~sim.model.serving.PDScorer`) is called through it on the
 buffer's first ``n`` rows (already float32, C-contiguous), skipping ``score``'s conversion.
 """
 
@@ -27,7 +34,41 @@ from typing import Any
 import numpy as np
 import simpy
 
-__all__ = ["DynamicBatcher"]
+__all__ = ["DynamicBatcher", "ScoredBatch"]
+
+
+class ScoredBatch:
+    """The value of a batch's event: its PDs and waits in submission order, its inference
+    time (ms) and size. ``batch[k]`` is request ``k``'s ``(pd, wait_ms, infer_ms, size)``."""
+
+    __slots__ = ("infer_ms", "pds", "size", "waits_ms")
+
+    def __init__(self, pds: list[float], waits_ms: list[float], infer_ms: float) -> None:
+        self.pds = pds
+        self.waits_ms = waits_ms
+        self.infer_ms = infer_ms
+        self.size = len(pds)
+
+    def __getitem__(self, k: int) -> tuple[float, float, float, int]:
+        return self.pds[k], self.waits_ms[k], self.infer_ms, self.size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"ScoredBatch(size={self.size}, infer_ms={self.infer_ms})"
+
+
+class _BatchDone(simpy.Event):
+    """A batch's completion: a plain event that succeeds ``delay`` seconds after
+    :meth:`fire` (like a :class:`simpy.Timeout` whose delay is known only at dispatch)."""
+
+    __slots__ = ()
+
+    def fire(self, value: ScoredBatch, delay_s: float) -> None:
+        self._ok = True
+        self._value = value
+        self.env.schedule(self, simpy.events.NORMAL, delay_s)
 
 
 class DynamicBatcher:
@@ -66,7 +107,7 @@ class DynamicBatcher:
         self._buf: np.ndarray | None = (
             np.empty((self._max, int(nf)), dtype=np.float32) if nf else None
         )
-        self._events: list[simpy.Event] = []
+        self._done: _BatchDone | None = None  # the open batch's event
         self._arrivals: list[float] = []
         self._generation = 0  # identifies the open batch, voids stale timers
         # statistics
@@ -77,31 +118,34 @@ class DynamicBatcher:
         self._infers_ms: list[float] = []
 
     # ------------------------------------------------------------------ hot path
-    def submit(self, x_row: np.ndarray) -> simpy.Event:
-        """Queue one feature row (F,); the returned event's value is
-        ``(pd, wait_ms, infer_ms, batch_size)`` once its batch has been scored."""
-        k = len(self._events)
+    def submit(self, x_row: np.ndarray) -> tuple[simpy.Event, int]:
+        """Queue one feature row (F,); returns ``(event, k)``: the batch's event, whose value
+        (a :class:`ScoredBatch`) gives ``(pd, wait_ms, infer_ms, batch_size)`` at ``[k]``."""
+        arrivals = self._arrivals
+        k = len(arrivals)
         if self._buf is None:
             self._buf = np.empty((self._max, np.shape(x_row)[-1]), dtype=np.float32)
         self._buf[k] = x_row
-        ev = self._env.event()
-        self._events.append(ev)
-        self._arrivals.append(self._env.now)
+        arrivals.append(self._env.now)
+        if k == 0:
+            self._done = done = _BatchDone(self._env)
+            if self._max > 1:
+                timer = self._env.timeout(self._delay_s, self._generation)
+                timer.callbacks.append(self._on_timer)
+        else:
+            done = self._done
         if k + 1 >= self._max:
             self._dispatch()
-        elif k == 0:
-            timer = self._env.timeout(self._delay_s, self._generation)
-            timer.callbacks.append(self._on_timer)
-        return ev
+        return done, k
 
     def _on_timer(self, timer: simpy.Event) -> None:
-        if timer.value == self._generation and self._events:
+        if timer.value == self._generation and self._arrivals:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        events, arrivals = self._events, self._arrivals
-        n = len(events)
-        self._events, self._arrivals = [], []
+        arrivals, done = self._arrivals, self._done
+        n = len(arrivals)
+        self._arrivals, self._done = [], None
         self._generation += 1
         assert self._buf is not None
         pds = self._score(self._buf[:n]).tolist()
@@ -113,19 +157,19 @@ class DynamicBatcher:
         self._infers_ms.append(infer_ms)
         waits = [(now - a) * 1000.0 for a in arrivals]
         self._waits_ms.extend(waits)
-        done = self._env.timeout(infer_ms / 1000.0, (events, pds, waits, infer_ms, n))
-        done.callbacks.append(_complete)
+        assert done is not None
+        done.fire(ScoredBatch(pds, waits, infer_ms), infer_ms / 1000.0)
 
     def flush(self) -> None:
         """Dispatch the open batch now (e.g. at the end of a run)."""
-        if self._events:
+        if self._arrivals:
             self._dispatch()
 
     # ------------------------------------------------------------------ stats
     @property
     def pending(self) -> int:
         """Requests in the open (not yet dispatched) batch."""
-        return len(self._events)
+        return len(self._arrivals)
 
     @property
     def max_batch_size(self) -> int:
@@ -156,9 +200,3 @@ class DynamicBatcher:
             "infer_ms_p50": pct(infers, 50),
             "infer_ms_p95": pct(infers, 95),
         }
-
-
-def _complete(done: simpy.Event) -> None:
-    events, pds, waits, infer_ms, n = done.value
-    for ev, pd, wait in zip(events, pds, waits, strict=True):
-        ev.succeed((pd, wait, infer_ms, n))

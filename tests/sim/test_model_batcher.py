@@ -48,7 +48,8 @@ def _run(scorer, arrivals_s, max_batch_size, delay_ms, fixed_ms=2.0, per_row_ms=
 
     def client(i: int, t: float):
         yield env.timeout(t)
-        value = yield b.submit(ROWS[i])
+        ev, k = b.submit(ROWS[i])
+        value = (yield ev)[k]
         results.append((i, t, env.now, value))
 
     for i, t in enumerate(arrivals_s):
@@ -123,12 +124,12 @@ def test_bad_parameters(scorer) -> None:
 def test_flush_dispatches_the_open_batch(scorer, tmp_path: Path) -> None:
     env = simpy.Environment()
     b = DynamicBatcher(env, scorer, 8, 1000.0, lambda n: 1.0)
-    ev = b.submit(ROWS[0])
-    assert b.pending == 1
+    ev, k = b.submit(ROWS[0])
+    assert b.pending == 1 and k == 0
     b.flush()
     assert b.pending == 0
     env.run(until=0.01)
-    assert ev.processed and ev.value[3] == 1 and ev.value[1] == 0.0
+    assert ev.processed and ev.value[k][3] == 1 and ev.value[k][1] == 0.0
 
 
 def test_score_rows_equals_score_bit_for_bit(scorer) -> None:
@@ -148,7 +149,8 @@ def test_batcher_scores_through_score_rows_with_the_same_pds(scorer) -> None:
 
     def client(i: int, t: float):
         yield env.timeout(t)
-        got[i] = (yield b.submit(ROWS[i]))[0]
+        ev, k = b.submit(ROWS[i])
+        got[i] = (yield ev)[k][0]
 
     for i in range(20):
         env.process(client(i, 0.002 * i))
@@ -156,3 +158,18 @@ def test_batcher_scores_through_score_rows_with_the_same_pds(scorer) -> None:
     direct = scorer.score(ROWS[:20])
     np.testing.assert_allclose([got[i] for i in range(20)], direct, atol=1e-7)
     assert b.stats()["batches"] < 20  # rows were really batched
+
+
+def test_a_batch_shares_one_event_and_indexes_its_requests(scorer) -> None:
+    env = simpy.Environment()
+    b = DynamicBatcher(env, scorer, 8, 10.0, lambda n: 1.0)
+    handles = [b.submit(ROWS[i]) for i in range(5)]
+    assert len({id(ev) for ev, _ in handles}) == 1  # one event wakes the whole batch
+    assert [k for _, k in handles] == [0, 1, 2, 3, 4]
+    env.run()
+    ev = handles[0][0]
+    assert len(ev.value) == 5 and env.now == pytest.approx(0.011)
+    np.testing.assert_allclose([ev.value[k][0] for _, k in handles], scorer.score(ROWS[:5]))
+    # the next request opens a new batch with a new event
+    ev2, k2 = b.submit(ROWS[5])
+    assert ev2 is not ev and k2 == 0
