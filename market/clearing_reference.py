@@ -67,20 +67,32 @@ def clear_reference(
     request: AuctionRequest, offers: Sequence[Offer], rules: AuctionRules
 ) -> ClearingResult:
     """Clear one auction (see the module docstring); ``offers`` in input order."""
-    check_unique_ids([o.offer_id for o in offers])
-    reasons: dict[str, str] = {}  # offer_id -> why it is not eligible (step 1)
+    ids = [o.offer_id for o in offers]
+    if len(set(ids)) != len(ids):
+        check_unique_ids(ids)  # raises, naming the first repeated id
+    # step 1, :func:`eligibility_reason` inlined: offer_id -> why it is not eligible
+    reasons: dict[str, str] = {}
     eligible: list[Offer] = []
+    supply = 0
+    min_offer, tick, reserve = rules.min_offer_cents, rules.tick_bps, request.max_rate_bps
     for o in offers:
-        why = eligibility_reason(o, request, rules)
-        if why is None:
-            eligible.append(o)
+        if not o.revealed:
+            reasons[o.offer_id] = "NOT_REVEALED"
+        elif o.amount_cents < min_offer:
+            reasons[o.offer_id] = "BELOW_MIN_OFFER"
+        elif o.rate_bps % tick:
+            reasons[o.offer_id] = "OFF_TICK"
+        elif o.rate_bps > reserve:
+            reasons[o.offer_id] = "ABOVE_RESERVE"
         else:
-            reasons[o.offer_id] = why
+            eligible.append(o)
+            supply += o.amount_cents
     eligible.sort(key=_CLEARING_ORDER)
-    supply = sum([o.amount_cents for o in eligible])
     amount = request.amount_cents
-    if supply == 0 or supply < rules.min_fill_cents(amount):
-        excluded = [_exclusion(o.offer_id, reasons.get(o.offer_id, _NA)) for o in offers]
+    ratio = rules.min_fill_ratio
+    if supply == 0 or supply < (amount if ratio == 1.0 else rules.min_fill_cents(amount)):
+        get = reasons.get
+        excluded = [_exclusion(oid, get(oid, _NA)) for oid in ids]
         return _result("UNFILLED", None, rules.pricing, 0, 0, (), tuple(excluded))
     filled = min(amount, supply)
 
@@ -128,11 +140,8 @@ def clear_reference(
         for o in eligible[:j]
         if o.offer_id in alloc
     ]
-    excluded = [
-        _exclusion(o.offer_id, reasons.get(o.offer_id, _NA))
-        for o in offers
-        if o.offer_id not in alloc
-    ]
+    get = reasons.get
+    excluded = [_exclusion(oid, get(oid, _NA)) for oid in ids if oid not in alloc]
     return _result(
         "FILLED" if filled == amount else "PARTIAL",
         r_star,

@@ -64,7 +64,7 @@ from market.auction_types import (
     unchecked_constructor,
 )
 from market.clearing_reference import clear_reference
-from market.commitment import offer_commitment
+from market.commitment import cached_commitment, offer_commitment
 
 __all__ = [
     "AuctionState",
@@ -91,6 +91,7 @@ ClearingFn = Callable[[AuctionRequest, Sequence[Offer], AuctionRules], ClearingR
 _NUMPY_FROM = 1000
 _ZERO_SALT = bytes(32)
 _MAX_TIME = float(2**53)
+_INT64_END = 2**63
 _ACCEPTED = (True, None, None)
 
 
@@ -493,30 +494,40 @@ def _apply_reveals(
     start, end = state.close_at, reveal_deadline(state)
     if state.phase != "OPEN":
         start = end = 0.0  # no fast path: every reveal is late
+    if opened_at > start:
+        start = opened_at  # (a hand-built state) the fast path needs t >= opened_at too
+    if end > _MAX_TIME:
+        end = _MAX_TIME  # and t <= 2**53
+    cached = cached_commitment
     for offer_id, amount_cents, rate_bps, salt, t in reveals:
-        if not (type(t) is float and opened_at <= t <= _MAX_TIME):
-            t = _time(state, t, "reveal")
         pos = index.get(offer_id)
         if (  # the common case: a fresh, well-formed reveal in the window that matches
-            pos is not None
+            type(t) is float
             and start <= t < end
+            and pos is not None
             and offer_id not in opened
             and type(amount_cents) is int
-            and 0 < amount_cents < 2**63
+            and 0 < amount_cents < _INT64_END
             and type(rate_bps) is int
-            and 0 <= rate_bps < 2**63
+            and 0 <= rate_bps < _INT64_END
             and type(salt) is bytes
             and len(salt) == 32
         ):
             c = commits[pos]
-            if offer_commitment(aid, c.lender, amount_cents, rate_bps, salt) == c.commitment:
-                offer = offer_unchecked(
-                    offer_id, c.lender, amount_cents, rate_bps, c.committed_at, True
+            lender = c.lender
+            got = cached((aid, lender, amount_cents, rate_bps, salt))
+            if got is None:
+                got = offer_commitment(aid, lender, amount_cents, rate_bps, salt)
+            if got == c.commitment:
+                opened[offer_id] = (
+                    offer_unchecked(offer_id, lender, amount_cents, rate_bps, c.committed_at, True),
+                    salt,
                 )
-                opened[offer_id] = (offer, salt)
                 outcomes.append(_ACCEPTED)
                 continue
         # anything else: the full rule decides (and names the BAD_REVEAL detail)
+        if not (type(t) is float and opened_at <= t <= _MAX_TIME):
+            t = _time(state, t, "reveal")
         detail, offer = _reveal_rule(state, opened, offer_id, amount_cents, rate_bps, salt, t)
         if offer is None:
             bad += 1
@@ -548,14 +559,16 @@ def _closing_offers(
             f"{state.close_at} and reveals run until {deadline} "
             f"({len(reveals)} of {len(commits)} revealed)"
         )
-    return tuple(
-        [
-            reveals[c.offer_id][0]
-            if c.offer_id in reveals
+    get = reveals.get
+    out = []
+    for c in commits:
+        got = get(c.offer_id)
+        out.append(
+            got[0]
+            if got is not None
             else offer_unchecked(c.offer_id, c.lender, 0, 0, c.committed_at, False)
-            for c in commits
-        ]
-    )
+        )
+    return tuple(out)
 
 
 def _default_clearing(
