@@ -508,3 +508,129 @@ def test_prepare_pass_through_equals_prepare_of_its_rows(
 def test_prepare_pass_through_needs_as_many_amounts_as_dsts() -> None:
     with pytest.raises(LedgerError, match="2 dsts but 1 amounts"):
         Ledger().prepare_pass_through("external", "via", ("a", "b"), (1,), "in", "out", 1)
+
+
+# ---------------------------------------------------------------------------- post_prepared(then=)
+THEN_ACCOUNTS = ["a", "b", "c", "external", "debt:x", "new"]
+
+
+@given(
+    start=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(0, 3_000), max_size=3),
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(ROW_ACCOUNTS),
+            st.sampled_from(ROW_ACCOUNTS),
+            st.integers(1, 2_000),
+            st.sampled_from(["pay", "fee"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ).filter(lambda rows: all(s != d for s, d, _, _ in rows)),
+    ops=st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("then"),
+                st.sampled_from(THEN_ACCOUNTS),
+                st.sampled_from(THEN_ACCOUNTS),
+                st.integers(-1, 3_000),
+            ),
+            st.tuples(st.just("plain"), st.none(), st.none(), st.none()),
+            st.tuples(
+                st.just("transfer"),
+                st.sampled_from(THEN_ACCOUNTS),
+                st.sampled_from(THEN_ACCOUNTS),
+                st.integers(1, 3_000),
+            ),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+)
+def test_post_prepared_then_equals_one_transfer_per_row_or_changes_nothing(
+    start: dict[str, int], rows: list[tuple[str, str, int, str]], ops: list
+) -> None:
+    """Prepared postings (with or without a trailing ``then`` posting) interleaved with plain
+    transfers give the same postings, in the same order, and the same balances as one
+    transfer per row; a refused call changes nothing. Rows are read only at the end, so the
+    deferred prepared postings are written into the columns among the transfers' rows."""
+    one, prep = Ledger(), Ledger()
+    for led in (one, prep):
+        led.allow_negative("debt:")
+        for acct, cents in start.items():
+            if cents:
+                led.deposit(0.0, acct, cents, "deposit", acct)
+    batch = prep.prepare(rows, 7)
+    for k, (op, src, dst, amount) in enumerate(ops):
+        t = 1.0 + k
+        before = (one.balances(), len(one))
+        if op == "transfer":
+            ok = True
+            try:
+                one.transfer(t, src, dst, amount, "move", 9)
+            except LedgerError:
+                ok = False
+            if ok:
+                prep.transfer(t, src, dst, amount, "move", 9)
+            else:
+                with pytest.raises(LedgerError):
+                    prep.transfer(t, src, dst, amount, "move", 9)
+            assert (prep.balances(), len(prep)) == (one.balances(), len(one))
+            continue
+        tail = [(src, dst, amount, "amortise")] if op == "then" else []
+        ok = True
+        try:
+            for s, d, a, kind in rows + tail:
+                one.transfer(t, s, d, a, kind, 7)
+        except LedgerError:
+            ok = False
+        if ok:
+            prep.post_prepared(t, batch, tail[0] if tail else None)
+        else:  # undo the partial transfers of the reference by rebuilding it
+            one = _replayed(one, before[1])
+            with pytest.raises(LedgerError):
+                prep.post_prepared(t, batch, tail[0] if tail else None)
+        assert (prep.balances(), len(prep)) == (one.balances(), len(one))
+    assert prep.rows() == one.rows()
+    prep.check()
+
+
+def _replayed(led: Ledger, n: int) -> Ledger:
+    """A ledger with the first ``n`` postings of ``led`` (same balances as before the rest)."""
+    out = Ledger()
+    out.allow_negative("debt:")
+    rows = led.rows()
+    for i in range(n):
+        out.transfer(
+            rows["t_s"][i],
+            rows["src"][i],
+            rows["dst"][i],
+            rows["amount_cents"][i],
+            rows["kind"][i],
+            led._ref[i],
+        )
+    return out
+
+
+def test_post_prepared_then_checks_its_posting() -> None:
+    led = Ledger()
+    led.allow_negative("debt:")
+    led.deposit(0.0, "a", 100, "deposit", 1)
+    batch = led.prepare([("external", "b", 50, "pay")], 3)
+    with pytest.raises(LedgerError, match=r"amount_cents=0: must be > 0"):
+        led.post_prepared(1.0, batch, ("b", "c", 0, "x"))
+    with pytest.raises(LedgerError, match="must differ"):
+        led.post_prepared(1.0, batch, ("b", "b", 5, "x"))
+    with pytest.raises(LedgerError, match="account names"):
+        led.post_prepared(1.0, batch, ("b", "bad name", 5, "x"))
+    with pytest.raises(LedgerError, match=r"overdraw account 'b': balance=50 amount_cents=51"):
+        led.post_prepared(1.0, batch, ("b", "c", 51, "x"))
+    with pytest.raises(LedgerError, match="must be"):
+        led.post_prepared(1.0, batch, ("b", "c"))
+    assert len(led) == 1 and led.balances() == {"a": 100, "external": -100}
+    led.post_prepared(1.0, batch, ("b", "c", np.int64(50), "x"))  # b is credited first
+    led.post_prepared(2.0, batch, ("debt:z", "c", 7, "x"))
+    assert len(led) == 5 and led.balance("c") == 57 and led.balance("debt:z") == -7
+    rows = led.rows()
+    assert rows["kind"] == ["deposit", "pay", "x", "pay", "x"]
+    assert rows["ref"] == ["1", "3", "3", "3", "3"] and type(rows["amount_cents"][2]) is int
+    led.check()
