@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from market import lifecycle as lc
@@ -45,31 +45,19 @@ __all__ = ["AuctionCtx", "auction_process", "settle_payload"]
 _INF = math.inf
 
 
-@dataclass(slots=True)
-class _Planned:
-    """One planned offer of an auction and what happened to it (``due`` and ``lender`` copy
-    ``plan.at`` and ``plan.lender`` for the commit loop)."""
-
-    seq: int
-    offer_id: str
-    plan: PlannedCommit
-    salt: bytes
-    commitment: bytes
-    due: float | None
-    lender: str
-    at: float = _INF  # attempt time (set when attempted)
-    accepted: bool = False
-    reason: str | None = None
-    revealed: bool = False
-
-
-_DUE = attrgetter("due")
 _FIRST = itemgetter(0)
 
 
 @dataclass(slots=True)
 class AuctionCtx:
-    """Everything recorded about one auction (rows are built from it at the end of the run)."""
+    """Everything recorded about one auction (rows are built from it at the end of the run).
+
+    The planned offers are columns indexed by plan position ``k`` (= the offer's ``seq``):
+    ``planned[k]`` is the :class:`~sim.agents.lenders.PlannedCommit` (its ``.plan`` is itself),
+    ``offer_ids``, ``salts``, ``commitments`` what :func:`_plan` gave it, and ``at`` (attempt
+    time, ``inf`` until attempted), ``accepted``, ``reasons`` (rejection reason) and
+    ``revealed`` what happened to it.
+    """
 
     auction_id: int
     request_id: int
@@ -82,7 +70,14 @@ class AuctionCtx:
     cdi: float
     funding_apr: float
     state: Any = None  # market.lifecycle.AuctionState
-    planned: list[_Planned] = field(default_factory=list)
+    planned: list[PlannedCommit] = field(default_factory=list)
+    offer_ids: list[str] = field(default_factory=list)
+    salts: list[bytes] = field(default_factory=list)
+    commitments: list[bytes] = field(default_factory=list)
+    at: list[float] = field(default_factory=list)
+    accepted: list[bool] = field(default_factory=list)
+    reasons: list[str | None] = field(default_factory=list)
+    revealed: list[bool] = field(default_factory=list)
     cleared_at: float = math.nan
     confirmed_at: float = math.nan
     insufficient: int = 0
@@ -91,8 +86,8 @@ class AuctionCtx:
     def auction_row(self) -> tuple:
         st = self.state
         res = st.result
-        commits = sum(1 for p in self.planned if p.at < _INF)
-        accepted = sum(1 for p in self.planned if p.accepted)
+        commits = sum(1 for a in self.at if a < _INF)
+        accepted = sum(self.accepted)
         return (
             self.auction_id,
             self.request_id,
@@ -130,32 +125,35 @@ class AuctionCtx:
             for e in res.excluded:
                 excl[e.offer_id] = e.reason
         out = []
-        for p in self.planned:
-            if p.at == _INF:
+        won = "ALLOCATED" if self.final_status == "FUNDED" else "WON"
+        for k, p in enumerate(self.planned):
+            at = self.at[k]
+            if at == _INF:
                 continue  # never attempted (the auction ended first)
-            oid = p.offer_id
-            if not p.accepted:
+            oid = self.offer_ids[k]
+            accepted = self.accepted[k]
+            got = alloc.get(oid)
+            if not accepted:
                 outcome = "REJECTED"
-            elif oid in alloc:
-                outcome = "ALLOCATED" if self.final_status == "FUNDED" else "WON"
+            elif got is not None:
+                outcome = won
             elif oid in excl:
                 outcome = excl[oid]
             else:
                 outcome = "PENDING"
-            got = alloc.get(oid)
             out.append(
                 (
                     self.auction_id,
-                    p.seq,
+                    k,
                     oid,
-                    p.plan.lender,
-                    p.plan.strategy,
-                    p.plan.amount_cents,
-                    p.plan.rate_bps,
-                    p.at,
-                    p.accepted,
-                    p.reason,
-                    p.revealed,
+                    p.lender,
+                    p.strategy,
+                    p.amount_cents,
+                    p.rate_bps,
+                    at,
+                    accepted,
+                    self.reasons[k],
+                    self.revealed[k],
                     outcome,
                     got[0] if got else 0,
                     got[1] if got else None,
@@ -164,7 +162,8 @@ class AuctionCtx:
         return out
 
 
-def _plan(eng: Engine, ctx: AuctionCtx) -> list[_Planned]:
+def _plan(eng: Engine, ctx: AuctionCtx) -> None:
+    """Draw the auction's planned offers into ``ctx``'s columns (see the module docstring)."""
     rules = eng.rules
     t0 = ctx.opened_at
     amount, max_rate, pd = ctx.amount_cents, ctx.max_rate_bps, ctx.pd_model
@@ -186,21 +185,23 @@ def _plan(eng: Engine, ctx: AuctionCtx) -> list[_Planned]:
         )  # fmt: skip
         if pp is not None:
             plans.append(pp)
+    ctx.planned = plans
     n = len(plans)
     if n == 0:
-        return []
+        return
     aid = ctx.auction_id
     # 32 bytes of the salt generator's raw output per offer (4 x uint64, little-endian)
     raw = eng.rng_salts.bit_generator.random_raw(4 * n).astype("<u8", copy=False).tobytes()
-    salts = [raw[j : j + 32] for j in range(0, 32 * n, 32)]
-    commitments = offer_commitments(
+    salts = ctx.salts = [raw[j : j + 32] for j in range(0, 32 * n, 32)]
+    ctx.commitments = offer_commitments(
         aid, [(p[0], p[2], p[3], salt) for p, salt in zip(plans, salts, strict=True)]
     )
     prefix = f"{aid}-"
-    return [
-        _Planned(seq, prefix + str(seq), p, salt, c, p[4], p[0])
-        for seq, p, salt, c in zip(range(n), plans, salts, commitments, strict=True)
-    ]
+    ctx.offer_ids = [prefix + str(seq) for seq in range(n)]
+    ctx.at = [_INF] * n
+    ctx.accepted = [False] * n
+    ctx.reasons = [None] * n
+    ctx.revealed = [False] * n
 
 
 def auction_process(eng: Engine, ctx: AuctionCtx):
@@ -217,11 +218,16 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     )
     state = lc.open_auction(request, rules)
     ctx.state = state
-    planned = ctx.planned = _plan(eng, ctx)
+    _plan(eng, ctx)
+    planned = ctx.planned
+    n = len(planned)
+    oids, commitments = ctx.offer_ids, ctx.commitments
+    at, accepted, reasons = ctx.at, ctx.accepted, ctx.reasons
     # timed commits by time, ties in plan order (the sort is stable); snipers in plan order
-    timed = [p for p in planned if p.due is not None]
-    timed.sort(key=_DUE)
-    snipers = [p for p in planned if p.due is None]
+    dues = [p[4] for p in planned]
+    timed = [k for k in range(n) if dues[k] is not None]
+    timed.sort(key=dues.__getitem__)
+    snipers = [k for k in range(n) if dues[k] is None]
     sniped_close: dict[str, float] = {}  # lender -> close it last sniped
     batch = lc.CommitBatch(state)  # the commits below, O(1) each, same rules as lc.commit
     commit = batch.commit
@@ -232,45 +238,45 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     while True:
         close_at = batch.close_at
         if i < n_timed:
-            nxt = timed[i]
-            t_next = nxt.due
+            k = timed[i]
+            t_next = dues[k]
         else:
-            nxt = None
+            k = -1
             t_next = _INF
         now = env.now
         if snipers:
-            for p in snipers:
-                if p.at < _INF or sniped_close.get(p.lender) == close_at:
+            for s in snipers:
+                if at[s] < _INF or sniped_close.get(planned[s][0]) == close_at:
                     continue
-                t_s = max(close_at - p.plan.lead_s, now)
+                t_s = max(close_at - planned[s][5], now)
                 if t_s < t_next:
-                    t_next, nxt = t_s, p
-        if nxt is None or t_next >= close_at:
+                    t_next, k = t_s, s
+        if k < 0 or t_next >= close_at:
             break
         if t_next > now:
             yield timeout(t_next - now)
             now = env.now
-        t = now
-        if nxt.due is None:
-            sniped_close[nxt.lender] = close_at
+        lender = planned[k][0]
+        if dues[k] is None:
+            sniped_close[lender] = close_at
         else:
             i += 1
-        nxt.at = t
-        nxt.accepted, nxt.reason, _ = commit(
-            offer_id=nxt.offer_id, lender=nxt.lender, commitment=nxt.commitment, t=t
+        at[k] = now
+        accepted[k], reasons[k], _ = commit(
+            offer_id=oids[k], lender=lender, commitment=commitments[k], t=now
         )
     state = ctx.state = batch.state()
     # ---------------------------------------------------------------- reveal phase
     n_accepted = 0
-    reveals = []  # (t_reveal, planned) in plan order, then sorted by time (stable)
+    reveals = []  # (t_reveal, k) in plan order, then sorted by time (stable)
     close_at = state.close_at
     latest = rules.reveal_window_s * 0.999
-    for p in planned:
-        if p.accepted:
+    for k in range(n):
+        if accepted[k]:
             n_accepted += 1
-            rv = p.plan.reveal_after_s
+            rv = planned[k][6]
             if rv is not None:
-                reveals.append((close_at + (rv if rv < latest else latest), p))
+                reveals.append((close_at + (rv if rv < latest else latest), k))
     reveals.sort(key=_FIRST)
     if n_accepted and len(reveals) == n_accepted:
         t_close = reveals[-1][0]
@@ -279,13 +285,15 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     yield env.timeout(max(0.0, t_close - env.now))
     # reveal_many + close + clear in one step; ``now + (t_close - now)`` can round one ulp
     # below ``t_close``: close at t_close then
+    salts = ctx.salts
     state, outcomes = lc.reveal_and_clear(
         state,
-        [(p.offer_id, p.plan.amount_cents, p.plan.rate_bps, p.salt, t) for t, p in reveals],
+        [(oids[k], planned[k][2], planned[k][3], salts[k], t) for t, k in reveals],
         max(env.now, t_close),
     )
-    for (_, p), (ok, _, _) in zip(reveals, outcomes, strict=True):
-        p.revealed = ok
+    revealed = ctx.revealed
+    for (_, k), (ok, _, _) in zip(reveals, outcomes, strict=True):
+        revealed[k] = ok
     ctx.state = state
     ctx.cleared_at = env.now
     eng.record_clearing(ctx, state.result, "clear")
