@@ -322,3 +322,29 @@ def test_unchecked_constructor_takes_the_fields_in_order() -> None:
 def test_min_fill_cents_is_the_exact_decimal_ceiling(ratio, amount):
     rules = AuctionRules(min_fill_ratio=ratio)
     assert rules.min_fill_cents(amount) == math.ceil(Fraction(repr(ratio)) * amount)
+
+
+def test_unchecked_constructor_builds_real_frozen_instances_of_the_class() -> None:
+    import copy
+    import pickle
+    from dataclasses import dataclass
+
+    make = unchecked_constructor(Offer, "doc")
+    fast = make("o", "l", 5, 10, 1.5, True)
+    assert type(fast) is Offer and fast == Offer("o", "l", 5, 10, 1.5, True)
+    assert pickle.loads(pickle.dumps(fast)) == fast and copy.deepcopy(fast) == fast
+    with pytest.raises(AttributeError):
+        fast.rate_bps = 11  # frozen, like the checked instance
+    assert not hasattr(fast, "__dict__")
+
+    @dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    @dataclass(frozen=True, slots=True, weakref_slot=True)
+    class WithWeakref:
+        a: int
+
+    for cls in (NoSlots, WithWeakref):
+        with pytest.raises(TypeError, match="unchecked_constructor"):
+            unchecked_constructor(cls, "doc")
