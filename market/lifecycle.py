@@ -93,6 +93,9 @@ _ZERO_SALT = bytes(32)
 _MAX_TIME = float(2**53)
 _INT64_END = 2**63
 _ACCEPTED = (True, None, None)
+#: CommitBatch.commit's answers for an accepted commit (shared tuples)
+_ACCEPTED_KEPT = (True, None, False)
+_ACCEPTED_EXTENDED = (True, None, True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +297,19 @@ class CommitBatch:
     :class:`AuctionState` after them (the batch may go on afterwards).
     """
 
-    __slots__ = ("_base", "_close_at", "_commits", "_extensions", "_index", "_lenders")
+    __slots__ = (
+        "_base",
+        "_close_at",
+        "_commits",
+        "_cooldown",
+        "_extensions",
+        "_index",
+        "_lenders",
+        "_max_extensions",
+        "_max_offers",
+        "_opened_at",
+        "_snipe_window",
+    )
 
     def __init__(self, state: AuctionState) -> None:
         _need(state, "OPEN", action="commit to")
@@ -304,6 +319,12 @@ class CommitBatch:
         self._commits = list(state.commits)
         self._index = dict(state.commit_index)
         self._lenders = dict(state.lenders)
+        rules = state.rules
+        self._opened_at = state.request.opened_at
+        self._max_offers = rules.max_offers_per_lender
+        self._cooldown = rules.cooldown_s
+        self._snipe_window = rules.snipe_window_s
+        self._max_extensions = rules.max_extensions
 
     @property
     def close_at(self) -> int | float:
@@ -317,10 +338,9 @@ class CommitBatch:
         self, *, offer_id: str, lender: str, commitment: bytes, t: int | float
     ) -> tuple[bool, str | None, bool]:
         """Apply one commit (see :func:`commit`): ``(accepted, reason, extended)``."""
-        base = self._base
         if not (
             type(t) is float
-            and base.request.opened_at <= t <= _MAX_TIME
+            and self._opened_at <= t <= _MAX_TIME
             and type(offer_id) is str
             and offer_id
             and type(lender) is str
@@ -328,36 +348,31 @@ class CommitBatch:
             and type(commitment) is bytes
             and len(commitment) == 32
         ):  # the common case passes these; anything else gets the full checks and messages
-            t = _commit_args(base, offer_id, lender, commitment, t)
-        rules = base.rules
+            t = _commit_args(self._base, offer_id, lender, commitment, t)
         close_at, index, lenders = self._close_at, self._index, self._lenders
         entry = lenders.get(lender)
         if (  # the common case: accepted (a new offer id in time, the lender within limits)
             t < close_at
             and offer_id not in index
-            and (
-                entry is None
-                or (entry[0] < rules.max_offers_per_lender and t - entry[1] >= rules.cooldown_s)
-            )
+            and (entry is None or (entry[0] < self._max_offers and t - entry[1] >= self._cooldown))
         ):
             count = 0 if entry is None else entry[0]
-            extended = (
-                close_at - t < rules.snipe_window_s and self._extensions < rules.max_extensions
-            )
+            extended = close_at - t < self._snipe_window and self._extensions < self._max_extensions
         else:  # the rule itself decides (and names the rejection)
             reason, count, extended = _commit_rule(
-                rules, close_at, self._extensions, index, lenders, offer_id, lender, t
+                self._base.rules, close_at, self._extensions, index, lenders, offer_id, lender, t
             )
             if reason is not None:
                 return False, reason, False
-        if extended:
-            self._close_at = close_at + rules.snipe_extension_s
-            self._extensions += 1
         lenders[lender] = (count + 1, t)
         commits = self._commits
         index[offer_id] = len(commits)
         commits.append(_commit_record(offer_id, lender, commitment, t))
-        return True, None, extended
+        if extended:
+            self._close_at = close_at + self._base.rules.snipe_extension_s
+            self._extensions += 1
+            return _ACCEPTED_EXTENDED
+        return _ACCEPTED_KEPT
 
     def state(self) -> AuctionState:
         """The frozen state after the commits so far."""
