@@ -43,11 +43,8 @@ common case of a payment received by one account and split on to others without 
 loop. A prepared sequence belongs to the ledger that prepared it.
 
 Performance: postings are stored column-wise (one list per column), so a transfer is a few dict
-operations and list appends (about 1 µs in CPython 3.11); a posted prepared sequence (plus its
-optional trailing ``then`` posting, e.g. a payment's principal part) is recorded as one reference
-``(place, t_s, prepared, then)`` and written into the columns only when they are read
-(:meth:`Ledger.rows`, :meth:`Ledger.table`, :meth:`Ledger.check`), so a loan payment costs its
-balance updates and one append; :meth:`Ledger.check` replays the postings with numpy (exact int64 sums, with the plain
+operations and list appends (about 1 µs in CPython 3.11), a prepared sequence a handful of list
+extends; :meth:`Ledger.check` replays the postings with numpy (exact int64 sums, with the plain
 Python replay as fallback whenever a value could overflow or anything differs, so that errors
 are the same); tables are built only when asked (:meth:`Ledger.rows`, :meth:`Ledger.table`).
 """
@@ -136,10 +133,9 @@ class PreparedPostings:
     - ``needs``: ``(account, balance)`` for each debited account not allowed negative: the
       balance it must hold before the sequence so that no posting overdraws it (minus the
       lowest running change);
-    - ``net``: ``deltas`` as a dict (account -> net change);
     - ``total``: the sum of the amounts."""
 
-    __slots__ = ("amount", "deltas", "dst", "kind", "ledger", "needs", "net", "ref", "src", "total")
+    __slots__ = ("amount", "deltas", "dst", "kind", "ledger", "needs", "ref", "src", "total")
 
     def __init__(
         self,
@@ -158,7 +154,6 @@ class PreparedPostings:
         self.src, self.dst, self.amount, self.kind = src, dst, amount, kind
         self.ref = (ref,) * len(src)
         self.deltas, self.needs = deltas, needs
-        self.net = dict(deltas)
         self.total = sum(amount)
 
     def __len__(self) -> int:
@@ -171,19 +166,7 @@ class PreparedPostings:
 class Ledger:
     """Append-only double-entry ledger in integer centavos (see the module docstring)."""
 
-    __slots__ = (
-        "_amt",
-        "_bal",
-        "_dst",
-        "_kind",
-        "_neg",
-        "_neg_prefixes",
-        "_nseg",
-        "_ref",
-        "_segs",
-        "_src",
-        "_t",
-    )
+    __slots__ = ("_amt", "_bal", "_dst", "_kind", "_neg", "_neg_prefixes", "_ref", "_src", "_t")
 
     def __init__(self) -> None:
         self._bal: dict[str, int] = {}
@@ -198,10 +181,6 @@ class Ledger:
         self._amt: list[int] = []
         self._kind: list[str] = []
         self._ref: list[str | int] = []
-        #: prepared postings not yet written into the columns, in posting order:
-        #: ``(number of column rows before them, t_s, prepared, then-posting or None)``
-        self._segs: list[tuple[int, float, PreparedPostings, tuple | None]] = []
-        self._nseg = 0  # postings held in _segs
 
     # ------------------------------------------------------------------ configuration
     def allow_negative(self, prefix: str) -> None:
@@ -447,24 +426,12 @@ class Ledger:
             self,
         )
 
-    def post_prepared(
-        self,
-        t_s: float,
-        prepared: PreparedPostings,
-        then: tuple[str, str, int, str] | None = None,
-    ) -> None:
-        """Post every posting of ``prepared`` (from :meth:`prepare`) at ``t_s``, in order, then
-        the posting ``then = (src, dst, amount_cents, kind)`` if given (with ``prepared``'s
-        ``ref``; the part that changes each time, e.g. a payment's principal): the same
-        postings and balances as one :meth:`transfer` per row, and refused (ledger unchanged,
-        :class:`LedgerError`) exactly when one of those transfers would be: a bad ``then``
-        (as :meth:`transfer` checks it), a non-finite time or an account not allowed negative
-        whose running balance would go below zero. ``prepared`` must come from this ledger's
-        :meth:`prepare`.
-
-        The postings are recorded as a reference to ``prepared`` (written into the columns
-        when they are read: :meth:`rows`, :meth:`table`, :meth:`check`), so posting a
-        prepared sequence costs its balance updates and one append."""
+    def post_prepared(self, t_s: float, prepared: PreparedPostings) -> None:
+        """Post every posting of ``prepared`` (from :meth:`prepare`) at ``t_s``, in order: the
+        same postings and balances as one :meth:`transfer` per row, and refused (ledger
+        unchanged, :class:`LedgerError`) exactly when one of those transfers would be: a
+        non-finite time or an account not allowed negative whose running balance would go
+        below zero. ``prepared`` must come from this ledger's :meth:`prepare`."""
         try:
             finite = -_INF < t_s < _INF
         except TypeError:
@@ -483,86 +450,16 @@ class Ledger:
                     f"{len(prepared)} postings); only 'external' and prefixes "
                     f"{self._neg_prefixes} may go negative"
                 )
-        n = len(prepared.src)
-        if then is not None:
-            then = self._checked_then(then, prepared)
-            src, dst, amount, _ = then
-            n += 1
         # effects: nothing above wrote anything
         get = bal.get
         for acct, delta in prepared.deltas:
             bal[acct] = get(acct, 0) + delta
-        if then is not None:
-            if src not in bal:
-                self._open(src)
-            if dst not in bal:
-                self._open(dst)
-            bal[src] -= amount
-            bal[dst] += amount
-        self._segs.append((len(self._amt), t_s, prepared, then))
-        self._nseg += n
-
-    def _checked_then(
-        self, then: tuple[str, str, int, str], prepared: PreparedPostings
-    ) -> tuple[str, str, int, str]:
-        """``then`` of :meth:`post_prepared` checked as :meth:`transfer` checks a posting made
-        after ``prepared``'s (amount, names, overdraft); the amount coerced to ``int``."""
-        try:
-            src, dst, amount, kind = then
-        except (TypeError, ValueError):
-            raise LedgerError(
-                f"post_prepared then={then!r}: must be (src, dst, amount_cents, kind)"
-            ) from None
-        bal = self._bal
-        if type(amount) is not int or amount <= 0 or src == dst or src not in bal:
-            amount = self._checked_amount(src, dst, amount)
-            then = (src, dst, amount, kind)
-            if src not in bal and src not in prepared.net:
-                self._check_name(src, "src")
-        if dst not in bal and dst not in prepared.net:
-            self._check_name(dst, "dst")
-        have = bal.get(src, 0) + prepared.net.get(src, 0)
-        if have < amount and src not in self._neg and not self.may_go_negative(src):
-            raise LedgerError(
-                f"transfer would overdraw account {src!r}: balance={have} amount_cents="
-                f"{amount} ({kind} ref={prepared.ref[0]}); only 'external' and prefixes "
-                f"{self._neg_prefixes} may go negative"
-            )
-        return then
-
-    def _flush(self) -> None:
-        """Write the prepared postings held in ``_segs`` into the columns, in posting order
-        (each segment's rows right after the first ``at`` column rows)."""
-        segs = self._segs
-        if not segs:
-            return
-        cols = (self._t, self._src, self._dst, self._amt, self._kind, self._ref)
-        t, src, dst, amt, kind, ref = out = ([], [], [], [], [], [])
-        pos = 0
-        for at, t_s, p, then in segs:
-            if at > pos:
-                for o, c in zip(out, cols, strict=True):
-                    o += c[pos:at]
-                pos = at
-            src += p.src
-            dst += p.dst
-            amt += p.amount
-            kind += p.kind
-            ref += p.ref
-            if then is None:
-                t += [t_s] * len(p.src)
-            else:
-                t += [t_s] * (len(p.src) + 1)
-                src.append(then[0])
-                dst.append(then[1])
-                amt.append(then[2])
-                kind.append(then[3])
-                ref.append(p.ref[0])
-        for o, c in zip(out, cols, strict=True):
-            o += c[pos:]
-        self._t, self._src, self._dst, self._amt, self._kind, self._ref = out
-        segs.clear()
-        self._nseg = 0
+        self._t.extend([t_s] * len(prepared.src))
+        self._src.extend(prepared.src)
+        self._dst.extend(prepared.dst)
+        self._amt.extend(prepared.amount)
+        self._kind.extend(prepared.kind)
+        self._ref.extend(prepared.ref)
 
     def deposit(
         self, t_s: float, account: str, amount_cents: int, kind: str, ref: str | int
@@ -592,11 +489,11 @@ class Ledger:
 
     def __len__(self) -> int:
         """Number of postings."""
-        return len(self._amt) + self._nseg
+        return len(self._amt)
 
     def __repr__(self) -> str:
         return (
-            f"Ledger(postings={len(self)}, accounts={len(self._bal)}, "
+            f"Ledger(postings={len(self._amt)}, accounts={len(self._bal)}, "
             f"external={self.total_external()})"
         )
 
@@ -625,7 +522,6 @@ class Ledger:
             )
 
     def _columns(self) -> tuple[list[Any], ...]:
-        self._flush()
         return (self._t, self._src, self._dst, self._amt, self._kind, self._ref)
 
     def _replays_fast(self) -> bool:
@@ -642,7 +538,6 @@ class Ledger:
     def rows(self) -> dict[str, list[Any]]:
         """Postings as column lists (keys :data:`COLUMNS`), ready for ``pandas.DataFrame``;
         ``ref`` is rendered as ``str`` so the column has one type."""
-        self._flush()
         return {
             "seq": list(range(len(self._amt))),
             "t_s": [float(x) for x in self._t],

@@ -37,8 +37,7 @@ of an installment (income + the split to the lenders) are validated once with
 level ones), so a payment event posts them (:meth:`sim.ledger.Ledger.post_prepared`) and the
 principal part (one transfer); the postings are exactly those listed above. Preparing them at
 origination for every installment the borrower will pay was measured no faster (and wasted on
-installments after the run's end). The principal part rides on the same call as the prepared
-postings' trailing ``then`` posting (checked like a transfer, all or nothing with them).
+installments after the run's end).
 
 Under ``pay_as_bid`` winners earn different rates: the loan is then a set of *tranches*, one
 per rate, each with its own Price schedule; the borrower pays the sum. Under ``uniform`` and
@@ -370,11 +369,9 @@ class LoanBook:
         now = self.env.now
         led = self.ledger
         lid = loan.loan_id
+        led.post_prepared(now, prepared)
         if principal:
-            then = (loan.principal_account, loan.debt_account, principal, "amortise")
-            led.post_prepared(now, prepared, then)
-        else:
-            led.post_prepared(now, prepared)
+            led.transfer(now, loan.principal_account, loan.debt_account, principal, "amortise", lid)
         old = loan.balance_cents
         new = loan.balance_cents = old - principal
         pool = loan.pool_cents
