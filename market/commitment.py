@@ -61,7 +61,6 @@ def keccak(data: bytes) -> bytes:
 
 __all__ = [
     "UINT256_MAX",
-    "cached_commitment",
     "commitment_hash",
     "lender_address",
     "new_salt",
@@ -227,6 +226,7 @@ def offer_commitments(
 #: (so a key never mixes ``1`` with ``1.0`` or ``True``); emptied when it reaches _MEMO_MAX
 _MEMO: dict[tuple[int, str, int, int, bytes], bytes] = {}
 _MEMO_MAX = 1 << 14
+#: Internal (not in ``__all__``), for the reveal check of :mod:`market.lifecycle`:
 #: ``cached_commitment((auction_id, lender, amount_cents, rate_bps, salt))``: the memoised
 #: :func:`offer_commitment` of those arguments, or ``None`` when it is not in the memo. Only a
 #: hit is meaningful (the memo is emptied from time to time); the key must be built from
