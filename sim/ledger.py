@@ -121,6 +121,16 @@ class LedgerImbalanceError(LedgerError):
     """:meth:`Ledger.check` found the books do not balance or do not replay."""
 
 
+def _check_time(t_s: object) -> None:
+    """Raise :class:`LedgerError` unless ``t_s`` is a finite number of seconds."""
+    try:
+        finite = -_INF < t_s < _INF  # type: ignore[operator]
+    except TypeError:
+        finite = False
+    if not finite:
+        raise LedgerError(f"transfer t_s={t_s!r}: must be a finite number of seconds")
+
+
 class PreparedPostings:
     """A validated sequence of postings ``(src, dst, amount_cents, kind)`` sharing one ``ref``,
     made by :meth:`Ledger.prepare` and posted (any number of times) by
@@ -217,12 +227,7 @@ class Ledger:
         """
         if type(amount_cents) is not int or amount_cents <= 0 or src == dst:
             amount_cents = self._checked_amount(src, dst, amount_cents)
-        try:
-            finite = -_INF < t_s < _INF
-        except TypeError:
-            finite = False
-        if not finite:
-            raise LedgerError(f"transfer t_s={t_s!r}: must be a finite number of seconds")
+        _check_time(t_s)
         bal = self._bal
         s = bal.get(src)
         if s is None:
@@ -273,12 +278,7 @@ class Ledger:
                 if dst not in bal:
                     self._check_name(dst, "dst")
             total += amount
-        try:
-            finite = -_INF < t_s < _INF
-        except TypeError:
-            finite = False
-        if not finite:
-            raise LedgerError(f"transfer t_s={t_s!r}: must be a finite number of seconds")
+        _check_time(t_s)
         s = bal.get(src)
         if s is None:
             self._check_name(src, "src")
@@ -432,12 +432,7 @@ class Ledger:
         unchanged, :class:`LedgerError`) exactly when one of those transfers would be: a
         non-finite time or an account not allowed negative whose running balance would go
         below zero. ``prepared`` must come from this ledger's :meth:`prepare`."""
-        try:
-            finite = -_INF < t_s < _INF
-        except TypeError:
-            finite = False
-        if not finite:
-            raise LedgerError(f"transfer t_s={t_s!r}: must be a finite number of seconds")
+        _check_time(t_s)
         if prepared.ledger is not self:
             raise LedgerError(f"{prepared!r} was prepared by another ledger")
         bal = self._bal
