@@ -107,15 +107,18 @@ def _hash_words(auction_id: int, address_word: bytes, amount: int, rate: int, sa
         _uint("auction_id", auction_id)
         _uint("amount_cents", amount)
         _uint("rate_bps", rate)
-    return keccak(
-        b"".join(
-            (
-                auction_id.to_bytes(32, "big"),
-                address_word,
-                amount.to_bytes(32, "big"),
-                rate.to_bytes(32, "big"),
-                salt,
-            )
+    return keccak(_preimage(auction_id, address_word, amount, rate, salt))
+
+
+def _preimage(auction_id: int, address_word: bytes, amount: int, rate: int, salt: bytes) -> bytes:
+    """``abi.encode(uint256, address, uint256, uint256, bytes32)`` of checked values."""
+    return b"".join(
+        (
+            auction_id.to_bytes(32, "big"),
+            address_word,
+            amount.to_bytes(32, "big"),
+            rate.to_bytes(32, "big"),
+            salt,
         )
     )
 
@@ -169,17 +172,7 @@ def offer_commitment(
         word = _LENDER_WORDS.get(lender)
         if word is None:
             word = _lender_word(lender)
-        got = _keccak_new(
-            b"".join(
-                (
-                    auction_id.to_bytes(32, "big"),
-                    word,
-                    amount_cents.to_bytes(32, "big"),
-                    rate_bps.to_bytes(32, "big"),
-                    salt,
-                )
-            )
-        ).digest()
+        got = _keccak_new(_preimage(auction_id, word, amount_cents, rate_bps, salt)).digest()
         if len(_MEMO) >= _MEMO_MAX:
             _MEMO.clear()
         _MEMO[key] = got
