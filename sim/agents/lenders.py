@@ -96,13 +96,6 @@ class PlannedCommit(NamedTuple):
     strategy: str
     index: int = -1
 
-    @property
-    def plan(self) -> PlannedCommit:
-        """The commit itself: an auction's planned offers are its plans (the auction runner
-        keeps what happened to each in columns), so ``[p.plan for p in ctx.planned]`` reads
-        them like records that carry a ``plan``."""
-        return self
-
 
 #: ``PlannedCommit`` from a 9-tuple without the generated ``__new__``'s Python frame
 _new_commit = partial(tuple.__new__, PlannedCommit)

@@ -53,7 +53,7 @@ class AuctionCtx:
     """Everything recorded about one auction (rows are built from it at the end of the run).
 
     The planned offers are columns indexed by plan position ``k`` (= the offer's ``seq``):
-    ``planned[k]`` is the :class:`~sim.agents.lenders.PlannedCommit` (its ``.plan`` is itself),
+    ``planned[k]`` is the :class:`~sim.agents.lenders.PlannedCommit`,
     ``offer_ids``, ``salts``, ``commitments`` what :func:`_plan` gave it, and ``at`` (attempt
     time, ``inf`` until attempted), ``accepted``, ``reasons`` (rejection reason) and
     ``revealed`` what happened to it.

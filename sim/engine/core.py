@@ -349,10 +349,9 @@ class Engine:
 
     def release(self, ctx: AuctionCtx) -> None:
         """The auction concluded: its offers no longer count as the lenders' open offers."""
-        plans = [p.plan for p in ctx.planned]
-        self.lenders.release(plans)
+        self.lenders.release(ctx.planned)
         if self.pool is not None:
-            self.pool.release(plans)
+            self.pool.release(ctx.planned)
 
     def fund(self, ctx: AuctionCtx, state: Any, debits: Mapping[str, int]) -> None:
         """Move the money of a confirmed auction and originate its loan (see module doc)."""
