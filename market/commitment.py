@@ -219,13 +219,6 @@ def offer_commitments(
 #: (so a key never mixes ``1`` with ``1.0`` or ``True``); emptied when it reaches _MEMO_MAX
 _MEMO: dict[tuple[int, str, int, int, bytes], bytes] = {}
 _MEMO_MAX = 1 << 14
-#: Internal (not in ``__all__``), for the reveal check of :mod:`market.lifecycle`:
-#: ``cached_commitment((auction_id, lender, amount_cents, rate_bps, salt))``: the memoised
-#: :func:`offer_commitment` of those arguments, or ``None`` when it is not in the memo. Only a
-#: hit is meaningful (the memo is emptied from time to time); the key must be built from
-#: checked values (``int`` ids/amounts/rates, ``str`` lender, 32-byte ``bytes`` salt), as
-#: :mod:`market.lifecycle`'s reveal check does before falling back to :func:`offer_commitment`.
-cached_commitment = _MEMO.get
 #: lender id -> 32-byte ABI word of its address (see :func:`lender_address`)
 _LENDER_WORDS: dict[str, bytes] = {}
 _LENDER_WORDS_MAX = 1 << 16

@@ -64,7 +64,7 @@ from market.auction_types import (
     unchecked_constructor,
 )
 from market.clearing_reference import clear_reference
-from market.commitment import cached_commitment, offer_commitment
+from market.commitment import offer_commitment
 
 __all__ = [
     "AuctionState",
@@ -513,7 +513,6 @@ def _apply_reveals(
         start = opened_at  # (a hand-built state) the fast path needs t >= opened_at too
     if end > _MAX_TIME:
         end = _MAX_TIME  # and t <= 2**53
-    cached = cached_commitment
     for offer_id, amount_cents, rate_bps, salt, t in reveals:
         pos = index.get(offer_id)
         if (  # the common case: a fresh, well-formed reveal in the window that matches
@@ -530,10 +529,7 @@ def _apply_reveals(
         ):
             c = commits[pos]
             lender = c.lender
-            got = cached((aid, lender, amount_cents, rate_bps, salt))
-            if got is None:
-                got = offer_commitment(aid, lender, amount_cents, rate_bps, salt)
-            if got == c.commitment:
+            if offer_commitment(aid, lender, amount_cents, rate_bps, salt) == c.commitment:
                 opened[offer_id] = (
                     offer_unchecked(offer_id, lender, amount_cents, rate_bps, c.committed_at, True),
                     salt,
