@@ -63,8 +63,6 @@ class _BatchDone(simpy.Event):
     """A batch's completion: a plain event that succeeds ``delay`` seconds after
     :meth:`fire` (like a :class:`simpy.Timeout` whose delay is known only at dispatch)."""
 
-    __slots__ = ()
-
     def fire(self, value: ScoredBatch, delay_s: float) -> None:
         self._ok = True
         self._value = value
