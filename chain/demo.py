@@ -5,7 +5,7 @@ Steps (all on one chain: in-process eth-tester by default, or a JSON-RPC node):
 1. deploy Attestor, BRLToken, LoanNote, FundingEscrow, HedgeSettlement, FeatureFlags and grant
    roles (:func:`chain.deploy.deploy_all`); set a feature flag;
 2. one auction end to end with commit-reveal on the FundingEscrow: the clearing comes from
-   ``market.clearing.clear`` and the commitments from ``market.commitment.commitment_hash``;
+   ``market.auction.clearing.clear`` and the commitments from ``market.auction.commitment.commitment_hash``;
    the contract verifies the clearing, ``confirm`` moves the tokens, balances are reconciled
    (:class:`chain.settlement.AuctionSettler`);
 3. attest a batch of engine records (prices, the clearing, a USD/BRL fixing) through the real
@@ -44,9 +44,9 @@ COLLATERAL_CENTS = 500_000  # BRL 5,000.00 per side
 
 def _clear_fn():
     try:
-        from market.clearing import clear
+        from market.auction.clearing import clear
     except ImportError:  # until the vectorised clearing lands; the same results by contract
-        from market.clearing_reference import clear_reference as clear
+        from market.auction.clearing_reference import clear_reference as clear
     return clear
 
 
@@ -76,7 +76,7 @@ def _auction() -> tuple[dict[str, Any], dict[str, Any]]:
     """The demo auction: request, five sealed offers (one never revealed), its clearing."""
     import numpy as np
 
-    from market.auction_types import AuctionRequest, AuctionRules, Offer
+    from market.auction.types import AuctionRequest, AuctionRules, Offer
 
     rng = np.random.default_rng(20240501)
     rules = AuctionRules()

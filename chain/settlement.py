@@ -13,12 +13,12 @@ fixed gas limit:
    deterministically to derived dev accounts (``derived_account("lender:<id>")``), onboarded
    once by the engine (``LENDER_ROLE``), funded with ether for gas and approving the escrow
    once; the commitment is
-   ``market.commitment.commitment_hash(auction_id, lender_address, amount, rate, salt)``;
+   ``market.auction.commitment.commitment_hash(auction_id, lender_address, amount, rate, salt)``;
 3. ``closeCommits``; ``reveal`` each revealed offer; ``closeReveals``;
 4. ``submitClearing`` with the engine's result, which the contract verifies; offers the result
    excludes for ``INSUFFICIENT_FUNDS`` are replayed as on the engine: the clearing that still
    included them is submitted, ``excludeUnfunded`` proves their shortfall on chain, and the
-   clearing is re-run (``market.clearing``) until it matches the result;
+   clearing is re-run (``market.auction.clearing``) until it matches the result;
 5. the gateway mints each winner exactly its allocation, then ``confirm`` moves the capital;
 6. reconciliation: the escrow's token balance / 10^16 must equal ``escrow_cents_after``, the
    borrower must hold F - fee more and the fee recipient the fee more, every winner must be
@@ -128,7 +128,7 @@ class AuctionSettler:
     # -- settlement --------------------------------------------------------------------------
     def settle(self, auction: Mapping[str, Any]) -> dict[str, Any]:
         """Replay ``auction`` on chain and reconcile; returns a summary (also kept)."""
-        from market.commitment import commitment_hash
+        from market.auction.commitment import commitment_hash
 
         a = _parse(auction)
         aid = a["auction_id"]
@@ -277,12 +277,12 @@ class AuctionSettler:
 
     def _replay_unfunded(self, a, offers, index, unfunded) -> None:
         """Replay INSUFFICIENT_FUNDS drops: submit, prove the shortfall, re-clear, repeat."""
-        from market.auction_types import AuctionRequest, AuctionRules, Offer
+        from market.auction.types import AuctionRequest, AuctionRules, Offer
 
         try:
-            from market.clearing import clear
+            from market.auction.clearing import clear
         except ImportError:  # the vectorised clearing is not there yet: same results
-            from market.clearing_reference import clear_reference as clear
+            from market.auction.clearing_reference import clear_reference as clear
 
         rules = AuctionRules(**a["rules"]["market"])
         req = AuctionRequest(
@@ -387,7 +387,7 @@ def auction_payload(
 
 def _parse(auction: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the ``settle_auction`` mapping and normalise rules/salts."""
-    from market.auction_types import AuctionRules
+    from market.auction.types import AuctionRules
 
     missing = [k for k in _REQUIRED if k not in auction]
     if missing:

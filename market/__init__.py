@@ -1,23 +1,43 @@
 """Pure mechanisms of the CreditEngine: money and rates, risk pricing, auctions, oracles.
 
 Frozen dataclasses in, plain data out; no I/O, no simulator, no web3. The modules are public
-(``market.clearing``, ``market.oracle``, ...); their main names are re-exported here.
+(``market.auction.clearing``, ``market.oracle.aggregator``, ...); their main names are re-exported here.
 """
 
-from market.auction_json import AuctionInputError, parse_clear_input
-from market.auction_types import (
+from market.auction import (
     EXCLUSION_REASONS,
     PRICING_RULES,
     Allocation,
+    AuctionInputError,
     AuctionRequest,
     AuctionRules,
+    AuctionState,
     ClearingResult,
+    ColumnarResult,
     Exclusion,
     FieldError,
     Offer,
+    OfferColumns,
     allocation_unchecked,
+    clear,
+    clear_auction,
+    clear_columns,
+    clear_reference,
+    close,
+    commit,
+    commitment_hash,
+    confirm,
     exclusion_unchecked,
+    lender_address,
+    new_salt,
+    offer_commitment,
+    offer_commitments,
     offer_unchecked,
+    open_auction,
+    parse_clear_input,
+    reveal,
+    reveal_and_clear,
+    settlement_payload,
     unchecked_constructor,
 )
 from market.calendar import (
@@ -28,26 +48,6 @@ from market.calendar import (
     is_business_day,
 )
 from market.cet import cet_annual, cet_monthly, cet_percent, schedule_payments
-from market.clearing import ColumnarResult, OfferColumns, clear, clear_columns
-from market.clearing_reference import clear_reference
-from market.commitment import (
-    commitment_hash,
-    lender_address,
-    new_salt,
-    offer_commitment,
-    offer_commitments,
-)
-from market.lifecycle import (
-    AuctionState,
-    close,
-    commit,
-    confirm,
-    open_auction,
-    reveal,
-    reveal_and_clear,
-    settlement_payload,
-)
-from market.lifecycle import clear as clear_auction
 from market.money import (
     CENTAVO_UNITS,
     ceil_div,
@@ -71,6 +71,8 @@ from market.oracle import (
     divergence_gap,
     divergence_step,
     source_state,
+    twap,
+    twap_with_newest,
 )
 from market.pricing import PriceQuote, fee_cents, quote, risk_rate_floor
 from market.rates import (
@@ -92,7 +94,6 @@ from market.schedule import (
     price_schedule_decimal,
     schedule_columns,
 )
-from market.twap import twap, twap_with_newest
 
 __all__ = [
     "CENTAVO_UNITS",

@@ -21,6 +21,9 @@ silently run on an unverified calendar.
 
 Date intervals are half-open: ``business_days_between(start, end)`` counts DU in
 ``[start, end)``, the ANBIMA convention (the start day accrues, the end day does not).
+
+Simulated time is seconds from day 0: :data:`DAY_S` seconds a day, and :func:`sim_date` maps a
+time to its calendar date.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from datetime import date, timedelta
 from functools import cache
 
 __all__ = [
+    "DAY_S",
     "SUPPORTED_YEARS",
     "add_business_days",
     "brazil_holidays",
@@ -38,10 +42,20 @@ __all__ = [
     "easter",
     "is_business_day",
     "roll_forward",
+    "sim_date",
 ]
 
 SUPPORTED_YEARS = range(2020, 2036)
 """Years whose holidays are known (2020..2035 inclusive)."""
+
+DAY_S = 86_400.0
+"""Seconds in a simulated day."""
+
+
+def sim_date(start_date: date, t_s: float) -> date:
+    """Calendar date of simulated time ``t_s`` (day 0, from ``t_s = 0``, is ``start_date``)."""
+    return start_date + timedelta(days=int(t_s // DAY_S))
+
 
 _FIXED: tuple[tuple[int, int], ...] = (
     (1, 1),  # Confraternização Universal

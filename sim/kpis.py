@@ -44,12 +44,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from market.calendar import DAY_S
+
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["compute_kpis", "format_kpi_table", "irr_annual"]
 
-DAY_S = 86_400.0
 _ND = 6
 
 

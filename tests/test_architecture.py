@@ -102,7 +102,7 @@ def test_lazy_exports_match_all(package: str) -> None:
 def test_no_public_name_is_also_a_submodule(package: str) -> None:
     """In the lazily re-exporting packages, ``import pkg.x`` sets attribute ``x`` on the package
     and shadows a re-exported ``x`` (once bit ``sim.simulate``). ``market`` imports eagerly, so
-    its ``twap`` function is bound after the ``market.twap`` module and stays."""
+    its ``twap`` function is bound after the ``market.oracle.twap`` module and stays."""
     import pkgutil
 
     mod = importlib.import_module(package)

@@ -10,7 +10,7 @@ uniform times inside each hour, sorted): vectorised, a few ms for a year of hour
 function of the config, the start weekday, the horizon and the generator state.
 
 Who arrives (features, requested amount and term, true hazard) is drawn separately from the
-population section (:func:`sim.population.sample_borrowers`) once the count is known.
+population section (:func:`sim.agents.population.sample_borrowers`) once the count is known.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sim.config.market import LendersConfig
-from sim.ledger import lender_free
+from sim.ledger.book import lender_free
 
 __all__ = ["STRATEGIES", "LenderBook", "PlannedCommit", "build_lenders"]
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.agents.lenders import PlannedCommit
 from sim.config.market import PoolConfig
-from sim.ledger import pool as pool_account
+from sim.ledger.book import pool as pool_account
 
 __all__ = ["Pool"]
 

@@ -7,14 +7,14 @@ minimum offer, 2 % unrevealed, commit times in whole seconds over one day (so ti
 supply.
 
 What is timed (best of ``repeats``, seconds, ``time.perf_counter``):
-- ``numpy_s``: :func:`market.clearing.clear_columns` on prebuilt, validated
-  :class:`~market.clearing.OfferColumns` -> :class:`~market.clearing.ColumnarResult` (every
+- ``numpy_s``: :func:`market.auction.clearing.clear_columns` on prebuilt, validated
+  :class:`~market.auction.clearing.OfferColumns` -> :class:`~market.auction.clearing.ColumnarResult` (every
   step of the clearing: eligibility, r*, ordering of the winners with offer-id tie breaks,
   pro-rata cents, pricing, the exclusion list).  Building the columns (validation, unique-id
   check) is reported separately as ``columns_build_s``.
-- ``numpy_objects_s`` (n <= 1e5): :func:`market.clearing.clear` from ``Offer`` objects to a
+- ``numpy_objects_s`` (n <= 1e5): :func:`market.auction.clearing.clear` from ``Offer`` objects to a
   ``ClearingResult`` of frozen dataclasses (object conversion dominates at large n).
-- ``reference_s``: :func:`market.clearing_reference.clear_reference` from ``Offer`` objects
+- ``reference_s``: :func:`market.auction.clearing_reference.clear_reference` from ``Offer`` objects
   (timed once for n >= 1e6).
 ``identical`` checks that both engines gave equal :class:`ClearingResult` objects (status, r*,
 F, fee, every allocation with its cents and rate, every exclusion with its reason, in order).
@@ -44,8 +44,8 @@ def _best(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 def make_auction(n: int, seed: int = 20240601) -> tuple[Any, Any, Any]:
     """A seeded synthetic auction of ``n`` offers: (request, OfferColumns, rules)."""
-    from market.auction_types import AuctionRequest, AuctionRules
-    from market.clearing import OfferColumns
+    from market.auction.clearing import OfferColumns
+    from market.auction.types import AuctionRequest, AuctionRules
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, n]))
     amount = rng.integers(1_000, 500_001, n)
@@ -63,7 +63,7 @@ def make_auction(n: int, seed: int = 20240601) -> tuple[Any, Any, Any]:
 
 
 def _offers(cols: Any) -> list[Any]:
-    from market.auction_types import Offer
+    from market.auction.types import Offer
 
     return [
         Offer(i, lender, a, r, t, v)
@@ -80,8 +80,8 @@ def _offers(cols: Any) -> list[Any]:
 
 
 def bench_size(n: int, repeats: int) -> dict[str, Any]:
-    from market.clearing import clear, clear_columns
-    from market.clearing_reference import clear_reference
+    from market.auction.clearing import clear, clear_columns
+    from market.auction.clearing_reference import clear_reference
 
     t0 = time.perf_counter()
     request, cols, rules = make_auction(n)

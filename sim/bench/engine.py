@@ -47,7 +47,7 @@ def raw_simpy_events_per_s(n_procs: int = 100, steps: int = 2_000) -> dict[str, 
 def run(quick: bool = False) -> dict[str, Any]:
     from sim.config.scenario import load_scenario
     from sim.model import ensure_model
-    from sim.simulation import simulate
+    from sim.run.simulation import simulate
 
     name = "small" if quick else "baseline"
     scenario = load_scenario(name)

@@ -14,10 +14,16 @@ def _per_call_us(fn, n: int) -> float:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    """Time ``market.oracle.aggregate`` (OK path with 3/5/9 sources, TWAP fallback) and
-    ``sim.ledger.Ledger.transfer`` / ``check``."""
-    from market.oracle import DivergenceState, OracleConfig, SourceState, aggregate, divergence_step
-    from sim.ledger import Ledger
+    """Time ``market.oracle.aggregator.aggregate`` (OK path with 3/5/9 sources, TWAP fallback) and
+    ``sim.ledger.book.Ledger.transfer`` / ``check``."""
+    from market.oracle.aggregator import (
+        DivergenceState,
+        OracleConfig,
+        SourceState,
+        aggregate,
+        divergence_step,
+    )
+    from sim.ledger.book import Ledger
 
     n_calls = 5_000 if quick else 100_000
     cfg = OracleConfig()

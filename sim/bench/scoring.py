@@ -84,10 +84,10 @@ def _measure(scorer: Any, x: np.ndarray, model_cfg: Any, rate_per_s: float) -> d
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    from sim.agents.population import sample_borrowers
     from sim.config.scenario import load_scenario
     from sim.model import ensure_model
     from sim.model.serving import PDScorer
-    from sim.population import sample_borrowers
 
     scenario = load_scenario("small" if quick else "baseline")
     n = 4_000 if quick else 40_000

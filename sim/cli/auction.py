@@ -3,7 +3,7 @@
 Prints the clearing result as one line of JSON on stdout (keys in the spec's order:
 status, clearing_rate_bps, paid_rate, filled_cents, fee_cents, allocations, excluded).
 Malformed input exits with status 2 and one line on stderr naming the field, the value and the
-rule.  The input format is documented in :mod:`market.auction_json`.
+rule.  The input format is documented in :mod:`market.auction.json_codec`.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _read(path: str) -> str:
 def _clear(args: argparse.Namespace) -> int:
     import json
 
-    from market.auction_json import AuctionInputError, loads, parse_clear_input
+    from market.auction.json_codec import AuctionInputError, loads, parse_clear_input
 
     text = _read(args.file)
     try:
@@ -93,9 +93,9 @@ def _clear(args: argparse.Namespace) -> int:
     if args.indent is not None and args.indent < 0:
         raise CliError(f"--indent={args.indent}: must be >= 0")
     if args.engine == "numpy":
-        from market.clearing import clear
+        from market.auction.clearing import clear
     else:
-        from market.clearing_reference import clear_reference as clear
+        from market.auction.clearing_reference import clear_reference as clear
     result = clear(parsed.request, parsed.offers, parsed.rules)
     print(json.dumps(result.to_dict(), indent=args.indent))
     return 0

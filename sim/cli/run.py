@@ -85,8 +85,8 @@ class _Progress:
 
 def _cmd(args: argparse.Namespace) -> int:
     from sim.config.scenario import ScenarioError, load_scenario
-    from sim.ledger import LedgerImbalanceError
-    from sim.sweep import RunSpec, run_one
+    from sim.ledger.book import LedgerImbalanceError
+    from sim.sweep.runner import RunSpec, run_one
 
     overrides = list(args.overrides)
     if args.rpc:

@@ -18,7 +18,7 @@ Sections (composed into ``sim.config.scenario.Scenario`` by the world helper):
 - :class:`PoolConfig` — the liquidity-pool lender backed 1:1 by pool tokens.
 - :class:`EngineConfig` — the CreditEngine's policy: cap, headroom, LGD, costs, margin,
   approval limits, amount caps by PD band, NO_PRICE handling, confirmation, delinquency.
-- :class:`AuctionConfig` — the auction rules (``to_rules()`` -> ``market.auction_types.AuctionRules``).
+- :class:`AuctionConfig` — the auction rules (``to_rules()`` -> ``market.auction.types.AuctionRules``).
 - :class:`LatencyConfig` — the latency model behind *time to valid price*.
 - :class:`KpiTargets` — targets the KPI table is judged against (``to_targets()``).
 """
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from market.auction_types import AuctionRules
+    from market.auction.types import AuctionRules
 
 __all__ = [
     "AuctionConfig",
@@ -80,7 +80,7 @@ class BorrowersConfig(_Frozen):
     """Loan-request arrivals and borrower behaviour after funding.
 
     Who arrives (features, requested amount and term, true default hazard) is drawn from the
-    ``population`` section (``sim.population.sample_borrowers``), so the request and the
+    ``population`` section (``sim.agents.population.sample_borrowers``), so the request and the
     features the model scores always agree.
 
     Arrivals are a non-homogeneous Poisson process whose rate in hour h of weekday d is
@@ -339,7 +339,7 @@ class EngineConfig(_Frozen):
 
 
 class AuctionConfig(_Frozen):
-    """The auction rules (spec/auction.md); defaults equal ``market.auction_types.AuctionRules``
+    """The auction rules (spec/auction.md); defaults equal ``market.auction.types.AuctionRules``
     except ``ttl_s``: the simulated marketplace runs 4-hour auctions (14 400 s) so that a loan
     can be funded within 24 h of its request (the spec's 86 400 s makes that impossible:
     commits alone then take a day)."""
@@ -358,8 +358,8 @@ class AuctionConfig(_Frozen):
     platform_fee_bps: int = Field(50, ge=0, le=10_000)
 
     def to_rules(self) -> AuctionRules:
-        """The same values as a ``market.auction_types.AuctionRules``."""
-        from market.auction_types import AuctionRules
+        """The same values as a ``market.auction.types.AuctionRules``."""
+        from market.auction.types import AuctionRules
 
         return AuctionRules(**self.model_dump())
 

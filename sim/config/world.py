@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
-    from market.oracle import OracleConfig
+    from market.oracle.aggregator import OracleConfig
 
 __all__ = [
     "AggregatorConfig",
@@ -176,7 +176,7 @@ class FeederConfig(_Frozen):
 
 
 class AggregatorConfig(_Frozen):
-    """The aggregator parameters (the fields of ``market.oracle.OracleConfig``)."""
+    """The aggregator parameters (the fields of ``market.oracle.aggregator.OracleConfig``)."""
 
     staleness_s: float = Field(default=30.0, gt=0.0, description="a source is fresh within this")
     k_mad: float = Field(default=5.0, gt=0.0, description="outlier cut in median abs deviations")
@@ -201,8 +201,8 @@ class AggregatorConfig(_Frozen):
     )
 
     def to_oracle_config(self) -> OracleConfig:
-        """Build the pure ``market.oracle.OracleConfig`` (imported lazily)."""
-        from market.oracle import OracleConfig
+        """Build the pure ``market.oracle.aggregator.OracleConfig`` (imported lazily)."""
+        from market.oracle.aggregator import OracleConfig
 
         return OracleConfig(
             staleness_s=self.staleness_s,

@@ -1,23 +1,23 @@
-"""The auction runner: one simpy process per auction, driving :mod:`market.lifecycle`.
+"""The auction runner: one simpy process per auction, driving :mod:`market.auction.lifecycle`.
 
 At opening, every lender's and the pool's intentions are drawn at once
 (:meth:`sim.agents.lenders.LenderBook.plan`, :meth:`sim.agents.pool.Pool.plan`); each planned
 commit gets an offer id ``<auction>-<seq>``, a 32-byte salt (the next four 64-bit words of the
 salt generator's raw output, little-endian) and its commitment
-(:func:`market.commitment.offer_commitments`, one call per auction). The process then:
+(:func:`market.auction.commitment.offer_commitments`, one call per auction). The process then:
 
 1. **Commit phase** — wakes at each commit time in order (ties by plan order). Timed commits
    have absolute times; a sniper's commit is due ``lead_s`` before the *current* close, and it
    snipes again after each extension it caused while it has commits left.
-   :func:`market.lifecycle.commit` accepts or rejects (``MAX_OFFERS``, ``COOLDOWN``, ``CLOSED``)
+   :func:`market.auction.lifecycle.commit` accepts or rejects (``MAX_OFFERS``, ``COOLDOWN``, ``CLOSED``)
    and applies anti-sniping.
 2. **Reveal** — each accepted commit is revealed ``reveal_after_s`` after the close (or never).
    The process sleeps until the reveal deadline (or the last reveal when all reveal), then
    applies the reveals in time order, closes and clears in one step
-   (:func:`market.lifecycle.reveal_and_clear`, the same as ``reveal_many``, ``close``,
+   (:func:`market.auction.lifecycle.reveal_and_clear`, the same as ``reveal_many``, ``close``,
    ``clear`` in turn).
 3. **Clearing** — the result is recorded (``clearing``).
-4. **Confirmation** — ``confirmation_delay_s`` later, :func:`market.lifecycle.confirm` with the
+4. **Confirmation** — ``confirmation_delay_s`` later, :func:`market.auction.lifecycle.confirm` with the
    winners' free balances *then* (capital is locked only now): a winner short of cash is
    dropped (``INSUFFICIENT_FUNDS``) and the auction re-cleared. The debits move
    ``lender -> escrow`` (``lock``), the escrow pays the borrower ``F - fee`` (``disburse``)
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from market import lifecycle as lc
-from market.auction_types import AuctionRequest
-from market.commitment import offer_commitments
+from market.auction import lifecycle as lc
+from market.auction.commitment import offer_commitments
+from market.auction.types import AuctionRequest
 from sim.agents.lenders import PlannedCommit
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class AuctionCtx:
     pd_model: float
     cdi: float
     funding_apr: float
-    state: Any = None  # market.lifecycle.AuctionState
+    state: Any = None  # market.auction.lifecycle.AuctionState
     planned: list[PlannedCommit] = field(default_factory=list)
     offer_ids: list[str] = field(default_factory=list)
     salts: list[bytes] = field(default_factory=list)

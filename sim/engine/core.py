@@ -25,25 +25,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from datetime import date, timedelta
+from datetime import date
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from market.oracle import OracleAnswer
+from market.calendar import DAY_S, sim_date
+from market.oracle.aggregator import OracleAnswer
 from sim.agents.borrowers import arrival_times
 from sim.agents.lenders import LenderBook
 from sim.agents.pool import Pool
+from sim.agents.population import sample_borrowers
 from sim.engine.auctions import AuctionCtx, auction_process, settle_payload
 from sim.engine.decision import request_process
 from sim.engine.latency import LatencySampler
-from sim.engine.loans import DAY_S, LoanBook
+from sim.engine.loans import LoanBook
 from sim.engine.pricing import FundingCurve, Priced
-from sim.engine.tables import EventLog
-from sim.ledger import ESCROW, PLATFORM_FEES, Ledger
+from sim.ledger.book import ESCROW, PLATFORM_FEES, Ledger
 from sim.model.batcher import DynamicBatcher
-from sim.population import sample_borrowers
+from sim.tables.events import EventLog
 
 if TYPE_CHECKING:
     import simpy
@@ -151,7 +152,7 @@ class Engine:
     # ------------------------------------------------------------------ helpers
     def calendar_date(self, t_s: float) -> date:
         """Calendar date of simulated time ``t_s``."""
-        return self.start_date + timedelta(days=math.floor(t_s / DAY_S))
+        return sim_date(self.start_date, t_s)
 
     @staticmethod
     def borrower_id(rid: int) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from market.oracle import NO_PRICE, OracleAnswer
+from market.oracle.aggregator import NO_PRICE, OracleAnswer
 from sim.engine.pricing import answer_valid_at, price
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Loans after confirmation: Price schedule, monthly payments, prepayment, delinquency,
 default, recovery — one simpy process per loan, every movement a ledger posting.
 
-Ledger accounts of a loan (see :mod:`sim.ledger`): the borrower's cash ``borrower:<id>``, the
+Ledger accounts of a loan (see :mod:`sim.ledger.book`): the borrower's cash ``borrower:<id>``, the
 borrower's debt ``debt:<id>`` (allowed negative: its balance is minus what the borrower still
 owes), the lenders' claim ``loan:<id>:principal`` (outstanding principal, held on behalf of the
 lenders), ``defaulted`` (principal written off).
@@ -33,8 +33,8 @@ of the geometric law: ``P(D > k) = (1 - h) ** k``; ``D = 1`` when ``h >= 1``, ne
 Payment plan: at origination each tranche keeps its Price schedule as columns
 (:func:`market.schedule.schedule_columns`) and the loan the per-installment totals. The postings
 of an installment (income + the split to the lenders) are validated once with
-:meth:`sim.ledger.Ledger.prepare_pass_through` and reused while the installments repeat (the
-level ones), so a payment event posts them (:meth:`sim.ledger.Ledger.post_prepared`) and the
+:meth:`sim.ledger.book.Ledger.prepare_pass_through` and reused while the installments repeat (the
+level ones), so a payment event posts them (:meth:`sim.ledger.book.Ledger.post_prepared`) and the
 principal part (one transfer); the postings are exactly those listed above. Preparing them at
 origination for every installment the borrower will pay was measured no faster (and wasted on
 installments after the run's end).
@@ -49,11 +49,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 
 import numpy as np
 
+from market.calendar import DAY_S, sim_date
 from market.money import round_half_even
 from market.schedule import (
     Installment,
@@ -63,11 +64,10 @@ from market.schedule import (
     prepayment,
     schedule_columns,
 )
-from sim.ledger import DEFAULTED, Ledger, PreparedPostings
+from sim.ledger.book import DEFAULTED, Ledger, PreparedPostings
 
-__all__ = ["BEHAVIOUR_BLOCK", "DAY_S", "Loan", "LoanBook", "Tranche", "build_tranches", "due_times"]
+__all__ = ["BEHAVIOUR_BLOCK", "Loan", "LoanBook", "Tranche", "build_tranches", "due_times"]
 
-DAY_S = 86_400.0
 #: loans per block of behaviour uniforms (3 per loan) drawn at once from ``loans.behaviour``
 BEHAVIOUR_BLOCK = 512
 _NEVER = 1 << 30
@@ -292,7 +292,7 @@ class LoanBook:
             keys = list(zip(*(t.payment_cents for t in tranches), strict=True))
             pay = [sum(col) for col in keys]
             prin = [sum(col) for col in zip(*(t.principal_parts for t in tranches), strict=True)]
-        funded_date = self.start_date + timedelta(days=int(now // DAY_S))
+        funded_date = sim_date(self.start_date, now)
         d, p, frac = self._behaviour(hazard_true)
         pool_cents = 0
         if self.pool_account is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from market.calendar import business_days_between, calendar_days_between
-from market.oracle import FAILOVER, FALLBACK_TWAP, OK, OracleAnswer
+from market.oracle.aggregator import FAILOVER, FALLBACK_TWAP, OK, OracleAnswer
 from market.pricing import PriceQuote, quote
 from market.rates import cdi_to_apr
 from market.schedule import monthly_due_dates

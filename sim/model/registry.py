@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from sim._atomic import atomic_write_bytes
+from sim.agents.population import FEATURE_NAMES
 from sim.config.model import ModelConfig, PopulationConfig
-from sim.population import FEATURE_NAMES
+from sim.run.atomic import atomic_write_bytes
 
 __all__ = [
     "TRAINING_CODE_VERSION",

@@ -1,6 +1,6 @@
 """Train the engine's PD model on a synthetic population drawn from the scenario's generator.
 
-Data: ``model.train_size`` borrowers from :func:`sim.population.sample_borrowers` with a
+Data: ``model.train_size`` borrowers from :func:`sim.agents.population.sample_borrowers` with a
 generator seeded by ``model.training_seed`` (independent of any run's seed); the label is
 "defaulted within 12 months", drawn as ``Bernoulli(pd_12m)`` from the true hazard with a
 second, independent stream. The first ``1 - test_share`` of the rows train the model, the rest
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.agents.population import sample_borrowers
 from sim.config.model import ModelConfig, PopulationConfig
-from sim.population import sample_borrowers
 
 __all__ = ["TrainedModel", "TrainingData", "fit_estimator", "make_training_data", "train"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from market.commitment import commitment_hash
+from market.auction.commitment import commitment_hash
 from tests.chain.conftest import CENTAVO, EVM
 
 PRICING = {"uniform": 0, "pay_as_bid": 1, "first_rejected": 2}

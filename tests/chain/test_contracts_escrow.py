@@ -770,9 +770,9 @@ def test_gas_profile_eight_offers(evm, kit, lenders, capsys):
     ],
 )
 def test_python_commitment_is_byte_identical_on_chain(evm, kit, lenders, amount, rate, salt):
-    """market.commitment.commitment_hash is what the contract recomputes at reveal: a reveal
+    """market.auction.commitment.commitment_hash is what the contract recomputes at reveal: a reveal
     succeeds exactly when the bytes agree (and for no other lender or auction id)."""
-    from market.commitment import commitment_hash
+    from market.auction.commitment import commitment_hash
 
     lender = lenders[3]
     auction_id = 2**255 + 17

@@ -1,4 +1,4 @@
-"""Differential property: the Python clearing (``market.clearing.clear``) is accepted by
+"""Differential property: the Python clearing (``market.auction.clearing.clear``) is accepted by
 ``FundingEscrow.submitClearing``, and every single mutation of it is rejected.
 
 For random small auctions (<= 12 offers, ties in rate and commit time, off-tick, above-reserve,
@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market.auction_types import AuctionRequest, AuctionRules
-from market.auction_types import Offer as PyOffer
-from market.clearing import clear
+from market.auction.clearing import clear
+from market.auction.types import AuctionRequest, AuctionRules
+from market.auction.types import Offer as PyOffer
 from tests.chain.escrow_kit import PHASE, Clearing, EscrowKit, OfferSpec, TermSpec, reference_clear
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ from chain.bridge import open_attestation_bridge
 from chain.reconcile import ReconciliationError, assert_reconciled, reconcile
 from chain.settlement import auction_payload
 from chain.tx import TxReverted
-from market.auction_types import AuctionRequest, AuctionRules, Offer
-from market.clearing_reference import clear_reference
+from market.auction.clearing_reference import clear_reference
+from market.auction.types import AuctionRequest, AuctionRules, Offer
 
 OFFERS = [
     Offer("o1", "l1", 400_000, 2400, 10),

@@ -12,12 +12,12 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.auction_json import nesting_depth
+from market.auction.json_codec import nesting_depth
 
 _PROBE = """
 import sys
 sys.setrecursionlimit(10**6)
-from market.auction_json import loads
+from market.auction.json_codec import loads
 try:
     loads("[" * 200_000 + "]" * 200_000)
 except RecursionError:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.auction_types import (
+from market.auction.types import (
     EXCLUSION_REASONS,
     Allocation,
     AuctionRequest,

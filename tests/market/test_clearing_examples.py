@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from market.auction_json import parse_clear_input
-from market.auction_types import AuctionRequest, AuctionRules, ClearingResult, Offer
-from market.clearing import OfferColumns, clear, clear_columns
-from market.clearing_reference import clear_reference
+from market.auction.clearing import OfferColumns, clear, clear_columns
+from market.auction.clearing_reference import clear_reference
+from market.auction.json_codec import parse_clear_input
+from market.auction.types import AuctionRequest, AuctionRules, ClearingResult, Offer
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "auctions"
 Engine = Callable[[AuctionRequest, list[Offer], AuctionRules], ClearingResult]

@@ -8,7 +8,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from market.auction_types import (
+from market.auction.clearing import OfferColumns, clear, clear_columns
+from market.auction.clearing_reference import clear_reference, eligibility_reason
+from market.auction.types import (
     PRICING_RULES,
     AuctionRequest,
     AuctionRules,
@@ -16,8 +18,6 @@ from market.auction_types import (
     Exclusion,
     Offer,
 )
-from market.clearing import OfferColumns, clear, clear_columns
-from market.clearing_reference import clear_reference, eligibility_reason
 
 TICK = 5
 small_amounts = st.integers(1, 3000)

@@ -9,8 +9,8 @@ from eth_abi import encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-import market.commitment as mc
-from market.commitment import (
+import market.auction.commitment as mc
+from market.auction.commitment import (
     commitment_hash,
     lender_address,
     new_salt,

@@ -9,10 +9,9 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from market.auction_types import AuctionRequest, AuctionRules
-from market.clearing_reference import clear_reference
-from market.commitment import offer_commitment
-from market.lifecycle import (
+from market.auction.clearing_reference import clear_reference
+from market.auction.commitment import offer_commitment
+from market.auction.lifecycle import (
     AuctionState,
     CommitBatch,
     clear,
@@ -27,6 +26,7 @@ from market.lifecycle import (
     settlement_payload,
     stage,
 )
+from market.auction.types import AuctionRequest, AuctionRules
 
 REQ = AuctionRequest(7, "b1", 100_000, 3000, 12, 100)
 SALT = bytes(range(32))
@@ -524,7 +524,7 @@ def test_reveal_and_clear_equals_reveal_many_close_clear(
 
 
 def test_internal_state_constructor_equals_the_dataclass() -> None:
-    from market.lifecycle import _state
+    from market.auction.lifecycle import _state
 
     s = open_auction(REQ, RULES)
     assert s == AuctionState(REQ, RULES, "OPEN", REQ.opened_at + RULES.ttl_s)

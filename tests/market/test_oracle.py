@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.oracle import (
+from market.oracle.aggregator import (
     FAILOVER,
     FALLBACK_TWAP,
     NO_PRICE,
@@ -22,7 +22,7 @@ from market.oracle import (
     divergence_gap,
     divergence_step,
 )
-from market.twap import twap, twap_with_newest
+from market.oracle.twap import twap, twap_with_newest
 
 CFG = OracleConfig()
 NOW = 1_000.0
@@ -272,7 +272,7 @@ def test_divergence_rejects_time_going_backwards() -> None:
     st.one_of(st.floats(allow_nan=True), st.integers(-5, 5), st.booleans()),
 )
 def test_source_state_builds_the_same_value_under_the_same_rules(sid, price, updated) -> None:
-    from market.oracle import source_state
+    from market.oracle.aggregator import source_state
 
     try:
         want = SourceState(sid, price, updated)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from market.oracle import (
+from market.oracle.aggregator import (
     FAILOVER,
     FALLBACK_TWAP,
     NO_PRICE,
@@ -17,7 +17,7 @@ from market.oracle import (
     aggregate,
     divergence_step,
 )
-from market.twap import twap, twap_with_newest
+from market.oracle.twap import twap, twap_with_newest
 
 NOW = 10_000.0
 prices = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinity=False)

@@ -120,7 +120,7 @@ class _Recorder(NullSink):
 def test_engine_builds_payloads_only_for_a_sink_that_reads_them() -> None:
     from sim.config import load_scenario
     from sim.config.scenario import REPO_ROOT
-    from sim.simulation import simulate
+    from sim.run.simulation import simulate
 
     sc = load_scenario("small", ["horizon_days=0.3", "engine.runoff_days=0", "auction.ttl_s=3600"])
     reading, blind = _Recorder(True), _Recorder(False)

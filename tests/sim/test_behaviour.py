@@ -9,7 +9,7 @@ import pytest
 
 from sim.config import load_scenario
 from sim.config.scenario import REPO_ROOT
-from sim.simulation import simulate
+from sim.run.simulation import simulate
 
 MODELS = REPO_ROOT / "models"
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-import sim.sweep
+import sim.sweep.runner
 from sim.cli import main
 from sim.cli.run import _Progress
 
@@ -61,14 +61,14 @@ def test_sweep_bad_file_is_one_line(tmp_path: Path, capsys) -> None:
 def test_sweep_keeps_going_when_a_run_fails(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = sim.sweep.run_one
+    real = sim.sweep.runner.run_one
 
     def flaky(spec, out_root, **kw):
         if spec.seed == 2:
             raise RuntimeError("simulated crash in run seed=2")
         return real(spec, out_root, **kw)
 
-    monkeypatch.setattr(sim.sweep, "run_one", flaky)
+    monkeypatch.setattr(sim.sweep.runner, "run_one", flaky)
     p = tmp_path / "s.yaml"
     p.write_text("scenario: small\nseeds: [1, 2]\n")
     code = main(["sweep", str(p), "--workers", "1", "--out", str(tmp_path / "o")])

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from sim.config import load_scenario
 from sim.config.scenario import REPO_ROOT
-from sim.simulation import simulate
+from sim.run.simulation import simulate
 
 MODELS = REPO_ROOT / "models"
 

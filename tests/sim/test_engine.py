@@ -12,8 +12,9 @@ import simpy
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market.calendar import DAY_S
 from market.cet import cet_annual
-from market.oracle import FALLBACK_TWAP, NO_PRICE, OK, OracleAnswer
+from market.oracle.aggregator import FALLBACK_TWAP, NO_PRICE, OK, OracleAnswer
 from market.schedule import price_schedule
 from sim.agents.borrowers import arrival_times, hourly_rates
 from sim.agents.lenders import LenderBook
@@ -29,11 +30,11 @@ from sim.config.market import (
 )
 from sim.config.scenario import REPO_ROOT
 from sim.engine.cet_fast import cet_annual_many
-from sim.engine.loans import DAY_S, LoanBook
+from sim.engine.loans import LoanBook
 from sim.engine.pricing import FundingCurve, answer_valid_at, price
-from sim.engine.tables import SCHEMAS, build_frame
-from sim.ledger import DEFAULTED, Ledger
-from sim.simulation import simulate
+from sim.ledger.book import DEFAULTED, Ledger
+from sim.run.simulation import simulate
+from sim.tables.events import SCHEMAS, build_frame
 
 MODELS = REPO_ROOT / "models"
 TINY = [
@@ -390,7 +391,7 @@ def test_auction_closes_at_the_reveal_deadline_despite_float_rounding() -> None:
     close must still happen (it used to raise "cannot close auction" and kill the run)."""
     from types import SimpleNamespace
 
-    from market.auction_types import AuctionRules
+    from market.auction.types import AuctionRules
     from sim.agents.lenders import PlannedCommit
     from sim.engine.auctions import AuctionCtx, auction_process
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine.tables import build_frame
 from sim.kpis import compute_kpis, format_kpi_table, irr_annual
+from sim.tables.events import build_frame
 
 DAY = 86_400.0
 NAN = math.nan

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from sim.ledger import (
+from sim.ledger.book import (
     ESCROW,
     EXTERNAL,
     PLATFORM_FEES,

@@ -21,7 +21,7 @@ from sim.engine.loans import (
     build_tranches,
     due_times,
 )
-from sim.ledger import Ledger
+from sim.ledger.book import Ledger
 
 
 def _book(env, ledger, rows, *, prepay=0.0, rng_seed=0, pool=None, on_pool=None):

@@ -10,11 +10,11 @@ import simpy
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sim.agents.population import sample_borrowers
 from sim.config.model import ModelConfig, PopulationConfig
 from sim.model import ensure_model
 from sim.model.batcher import DynamicBatcher
 from sim.model.serving import PDScorer
-from sim.population import sample_borrowers
 
 POP = PopulationConfig()
 CFG = ModelConfig(algorithm="logistic", train_size=5_000)

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from sim.agents.feeders import Feeder, deviation_thresholds, reference_publications
 from sim.config.scenario import scenario_from_mapping
 from sim.config.world import FaultConfig, FeederConfig
-from sim.oracle_service import TICK_COLUMNS
 from sim.seeds import SeedTree
 from sim.world import build_world
+from sim.world.oracle_service import TICK_COLUMNS
 
 # ----------------------------------------------------------------------------- feeders
 

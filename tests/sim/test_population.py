@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from sim.agents.population import FEATURE_NAMES, sample_borrowers
 from sim.config.model import HazardConfig, ModelConfig, PopulationConfig
-from sim.population import FEATURE_NAMES, sample_borrowers
 
 CFG = PopulationConfig()
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from sim.config.scenario import Scenario, load_scenario
-from sim.rundir import (
+from sim.run.rundir import (
     RunStage,
     canonical_json_bytes,
     run_config_hash,
@@ -145,7 +145,7 @@ def test_hard_crash_mid_write_leaves_only_staging(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os, pandas as pd
-        import sim.rundir as rd
+        import sim.run.rundir as rd
         from sim.config.scenario import Scenario
         real = rd.write_parquet
         calls = []

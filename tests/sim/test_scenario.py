@@ -274,7 +274,7 @@ def test_shipped_scenarios_have_capital_for_their_demand(name: str) -> None:
     locked for the loans' whole term) instead of what it is meant to demonstrate."""
     import numpy as np
 
-    from sim.population import sample_borrowers
+    from sim.agents.population import sample_borrowers
 
     s = load_scenario(name)
     capital = sum(g.count * g.capital_cents for g in s.lenders.groups)

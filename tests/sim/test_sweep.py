@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.sweep import (
+from sim.sweep.runner import (
     RunOutcome,
     RunSpec,
     SweepError,

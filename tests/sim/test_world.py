@@ -12,11 +12,12 @@ import simpy
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market.calendar import DAY_S
 from sim.config import load_scenario
 from sim.config.scenario import scenario_from_mapping
 from sim.config.world import ExogenousConfig
 from sim.seeds import SeedTree, spawn_key
-from sim.world import DAY_S, build_paths, build_world
+from sim.world import build_paths, build_world
 
 # ----------------------------------------------------------------------------- seeds
 

@@ -1,8 +1,8 @@
-"""The oracle service the engine reads: feeders' latest publications -> ``market.oracle``.
+"""The oracle service the engine reads: feeders' latest publications -> ``market.oracle.aggregator``.
 
-``OracleService.read(feed, now)`` builds the :class:`market.oracle.SourceState` of every
+``OracleService.read(feed, now)`` builds the :class:`market.oracle.aggregator.SourceState` of every
 primary and secondary feeder of ``feed`` (its newest publication at or before ``now``) and calls
-:func:`market.oracle.aggregate`. The TWAP history is the aggregator's own **rounds**: every
+:func:`market.oracle.aggregator.aggregate`. The TWAP history is the aggregator's own **rounds**: every
 ``aggregator.round_s`` seconds (``t = j·round_s``) the primary set is aggregated, and the rounds
 that were ``OK`` are the ``(t, price)`` history. Rounds are computed lazily (only when a read
 lacks a primary quorum, and only those inside ``twap_window_s + twap_max_age_s``) and cached, so a
@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from market.oracle import (
+from market.oracle.aggregator import (
     OK,
     DivergenceState,
     OracleAnswer,
@@ -134,7 +134,7 @@ def _states(
     ``memo`` (feeder id -> its last ``state_at`` answer and state) lets consecutive reads
     between two publications reuse the same (frozen, equal) object instead of building and
     validating a new one (``state_at`` returns the very same tuple while it holds). New states
-    are built by :func:`market.oracle.source_state` (same value and rules, cheaper)."""
+    are built by :func:`market.oracle.aggregator.source_state` (same value and rules, cheaper)."""
     out = []
     for f in feeders:
         st = f.state_at(now)

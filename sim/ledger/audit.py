@@ -1,4 +1,4 @@
-"""Auditing and exporting the postings of a :class:`sim.ledger.Ledger` (its column lists).
+"""Auditing and exporting the postings of a :class:`sim.ledger.book.Ledger` (its column lists).
 
 - :func:`replays_fast` decides with numpy, in exact int64 arithmetic, that replaying the postings
   from zero gives exactly the balances (False on anything else, or when a sum could overflow:

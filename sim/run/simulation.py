@@ -6,13 +6,13 @@ the dynamic batcher. The simpy environment runs the world (feeders, oracle servi
 request arrivals over ``horizon_days``, the auctions they open and the loans they fund, and
 then the loans alone for ``engine.runoff_days``.
 
-Result: ``tables`` (the event tables of :mod:`sim.engine.tables` plus ``oracle_ticks`` and
+Result: ``tables`` (the event tables of :mod:`sim.tables.events` plus ``oracle_ticks`` and
 ``ledger``), ``kpis`` (:func:`sim.kpis.compute_kpis`), ``targets``
 (:meth:`KpiTargets.to_targets`), ``seed_tree``, ``model`` and ``stats`` (``events`` = simpy
 events processed, ``requests``, ``wall_s`` = the whole call = ``setup_s`` (model load, world
 build, arrivals and populations drawn, engine wired) + ``sim_wall_s`` (``env.run``: the event
 loop) + ``finish_s`` (sink close, CETs, ledger check, tables, KPIs); ``events_per_s`` and
-``requests_per_s`` over ``sim_wall_s``; batcher and sink stats, ...). Raises :class:`sim.ledger.LedgerImbalanceError` when the books do not
+``requests_per_s`` over ``sim_wall_s``; batcher and sink stats, ...). Raises :class:`sim.ledger.book.LedgerImbalanceError` when the books do not
 balance at the end.
 
 The attestation ``sink`` defaults to :class:`sim.attest.NullSink` (no chain); the CLI passes
@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from market.calendar import DAY_S
 from sim.engine.cet_fast import cet_annual_many
-from sim.engine.loans import DAY_S, Loan
+from sim.engine.loans import Loan
 
 if TYPE_CHECKING:
     import pandas as pd

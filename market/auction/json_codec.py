@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from market.auction_types import (
+from market.auction.types import (
     AuctionRequest,
     AuctionRules,
     ClearingResult,

@@ -57,7 +57,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sim.ledger_audit import as_str, postings_frame, replay_problem, replays_fast
+from sim.ledger.audit import as_str, postings_frame, replay_problem, replays_fast
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -520,7 +520,7 @@ class Ledger:
         return (self._t, self._src, self._dst, self._amt, self._kind, self._ref)
 
     def _replays_fast(self) -> bool:
-        """See :func:`sim.ledger_audit.replays_fast`."""
+        """See :func:`sim.ledger.audit.replays_fast`."""
         return replays_fast(self._columns(), self._bal)
 
     def _replay_check(self) -> None:
@@ -546,7 +546,7 @@ class Ledger:
     def table(self) -> pd.DataFrame:
         """Postings as a pandas DataFrame with columns :data:`COLUMNS` (int64 seq and amounts,
         float64 times, string ids); the same values as :meth:`rows`
-        (:func:`sim.ledger_audit.postings_frame`)."""
+        (:func:`sim.ledger.audit.postings_frame`)."""
         return postings_frame(self._columns())
 
     # ------------------------------------------------------------------ internals

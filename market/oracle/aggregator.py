@@ -21,7 +21,7 @@ Rules (spec ``oracle_fx.md``; invariant ORACLE_FALLBACK)
    sources, ``len(primary) // 2 + 1``) the answer is the **upper median** of the kept prices
    (``sorted[n // 2]``), status ``OK``.
 4. **Fallback** without a primary quorum: the TWAP of ``history`` (past OK answers, see
-   :mod:`market.twap`) when its newest input is no older than ``twap_max_age_s`` ->
+   :mod:`market.oracle.twap`) when its newest input is no older than ``twap_max_age_s`` ->
    ``FALLBACK_TWAP``; else the ``secondary`` set under rules 1–3 (its quorum is
    ``secondary_quorum``, default a majority of the secondary set) -> ``FAILOVER``; else
    ``NO_PRICE``.
@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from market.twap import twap, twap_with_newest
+from market.oracle.twap import twap, twap_with_newest
 
 __all__ = [
     "FAILOVER",

@@ -1,9 +1,6 @@
-"""The simulated world: exogenous reference paths (CDI, USD/BRL), the oracle feeders that
-observe them, the oracle service the engine reads, and the calendar.
-
-Everything random is drawn at build time (paths) or from per-feeder generators (observation
-noise), all from the run's :class:`sim.seeds.SeedTree`, so a world is a pure function of
-(scenario, seed).
+"""The world's exogenous reference paths: CDI and USD/BRL, drawn once at build time from the
+run's :class:`sim.seeds.SeedTree` (``world.cdi``, ``world.usdbrl``), so they are a pure
+function of (scenario, seed).
 
 Paths (units: CDI in bps of an annual 252-day rate, USD/BRL in BRL per USD)
 ---------------------------------------------------------------------------
@@ -30,31 +27,16 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import Any
 
 import numpy as np
 
+from market.calendar import DAY_S, sim_date
 from sim.config.world import CDI_STEP_BPS, CdiConfig, ExogenousConfig, UsdBrlConfig
 
-if TYPE_CHECKING:
-    import simpy
+__all__ = ["ExogenousPaths", "PolicyMeeting", "build_paths"]
 
-    from sim.agents.feeders import Feeder
-    from sim.config.scenario import Scenario
-    from sim.oracle_service import OracleService
-    from sim.seeds import SeedTree
-
-__all__ = [
-    "DAY_S",
-    "ExogenousPaths",
-    "PolicyMeeting",
-    "World",
-    "build_paths",
-    "build_world",
-]
-
-DAY_S = 86_400.0
 _YEAR_S = 365.0 * DAY_S
 _COARSE_GRID_S = 3_600.0
 
@@ -241,7 +223,7 @@ def _cdi_meetings(
         new = rate + wanted
         if new < cfg.floor_bps:  # shorten the cut by whole steps so the rate stays >= floor
             new = rate - CDI_STEP_BPS * ((rate - cfg.floor_bps) // CDI_STEP_BPS)
-        d = start_date + timedelta(days=int(t // DAY_S))
+        d = sim_date(start_date, t)
         kind = "extraordinary" if extra else "regular"
         out.append(PolicyMeeting(float(t), d, new - rate, new, kind))
         rate = new
@@ -304,74 +286,3 @@ def build_paths(
         np.concatenate([jt.astype(np.float64), ct.astype(np.float64)]),
         np.concatenate([jlog, clog]),
     )
-
-
-# --------------------------------------------------------------------------------- the world
-
-
-@dataclass
-class World:
-    """One run's world: simpy ``env``, true ``paths``, ``oracles`` service and ``feeders``."""
-
-    env: simpy.Environment
-    scenario: Scenario
-    paths: ExogenousPaths
-    oracles: OracleService
-    feeders: tuple[Feeder, ...]
-    start_date: date
-    horizon_s: float
-    oracle_end_s: float
-
-    def calendar_date(self, t_s: float) -> date:
-        """Calendar date of simulated time ``t_s`` (day 0 = ``start_date``)."""
-        return self.start_date + timedelta(days=math.floor(t_s / DAY_S))
-
-
-def build_world(scenario: Scenario, env: simpy.Environment, seeds: SeedTree) -> World:
-    """Build the world of a run: draw the paths, create the feeders of both feeds, start them as
-    simpy processes in ``env`` and wire the :class:`OracleService`.
-
-    Random streams: ``world.cdi``, ``world.usdbrl`` and ``oracles.<feed>.<feeder id>``.
-    Feeders publish over ``[0, horizon + oracles.tail_s]``; USD/BRL is on its fine grid up to
-    there plus a margin for delays, then hourly over the engine's run-off.
-    """
-    from sim.agents.feeders import make_feeders, start_feeders
-    from sim.oracle_service import OracleService
-
-    horizon_s = scenario.horizon_days * DAY_S
-    oracle_end_s = horizon_s + scenario.oracles.tail_s
-    runoff_days = getattr(scenario.engine, "runoff_days", 0)
-    end_s = horizon_s + max(runoff_days * DAY_S, scenario.oracles.tail_s) + DAY_S
-    max_delay = max_observation_delay(scenario)
-    fine_end_s = min(end_s, oracle_end_s + max_delay + 3_600.0)
-    paths = build_paths(
-        scenario.exogenous,
-        scenario.start_date,
-        fine_end_s,
-        end_s,
-        seeds.rng("world.cdi"),
-        seeds.rng("world.usdbrl"),
-    )
-    feeders = make_feeders(scenario.oracles, paths, seeds, oracle_end_s)
-    service = OracleService(env, scenario.oracles, feeders, paths)
-    start_feeders(env, feeders)
-    return World(
-        env=env,
-        scenario=scenario,
-        paths=paths,
-        oracles=service,
-        feeders=tuple(feeders),
-        start_date=scenario.start_date,
-        horizon_s=horizon_s,
-        oracle_end_s=oracle_end_s,
-    )
-
-
-def max_observation_delay(scenario: Scenario) -> float:
-    """Largest delay (delay + lag) any feeder of the scenario observes the paths with."""
-    out = 0.0
-    for feed in (scenario.oracles.cdi, scenario.oracles.usdbrl):
-        lag = max((f.lag_s or 0.0 for f in feed.faults), default=0.0)
-        d = max(f.delay_s for f in (*feed.primary, *feed.secondary))
-        out = max(out, d + lag)
-    return out

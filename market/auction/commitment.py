@@ -23,7 +23,7 @@ that address (see ``docs/mechanisms.md``).
 auction where they can be). Both it and :func:`offer_commitment` remember the commitments they
 computed, keyed by the checked arguments ``(auction_id, lender, amount_cents, rate_bps,
 salt)``, in a bounded dictionary (emptied when it holds ``_MEMO_MAX`` entries): the reveal
-check of :mod:`market.lifecycle` recomputes an offer's commitment from the revealed values, and
+check of :mod:`market.auction.lifecycle` recomputes an offer's commitment from the revealed values, and
 when those are the committed ones that costs a lookup instead of a second Keccak. The memo
 only avoids recomputing a pure function (same bytes either way); a reveal with any other
 value is a miss and is hashed.

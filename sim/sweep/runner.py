@@ -193,8 +193,8 @@ def run_one(
 
     from sim.attest import make_sink
     from sim.config.scenario import load_scenario
-    from sim.rundir import RunStage, run_dir_name
-    from sim.simulation import simulate
+    from sim.run.rundir import RunStage, run_dir_name
+    from sim.run.simulation import simulate
 
     t0 = time.perf_counter()
     scenario = load_scenario(spec.scenario, spec.overrides)
@@ -299,8 +299,8 @@ def results_table(outcomes: Sequence[RunOutcome]) -> Any:
 
 
 def _write_results(outcomes: Sequence[RunOutcome], path: Path) -> None:
-    from sim._atomic import atomic_target
-    from sim.rundir import write_parquet
+    from sim.run.atomic import atomic_target
+    from sim.run.rundir import write_parquet
 
     with atomic_target(path) as tmp:
         write_parquet(results_table(outcomes), tmp)

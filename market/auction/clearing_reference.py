@@ -1,7 +1,7 @@
 """Reference clearing in plain Python: the spec's steps 1–6, written to be read.
 
-:func:`clear_reference` gives exactly the same :class:`~market.auction_types.ClearingResult` as
-the vectorised :func:`market.clearing.clear` (property-tested); it is also the fast choice for
+:func:`clear_reference` gives exactly the same :class:`~market.auction.types.ClearingResult` as
+the vectorised :func:`market.auction.clearing.clear` (property-tested); it is also the fast choice for
 small auctions (tens of offers), where numpy's per-call overhead dominates.
 
 Steps (spec ``auction.md``):
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from operator import attrgetter
 
-from market.auction_types import (
+from market.auction.types import (
     AuctionRequest,
     AuctionRules,
     ClearingResult,

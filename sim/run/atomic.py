@@ -2,7 +2,7 @@
 
 A reader never sees a half-written file, and an interrupted write leaves the old file (or
 nothing) in place. Run directories are made atomic one level up, by renaming a staging
-directory (:mod:`sim.rundir`).
+directory (:mod:`sim.run.rundir`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Functions (each returns a new state, never mutates one):
   ``close_at += snipe_extension_s``, at most ``max_extensions`` times.
 - :func:`reveal` ``(state, *, offer_id, amount_cents, rate_bps, salt, t) -> RevealOutcome`` —
   accepted in ``[close_at, close_at + reveal_window_s)`` when
-  :func:`~market.commitment.offer_commitment` matches; otherwise ``BAD_REVEAL`` with a
+  :func:`~market.auction.commitment.offer_commitment` matches; otherwise ``BAD_REVEAL`` with a
   ``detail`` (``early``, ``late``, ``mismatch``, ``unknown_offer``, ``already_revealed``,
   ``invalid``).  A rejected reveal leaves the offer unrevealed (it may be retried in the window).
 - :func:`close` ``(state, t)`` — ends the reveal window (t ≥ its end, or t ≥ close_at once every
@@ -43,7 +43,7 @@ the batch forms copy once per batch, so a run of n commits or reveals costs O(n)
 new id and a lender within limits; a fresh, well-formed, matching reveal in the window) inline
 and send everything else through the full rule.  States and :class:`Commit` records are built
 from already-checked values without the frozen ``__init__``
-(:func:`~market.auction_types.unchecked_constructor`); they equal the checked ones.
+(:func:`~market.auction.types.unchecked_constructor`); they equal the checked ones.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from market.auction_types import (
+from market.auction.clearing_reference import clear_reference
+from market.auction.commitment import offer_commitment
+from market.auction.types import (
     AuctionRequest,
     AuctionRules,
     ClearingResult,
@@ -63,8 +65,6 @@ from market.auction_types import (
     offer_unchecked,
     unchecked_constructor,
 )
-from market.clearing_reference import clear_reference
-from market.commitment import offer_commitment
 
 __all__ = [
     "AuctionState",
@@ -586,7 +586,7 @@ def _default_clearing(
     request: AuctionRequest, offers: Sequence[Offer], rules: AuctionRules
 ) -> ClearingResult:
     if len(offers) > _NUMPY_FROM:
-        from market.clearing import clear as clear_numpy
+        from market.auction.clearing import clear as clear_numpy
 
         return clear_numpy(request, offers, rules)
     return clear_reference(request, offers, rules)

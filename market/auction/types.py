@@ -396,7 +396,7 @@ class ClearingResult:
 offer_unchecked = unchecked_constructor(
     Offer,
     """An :class:`Offer` built WITHOUT ``__post_init__``'s checks, for callers whose values were
-    already validated (e.g. :mod:`market.lifecycle` revealing a checked commit): about 3x
+    already validated (e.g. :mod:`market.auction.lifecycle` revealing a checked commit): about 3x
     cheaper. Passing unchecked input here breaks the guarantees of :class:`Offer`.""",
 )
 allocation_unchecked = unchecked_constructor(

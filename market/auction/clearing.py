@@ -1,6 +1,6 @@
 """Vectorised clearing of the reverse uniform-price auction (numpy).
 
-Same rules and same results as :func:`market.clearing_reference.clear_reference` (spec steps
+Same rules and same results as :func:`market.auction.clearing_reference.clear_reference` (spec steps
 1–6, see that module), built for large inputs:
 
 - :func:`clear` ``(request, offers, rules) -> ClearingResult`` — offers as :class:`Offer` objects.
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from market.auction_types import (
+from market.auction.clearing_reference import check_unique_ids
+from market.auction.types import (
     EXCLUSION_REASONS,
     INT64_MAX,
     MAX_TIME_S,
@@ -39,7 +40,6 @@ from market.auction_types import (
     FieldError,
     Offer,
 )
-from market.clearing_reference import check_unique_ids
 
 __all__ = ["ColumnarResult", "OfferColumns", "clear", "clear_columns"]
 

@@ -1,0 +1,41 @@
+"""Oracle aggregation: the median/quorum/fallback aggregator and time-weighted averages."""
+
+from __future__ import annotations
+
+from market.oracle.aggregator import (
+    FAILOVER,
+    FALLBACK_TWAP,
+    NO_PRICE,
+    OK,
+    STATUSES,
+    DivergenceState,
+    OracleAnswer,
+    OracleConfig,
+    SourceState,
+    aggregate,
+    divergence_gap,
+    divergence_step,
+    source_state,
+    twap,
+)
+from market.oracle.twap import (
+    twap_with_newest,
+)
+
+__all__ = [
+    "FAILOVER",
+    "FALLBACK_TWAP",
+    "NO_PRICE",
+    "OK",
+    "STATUSES",
+    "DivergenceState",
+    "OracleAnswer",
+    "OracleConfig",
+    "SourceState",
+    "aggregate",
+    "divergence_gap",
+    "divergence_step",
+    "source_state",
+    "twap",
+    "twap_with_newest",
+]

@@ -1,0 +1,31 @@
+"""The simulated world: exogenous paths, the oracle service and the world's wiring."""
+
+from __future__ import annotations
+
+from sim.world.build import (
+    World,
+    build_world,
+    max_observation_delay,
+)
+from sim.world.oracle_service import (
+    FEEDS,
+    TICK_COLUMNS,
+    OracleService,
+)
+from sim.world.paths import (
+    ExogenousPaths,
+    PolicyMeeting,
+    build_paths,
+)
+
+__all__ = [
+    "FEEDS",
+    "TICK_COLUMNS",
+    "ExogenousPaths",
+    "OracleService",
+    "PolicyMeeting",
+    "World",
+    "build_paths",
+    "build_world",
+    "max_observation_delay",
+]

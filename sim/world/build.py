@@ -1,0 +1,91 @@
+"""The world's wiring: one run's :class:`World` (simpy environment, exogenous paths, the oracle
+feeders that observe them and the oracle service the engine reads) built by :func:`build_world`.
+
+Everything random is drawn at build time (paths) or from per-feeder generators (observation
+noise), all from the run's :class:`sim.seeds.SeedTree`, so a world is a pure function of
+(scenario, seed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from market.calendar import DAY_S, sim_date
+from sim.agents.feeders import Feeder, make_feeders, start_feeders
+from sim.world.oracle_service import OracleService
+from sim.world.paths import ExogenousPaths, build_paths
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.config.scenario import Scenario
+    from sim.seeds import SeedTree
+
+__all__ = ["World", "build_world", "max_observation_delay"]
+
+
+@dataclass
+class World:
+    """One run's world: simpy ``env``, true ``paths``, ``oracles`` service and ``feeders``."""
+
+    env: simpy.Environment
+    scenario: Scenario
+    paths: ExogenousPaths
+    oracles: OracleService
+    feeders: tuple[Feeder, ...]
+    start_date: date
+    horizon_s: float
+    oracle_end_s: float
+
+    def calendar_date(self, t_s: float) -> date:
+        """Calendar date of simulated time ``t_s`` (day 0 = ``start_date``)."""
+        return sim_date(self.start_date, t_s)
+
+
+def build_world(scenario: Scenario, env: simpy.Environment, seeds: SeedTree) -> World:
+    """Build the world of a run: draw the paths, create the feeders of both feeds, start them as
+    simpy processes in ``env`` and wire the :class:`OracleService`.
+
+    Random streams: ``world.cdi``, ``world.usdbrl`` and ``oracles.<feed>.<feeder id>``.
+    Feeders publish over ``[0, horizon + oracles.tail_s]``; USD/BRL is on its fine grid up to
+    there plus a margin for delays, then hourly over the engine's run-off.
+    """
+    horizon_s = scenario.horizon_days * DAY_S
+    oracle_end_s = horizon_s + scenario.oracles.tail_s
+    runoff_days = getattr(scenario.engine, "runoff_days", 0)
+    end_s = horizon_s + max(runoff_days * DAY_S, scenario.oracles.tail_s) + DAY_S
+    max_delay = max_observation_delay(scenario)
+    fine_end_s = min(end_s, oracle_end_s + max_delay + 3_600.0)
+    paths = build_paths(
+        scenario.exogenous,
+        scenario.start_date,
+        fine_end_s,
+        end_s,
+        seeds.rng("world.cdi"),
+        seeds.rng("world.usdbrl"),
+    )
+    feeders = make_feeders(scenario.oracles, paths, seeds, oracle_end_s)
+    service = OracleService(env, scenario.oracles, feeders, paths)
+    start_feeders(env, feeders)
+    return World(
+        env=env,
+        scenario=scenario,
+        paths=paths,
+        oracles=service,
+        feeders=tuple(feeders),
+        start_date=scenario.start_date,
+        horizon_s=horizon_s,
+        oracle_end_s=oracle_end_s,
+    )
+
+
+def max_observation_delay(scenario: Scenario) -> float:
+    """Largest delay (delay + lag) any feeder of the scenario observes the paths with."""
+    out = 0.0
+    for feed in (scenario.oracles.cdi, scenario.oracles.usdbrl):
+        lag = max((f.lag_s or 0.0 for f in feed.faults), default=0.0)
+        d = max(f.delay_s for f in (*feed.primary, *feed.secondary))
+        out = max(out, d + lag)
+    return out
