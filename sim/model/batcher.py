@@ -16,8 +16,9 @@ Rule
 
 Cost: no simpy process and no simpy event per request — ``submit`` appends to a preallocated
 row buffer and returns the open batch's event with the request's index in it; each batch costs
-two events (its timer, unless it fills first, and its completion), however many requests it
-holds. So a batch of ``n`` wakes its ``n`` waiters from one event::
+three events (its timer, unless it fills first; its inference timeout; and its completion,
+succeeded by the timeout's callback), however many requests it holds. Only simpy's public API
+is used. So a batch of ``n`` wakes its ``n`` waiters from one event::
 
     ev, k = batcher.submit(row)
     pd, wait_ms, infer_ms, batch_size = (yield ev)[k]
@@ -59,16 +60,6 @@ class ScoredBatch:
         return f"ScoredBatch(size={self.size}, infer_ms={self.infer_ms})"
 
 
-class _BatchDone(simpy.Event):
-    """A batch's completion: a plain event that succeeds ``delay`` seconds after
-    :meth:`fire` (like a :class:`simpy.Timeout` whose delay is known only at dispatch)."""
-
-    def fire(self, value: ScoredBatch, delay_s: float) -> None:
-        self._ok = True
-        self._value = value
-        self.env.schedule(self, simpy.events.NORMAL, delay_s)
-
-
 class DynamicBatcher:
     """Batch requests for ``scorer.score`` in simulated time (see the module docstring).
 
@@ -105,7 +96,7 @@ class DynamicBatcher:
         self._buf: np.ndarray | None = (
             np.empty((self._max, int(nf)), dtype=np.float32) if nf else None
         )
-        self._done: _BatchDone | None = None  # the open batch's event
+        self._done: simpy.Event | None = None  # the open batch's completion
         self._arrivals: list[float] = []
         self._generation = 0  # identifies the open batch, voids stale timers
         # statistics
@@ -126,7 +117,7 @@ class DynamicBatcher:
         self._buf[k] = x_row
         arrivals.append(self._env.now)
         if k == 0:
-            self._done = done = _BatchDone(self._env)
+            self._done = done = self._env.event()
             if self._max > 1:
                 timer = self._env.timeout(self._delay_s, self._generation)
                 timer.callbacks.append(self._on_timer)
@@ -156,7 +147,8 @@ class DynamicBatcher:
         waits = [(now - a) * 1000.0 for a in arrivals]
         self._waits_ms.extend(waits)
         assert done is not None
-        done.fire(ScoredBatch(pds, waits, infer_ms), infer_ms / 1000.0)
+        inference = self._env.timeout(infer_ms / 1000.0, ScoredBatch(pds, waits, infer_ms))
+        inference.callbacks.append(lambda ev: done.succeed(ev.value))
 
     def flush(self) -> None:
         """Dispatch the open batch now (e.g. at the end of a run)."""
