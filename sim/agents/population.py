@@ -1,7 +1,6 @@
 """Synthetic Brazilian consumer-credit borrowers: observable features and the TRUE default hazard.
 
-:func:`sample_borrowers` draws ``n`` borrowers at once (vectorised numpy; a few µs per
-thousand rows) from a :class:`~sim.config.model.PopulationConfig`. The distributions and the
+:func:`sample_borrowers` draws ``n`` borrowers at once (vectorised numpy) from a :class:`~sim.config.model.PopulationConfig`. The distributions and the
 true hazard are documented in :mod:`sim.config.model`. The same config, ``n`` and generator
 state give the same borrowers, bit for bit; all draws come from the generator handed in.
 

@@ -2,7 +2,7 @@
 
 - Input: one float32 tensor ``X`` of shape ``(None, F)``.
 - Output: ``probabilities`` (float32, ``(None, 2)``; column 1 = PD) as a plain tensor —
-  ``zipmap=False``, because the default ZipMap output (a list of dicts) is ~35x slower to serve.
+  ``zipmap=False``: the default ZipMap output is a list of dicts, far slower to serve.
 - The bytes depend only on the fitted estimator and the metadata given: no timestamps, a fixed
   opset (imports sorted by domain), node names from skl2onnx's deterministic counters, metadata
   props in sorted order. The

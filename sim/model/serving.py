@@ -5,12 +5,11 @@ sequential execution, all graph optimisations) and scores float32 rows: ``score(
 the PD (the positive-class probability) of every row as float64. Only the ``probabilities``
 output is fetched. Runs use the ONNX file only; scikit-learn is never imported here.
 
-Per-call cost matters at batch size ~1 (the simulation's dynamic batcher): the output-name list,
-the input dict and a ``RunOptions`` are built once and reused (passing a ``RunOptions`` instead
-of ``None`` saves ~1.5 µs a call in onnxruntime 1.32), and :meth:`PDScorer.score_rows` skips the
-input conversion for a caller that already holds C-contiguous float32 rows of the right width
-(~8 µs instead of ~13 µs a call, measured). The PDs are the same numbers either way: the same
-session runs the same float32 input.
+Per-call cost matters at small batch sizes (the simulation's dynamic batcher): the output-name
+list, the input dict and a ``RunOptions`` are built once and reused, and
+:meth:`PDScorer.score_rows` skips the input conversion for a caller that already holds
+C-contiguous float32 rows of the right width. The PDs are the same numbers either way: the same
+session runs the same float32 input. (Measured costs: ``docs/decisions.md``.)
 
 One thread per session is deliberate: runs are parallelised as whole processes (``ce sweep``),
 and the batches are small, where thread hand-off would cost more than it saves.
