@@ -9,8 +9,10 @@ path, the value and the rule, e.g.::
 
     scenarios/x.yaml: lenders.groups[1].capital_cents=-5: must be > 0
 
-YAML is read with YAML 1.2 scalars: only ``true``/``false`` are booleans (``backend: off`` stays
-the string ``"off"``), ``1e6`` is a float, and a duplicate key is an error.
+YAML is read by :func:`sim.config.yaml_io.parse_yaml`, the one reader of every file the
+project reads: YAML 1.2 scalars (only ``true``/``false`` are booleans, ``backend: off`` stays
+the string ``"off"``, ``1e6`` is a float), duplicate keys, anchors and aliases refused, and the
+size and nesting capped.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -46,6 +47,7 @@ from sim.config.market import (
 )
 from sim.config.model import ModelConfig, PopulationConfig
 from sim.config.world import ChainConfig, ExogenousConfig, OraclesConfig
+from sim.config.yaml_io import YamlError, parse_yaml, read_yaml_file
 
 __all__ = [
     "REPO_ROOT",
@@ -161,66 +163,11 @@ class Scenario(BaseModel):
 # ----------------------------------------------------------------------------- YAML
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and floats, dates left as strings (pydantic parses
-    them with a clear error), rejecting duplicate keys."""
-
-
-_REPLACED_TAGS = (
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:timestamp",
-)
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag not in _REPLACED_TAGS]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
-        r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r} (first at line {seen[key]})",
-                key_node.start_mark,
-            )
-        seen[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _parse_yaml(text: str, where: str) -> Any:
     try:
-        return yaml.load(text, Loader=_Loader)
-    except (yaml.YAMLError, ValueError) as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        if mark is not None:
-            raise ScenarioError(
-                f"{where}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem}"
-            ) from None
-        raise ScenarioError(f"{where}: YAML syntax error: {problem}") from None
+        return parse_yaml(text, where)
+    except YamlError as err:
+        raise ScenarioError(str(err)) from None
 
 
 # ----------------------------------------------------------------------------- paths & overrides
@@ -568,10 +515,9 @@ def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Sc
     path = _resolve(name_or_path)
     where = _display(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"{where}: cannot read: {err}") from None
-    raw = _parse_yaml(text, where)
+        raw = read_yaml_file(path, where)
+    except YamlError as err:
+        raise ScenarioError(str(err)) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -36,6 +36,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sim.config.yaml_io import YamlError, read_yaml_file
+
 __all__ = [
     "RunOutcome",
     "RunSpec",
@@ -128,15 +130,11 @@ class SweepOutcome:
 def load_sweep(path: str | Path) -> tuple[SweepConfig, str]:
     """Read and validate a sweep file; returns the config and the resolved scenario reference
     (an absolute path if the file names a path, else the bare scenario name)."""
-    import yaml
-
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise SweepError(f"{p}: cannot read ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise SweepError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raw = read_yaml_file(p)
+    except YamlError as err:
+        raise SweepError(str(err)) from None
     if not isinstance(raw, dict):
         raise SweepError(f"{p}: must be a mapping with scenario, grid, seeds")
     try:

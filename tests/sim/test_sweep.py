@@ -66,7 +66,9 @@ def test_scenario_path_is_relative_to_the_sweep_file(tmp_path: Path) -> None:
         ("scenario: small\nseeds: [1]\ngrid: {a.b: []}\n", "a.b: needs at least one value"),
         ("scenario: small\nseeds: [1]\ngrid: {seed: [1]}\n", "under `seeds`"),
         ("- 1\n", "must be a mapping"),
-        ("scenario: [\n", "not valid YAML"),
+        ("scenario: [\n", "YAML syntax error"),
+        ("scenario: small\nscenario: small\nseeds: [1]\n", "duplicate key 'scenario'"),
+        ("scenario: &s small\nseeds: [1]\n", "anchors"),
     ],
 )
 def test_bad_sweep_files_give_one_line_errors(tmp_path: Path, text: str, match: str) -> None:
