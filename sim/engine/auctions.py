@@ -36,6 +36,7 @@ from market.auction import lifecycle as lc
 from market.auction.commitment import offer_commitments
 from market.auction.types import AuctionRequest
 from sim.agents.lenders import PlannedCommit
+from sim.tables.rows import AuctionRow, OfferRow
 
 if TYPE_CHECKING:
     from sim.engine.core import Engine
@@ -83,38 +84,39 @@ class AuctionCtx:
     insufficient: int = 0
     final_status: str = "OPEN"
 
-    def auction_row(self) -> tuple:
+    def auction_row(self) -> AuctionRow:
+        """The ``auctions`` row of the auction's current state."""
         st = self.state
         res = st.result
         commits = sum(1 for a in self.at if a < _INF)
-        accepted = sum(self.accepted)
-        return (
-            self.auction_id,
-            self.request_id,
-            self.borrower,
-            self.opened_at,
-            self.amount_cents,
-            self.max_rate_bps,
-            self.term_months,
-            self.pd_model,
-            self.cdi,
-            self.funding_apr,
-            float(st.close_at),
-            st.extensions,
-            commits,
-            commits - accepted,
-            len(st.reveals),
-            res.status if res is not None else None,
-            res.clearing_rate_bps if res is not None else None,
-            res.filled_cents if res is not None else 0,
-            res.fee_cents if res is not None else 0,
-            self.cleared_at,
-            self.confirmed_at,
-            self.insufficient,
-            self.final_status,
+        return AuctionRow(
+            auction_id=self.auction_id,
+            request_id=self.request_id,
+            borrower=self.borrower,
+            opened_at=self.opened_at,
+            amount_cents=self.amount_cents,
+            max_rate_bps=self.max_rate_bps,
+            term_months=self.term_months,
+            pd_model=self.pd_model,
+            cdi=self.cdi,
+            funding_apr=self.funding_apr,
+            close_at=float(st.close_at),
+            extensions=st.extensions,
+            commits=commits,
+            rejected_commits=commits - sum(self.accepted),
+            revealed=len(st.reveals),
+            status=res.status if res is not None else None,
+            clearing_rate_bps=res.clearing_rate_bps if res is not None else None,
+            filled_cents=res.filled_cents if res is not None else 0,
+            fee_cents=res.fee_cents if res is not None else 0,
+            cleared_at=self.cleared_at,
+            confirmed_at=self.confirmed_at,
+            insufficient_funds=self.insufficient,
+            final_status=self.final_status,
         )
 
-    def offer_rows(self) -> list[tuple]:
+    def offer_rows(self) -> list[OfferRow]:
+        """The ``offers`` rows of every attempted commit, in plan order."""
         st = self.state
         res = st.result
         alloc: dict[str, tuple[int, int]] = {}
@@ -124,7 +126,7 @@ class AuctionCtx:
                 alloc[a.offer_id] = (a.amount_cents, a.rate_bps)
             for e in res.excluded:
                 excl[e.offer_id] = e.reason
-        out = []
+        out: list[OfferRow] = []
         won = "ALLOCATED" if self.final_status == "FUNDED" else "WON"
         for k, p in enumerate(self.planned):
             at = self.at[k]
@@ -142,21 +144,21 @@ class AuctionCtx:
             else:
                 outcome = "PENDING"
             out.append(
-                (
-                    self.auction_id,
-                    k,
-                    oid,
-                    p.lender,
-                    p.strategy,
-                    p.amount_cents,
-                    p.rate_bps,
-                    at,
-                    accepted,
-                    self.reasons[k],
-                    self.revealed[k],
-                    outcome,
-                    got[0] if got else 0,
-                    got[1] if got else None,
+                OfferRow(
+                    auction_id=self.auction_id,
+                    seq=k,
+                    offer_id=oid,
+                    lender=p.lender,
+                    strategy=p.strategy,
+                    amount_cents=p.amount_cents,
+                    rate_bps=p.rate_bps,
+                    committed_at=at,
+                    accepted=accepted,
+                    reject_reason=self.reasons[k],
+                    revealed=self.revealed[k],
+                    outcome=outcome,
+                    allocated_cents=got[0] if got else 0,
+                    paid_rate_bps=got[1] if got else None,
                 )
             )
         return out
