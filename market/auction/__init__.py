@@ -17,6 +17,7 @@ from market.auction.clearing_reference import (
 )
 from market.auction.commitment import (
     UINT256_MAX,
+    address_word,
     commitment_hash,
     lender_address,
     new_salt,
@@ -37,6 +38,7 @@ from market.auction.lifecycle import (
     CommitBatch,
     CommitOutcome,
     ConfirmOutcome,
+    Reveal,
     RevealOutcome,
     close,
     commit,
@@ -63,10 +65,7 @@ from market.auction.types import (
     Exclusion,
     FieldError,
     Offer,
-    allocation_unchecked,
-    exclusion_unchecked,
-    offer_unchecked,
-    unchecked_constructor,
+    OfferRecord,
 )
 
 __all__ = [
@@ -92,8 +91,10 @@ __all__ = [
     "FieldError",
     "Offer",
     "OfferColumns",
+    "OfferRecord",
+    "Reveal",
     "RevealOutcome",
-    "allocation_unchecked",
+    "address_word",
     "check_unique_ids",
     "clear",
     "clear_auction",
@@ -105,13 +106,11 @@ __all__ = [
     "confirm",
     "dumps",
     "eligibility_reason",
-    "exclusion_unchecked",
     "lender_address",
     "loads",
     "new_salt",
     "offer_commitment",
     "offer_commitments",
-    "offer_unchecked",
     "open_auction",
     "output_dict",
     "parse_clear_input",
@@ -121,5 +120,4 @@ __all__ = [
     "reveal_many",
     "settlement_payload",
     "stage",
-    "unchecked_constructor",
 ]

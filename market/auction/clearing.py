@@ -3,7 +3,8 @@
 Same rules and same results as :func:`market.auction.clearing_reference.clear_reference` (spec steps
 1–6, see that module), built for large inputs:
 
-- :func:`clear` ``(request, offers, rules) -> ClearingResult`` — offers as :class:`Offer` objects.
+- :func:`clear` ``(request, offers, rules) -> ClearingResult`` — offers as
+  :class:`~market.auction.types.Offer` objects (or the lifecycle's records).
 - :func:`clear_columns` ``(request, columns, rules) -> ColumnarResult`` — offers as
   :class:`OfferColumns` (one array per field); the result keeps allocations and exclusions as
   arrays of input positions, and :meth:`ColumnarResult.to_result` turns it into a
@@ -30,15 +31,23 @@ import numpy as np
 from market.auction.clearing_reference import check_unique_ids
 from market.auction.types import (
     EXCLUSION_REASONS,
-    INT64_MAX,
-    MAX_TIME_S,
     Allocation,
     AuctionRequest,
     AuctionRules,
     ClearingResult,
     Exclusion,
+    OfferRecord,
+)
+from market.validation import (
+    INT64_MAX,
+    MAX_TIME_S,
+    NON_NEGATIVE_INT64,
+    POSITIVE_INT64,
+    SECONDS,
+    TEXT,
     FieldError,
-    Offer,
+    OneOf,
+    check,
 )
 
 __all__ = ["ColumnarResult", "OfferColumns", "clear", "clear_columns"]
@@ -48,13 +57,16 @@ _NOT_REVEALED, _BELOW_MIN, _OFF_TICK, _ABOVE_RESERVE, _NOT_ALLOCATED = 1, 2, 3, 
 _FLOAT_EXACT = 2**53
 _SLICE = 21
 _MASK = (1 << _SLICE) - 1
+_R_STAR_METHODS = OneOf(("auto", "bincount", "sort"))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class OfferColumns:
     """Offers as columns, in input order: ``offer_id`` and ``lender`` are sequences of ``str``;
     ``amount_cents``, ``rate_bps`` int64 arrays; ``committed_at`` int64 or float64 seconds;
-    ``revealed`` bool.  Validated at construction (same rules as :class:`Offer`, plus unique ids).
+    ``revealed`` bool.  Checked at construction (the rules of
+    :class:`~market.auction.types.Offer`, plus unique ids); integer arrays of other dtypes are
+    converted.
     """
 
     offer_id: Sequence[str]
@@ -67,20 +79,21 @@ class OfferColumns:
     def __post_init__(self) -> None:
         n = len(self.offer_id)
         for name in ("lender", "amount_cents", "rate_bps", "committed_at", "revealed"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"columns.{name}: has {len(getattr(self, name))} rows, not {n}")
+            rows = len(getattr(self, name))
+            if rows != n:
+                raise FieldError(f"len(columns.{name})", rows, f"must equal {n}, the offer ids")
         for name in ("amount_cents", "rate_bps"):
             col = np.asarray(getattr(self, name))
             if col.dtype != np.int64:
                 if col.size and col.dtype.kind not in "iu":
-                    raise ValueError(f"columns.{name}: dtype {col.dtype} is not an integer type")
+                    raise FieldError(f"columns.{name}.dtype", str(col.dtype), "must be integer")
                 if col.size and col.dtype.kind == "u" and int(col.max()) > INT64_MAX:
-                    raise ValueError(f"columns.{name}: values must be below 2**63")
+                    raise FieldError(f"columns.{name}", int(col.max()), "must be below 2**63")
                 col = col.astype(np.int64)
             object.__setattr__(self, name, col)
         t = np.asarray(self.committed_at)
         if t.size and t.dtype.kind not in "iuf":
-            raise ValueError(f"columns.committed_at: dtype {t.dtype} is not numeric")
+            raise FieldError("columns.committed_at.dtype", str(t.dtype), "must be numeric")
         object.__setattr__(
             self, "committed_at", t.astype(np.float64 if t.dtype.kind == "f" else np.int64)
         )
@@ -89,45 +102,41 @@ class OfferColumns:
         check_unique_ids(self.offer_id)
 
     def _check_values(self) -> None:
-        def first(bad: np.ndarray, field: str, col: np.ndarray, rule: str) -> None:
+        """Find the first bad row of each column with one vectorised test; :func:`check` then
+        words the error with the same rule as :class:`~market.auction.types.Offer`."""
+        a, r, t, shown = self.amount_cents, self.rate_bps, self.committed_at, self.revealed
+        bad = a < shown  # an unrevealed offer's amount is unknown and may be 0
+        if bad.any():
+            i = int(np.argmax(bad))
+            rule = POSITIVE_INT64 if shown[i] else NON_NEGATIVE_INT64
+            check(f"offers[{i}].amount_cents", a[i].item(), rule)
+        for field, col, bad, rule in (
+            ("rate_bps", r, r < 0, NON_NEGATIVE_INT64),
+            ("committed_at", t, ~((t >= 0) & (t <= MAX_TIME_S)), SECONDS),
+        ):
             if bad.any():
                 i = int(np.argmax(bad))
-                raise FieldError(f"offers[{i}].{field}", col[i].item(), rule)
-
-        a, r, t = self.amount_cents, self.rate_bps, self.committed_at
-        first(a < self.revealed, "amount_cents", a, "must be a positive integer below 2**63")
-        first(r < 0, "rate_bps", r, "must be a non-negative integer below 2**63")
-        first(
-            ~((t >= 0) & (t <= MAX_TIME_S)),
-            "committed_at",
-            t,
-            "must be a non-negative number of seconds <= 2**53",
-        )
+                check(f"offers[{i}].{field}", col[i].item(), rule)
         for field in ("offer_id", "lender"):
             for i, v in enumerate(getattr(self, field)):
                 if type(v) is not str or not v:
-                    raise FieldError(f"offers[{i}].{field}", v, "must be a non-empty string")
+                    check(f"offers[{i}].{field}", v, TEXT)
 
     @classmethod
-    def from_offers(cls, offers: Sequence[Offer]) -> OfferColumns:
-        """Columns of already-validated :class:`Offer` objects."""
+    def from_offers(cls, offers: Sequence[OfferRecord]) -> OfferColumns:
+        """Columns of :class:`~market.auction.types.Offer` objects or lifecycle records."""
         n = len(offers)
         times = [o.committed_at for o in offers]
-        self = object.__new__(cls)
-        fields = {
-            "offer_id": [o.offer_id for o in offers],
-            "lender": [o.lender for o in offers],
-            "amount_cents": np.fromiter((o.amount_cents for o in offers), np.int64, n),
-            "rate_bps": np.fromiter((o.rate_bps for o in offers), np.int64, n),
-            "committed_at": np.array(times, dtype=np.float64)
+        return cls(
+            offer_id=[o.offer_id for o in offers],
+            lender=[o.lender for o in offers],
+            amount_cents=np.fromiter((o.amount_cents for o in offers), np.int64, n),
+            rate_bps=np.fromiter((o.rate_bps for o in offers), np.int64, n),
+            committed_at=np.array(times, dtype=np.float64)
             if any(type(x) is float for x in times)
             else np.array(times, dtype=np.int64),
-            "revealed": np.fromiter((o.revealed for o in offers), bool, n),
-        }
-        for k, v in fields.items():
-            object.__setattr__(self, k, v)
-        check_unique_ids(fields["offer_id"])
-        return self
+            revealed=np.fromiter((o.revealed for o in offers), bool, n),
+        )
 
     def __len__(self) -> int:
         return len(self.offer_id)
@@ -171,17 +180,19 @@ class ColumnarResult:
             for i, k in zip(self.excl_index.tolist(), self.excl_reason.tolist(), strict=True)
         )
         return ClearingResult(
-            self.status,
-            self.clearing_rate_bps,
-            self.paid_rate,
-            self.filled_cents,
-            self.fee_cents,
-            allocations,
-            excluded,
+            status=self.status,
+            clearing_rate_bps=self.clearing_rate_bps,
+            paid_rate=self.paid_rate,
+            filled_cents=self.filled_cents,
+            fee_cents=self.fee_cents,
+            allocations=allocations,
+            excluded=excluded,
         )
 
 
-def clear(request: AuctionRequest, offers: Sequence[Offer], rules: AuctionRules) -> ClearingResult:
+def clear(
+    request: AuctionRequest, offers: Sequence[OfferRecord], rules: AuctionRules
+) -> ClearingResult:
     """Clear one auction; ``offers`` in input order.  Same result as ``clear_reference``."""
     columns = OfferColumns.from_offers(offers)
     return clear_columns(request, columns, rules).to_result(columns)
@@ -300,9 +311,17 @@ def clear_columns(
         codes = reason[excl]
         codes[codes == 0] = _NOT_ALLOCATED
         return ColumnarResult(
-            status, r_star, rules.pricing, filled, rules.fee_cents(filled), idx, cents, rates,
-            excl, codes,
-        )  # fmt: skip
+            status=status,
+            clearing_rate_bps=r_star,
+            paid_rate=rules.pricing,
+            filled_cents=filled,
+            fee_cents=rules.fee_cents(filled),
+            alloc_index=idx,
+            alloc_cents=cents,
+            alloc_rate_bps=rates,
+            excl_index=excl,
+            excl_reason=codes,
+        )
 
     empty = np.zeros(0, dtype=np.int64)
     if supply == 0 or supply < rules.min_fill_cents(amount):
@@ -319,7 +338,7 @@ def clear_columns(
     elif method == "sort":
         r_star = _r_star_sort(r_e, a_e, filled, safe)
     else:
-        raise ValueError(f"r_star_method={r_star_method!r}: must be auto, bincount or sort")
+        check("r_star_method", r_star_method, _R_STAR_METHODS)  # raises
 
     win = r_e <= r_star
     w = elig[win]

@@ -20,27 +20,25 @@ from collections.abc import Sequence
 from operator import attrgetter
 
 from market.auction.types import (
+    Allocation,
     AuctionRequest,
     AuctionRules,
     ClearingResult,
-    Offer,
-    allocation_unchecked,
-    exclusion_unchecked,
-    unchecked_constructor,
+    Exclusion,
+    OfferRecord,
 )
+from market.validation import FieldError
 
 __all__ = ["check_unique_ids", "clear_reference", "eligibility_reason"]
 
 #: step 2's order: (rate_bps, committed_at, offer_id)
 _CLEARING_ORDER = attrgetter("rate_bps", "committed_at", "offer_id")
 _NA = "NOT_ALLOCATED"
-# the result records are built from values computed here, so skip the dataclass __init__s
-_allocation = allocation_unchecked
-_exclusion = exclusion_unchecked
-_result = unchecked_constructor(ClearingResult, "ClearingResult(...) from the clearing's values.")
 
 
-def eligibility_reason(offer: Offer, request: AuctionRequest, rules: AuctionRules) -> str | None:
+def eligibility_reason(
+    offer: OfferRecord, request: AuctionRequest, rules: AuctionRules
+) -> str | None:
     """The first exclusion reason that applies to ``offer``, or ``None`` when it is eligible."""
     if not offer.revealed:
         return "NOT_REVEALED"
@@ -54,25 +52,26 @@ def eligibility_reason(offer: Offer, request: AuctionRequest, rules: AuctionRule
 
 
 def check_unique_ids(offer_ids: Sequence[str]) -> None:
-    """Raise ``ValueError`` naming the first repeated ``offer_id``."""
+    """Raise :class:`~market.validation.FieldError` naming the first repeated ``offer_id``."""
     if len(set(offer_ids)) != len(offer_ids):
         seen: set[str] = set()
         for i, oid in enumerate(offer_ids):
             if oid in seen:
-                raise ValueError(f"offers[{i}].offer_id={oid!r}: must be unique")
+                raise FieldError(f"offers[{i}].offer_id", oid, "must be unique")
             seen.add(oid)
 
 
 def clear_reference(
-    request: AuctionRequest, offers: Sequence[Offer], rules: AuctionRules
+    request: AuctionRequest, offers: Sequence[OfferRecord], rules: AuctionRules
 ) -> ClearingResult:
-    """Clear one auction (see the module docstring); ``offers`` in input order."""
+    """Clear one auction (see the module docstring); ``offers`` in input order (checked
+    :class:`~market.auction.types.Offer` objects, or the lifecycle's records)."""
     ids = [o.offer_id for o in offers]
     if len(set(ids)) != len(ids):
         check_unique_ids(ids)  # raises, naming the first repeated id
     # step 1, :func:`eligibility_reason` inlined: offer_id -> why it is not eligible
     reasons: dict[str, str] = {}
-    eligible: list[Offer] = []
+    eligible: list[OfferRecord] = []
     supply = 0
     min_offer, tick, reserve = rules.min_offer_cents, rules.tick_bps, request.max_rate_bps
     for o in offers:
@@ -89,11 +88,17 @@ def clear_reference(
             supply += o.amount_cents
     eligible.sort(key=_CLEARING_ORDER)
     amount = request.amount_cents
-    ratio = rules.min_fill_ratio
-    if supply == 0 or supply < (amount if ratio == 1.0 else rules.min_fill_cents(amount)):
+    if supply == 0 or supply < rules.min_fill_cents(amount):
         get = reasons.get
-        excluded = [_exclusion(oid, get(oid, _NA)) for oid in ids]
-        return _result("UNFILLED", None, rules.pricing, 0, 0, (), tuple(excluded))
+        return ClearingResult(
+            status="UNFILLED",
+            clearing_rate_bps=None,
+            paid_rate=rules.pricing,
+            filled_cents=0,
+            fee_cents=0,
+            allocations=(),
+            excluded=tuple(Exclusion(oid, get(oid, _NA)) for oid in ids),
+        )
     filled = min(amount, supply)
 
     # r*: the rate of the first offer (in clearing order) at which the cumulative supply
@@ -135,19 +140,17 @@ def clear_reference(
     if rules.pricing == "first_rejected" and rest >= total:  # nothing at r* was rejected
         paid = eligible[j].rate_bps if j < n else request.max_rate_bps
     own = rules.pricing == "pay_as_bid"
-    allocations = [
-        _allocation(o.offer_id, o.lender, alloc[o.offer_id], o.rate_bps if own else paid)
-        for o in eligible[:j]
-        if o.offer_id in alloc
-    ]
     get = reasons.get
-    excluded = [_exclusion(oid, get(oid, _NA)) for oid in ids if oid not in alloc]
-    return _result(
-        "FILLED" if filled == amount else "PARTIAL",
-        r_star,
-        rules.pricing,
-        filled,
-        rules.fee_cents(filled),
-        tuple(allocations),
-        tuple(excluded),
+    return ClearingResult(
+        status="FILLED" if filled == amount else "PARTIAL",
+        clearing_rate_bps=r_star,
+        paid_rate=rules.pricing,
+        filled_cents=filled,
+        fee_cents=rules.fee_cents(filled),
+        allocations=tuple(
+            Allocation(o.offer_id, o.lender, alloc[o.offer_id], o.rate_bps if own else paid)
+            for o in eligible[:j]
+            if o.offer_id in alloc
+        ),
+        excluded=tuple(Exclusion(oid, get(oid, _NA)) for oid in ids if oid not in alloc),
     )

@@ -36,14 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from market.auction.types import (
-    AuctionRequest,
-    AuctionRules,
-    ClearingResult,
-    FieldError,
-    Offer,
-    one_line,
-)
+from market.auction.types import AuctionRequest, AuctionRules, ClearingResult, Offer
+from market.validation import FieldError, one_line
 
 __all__ = [
     "AuctionInputError",

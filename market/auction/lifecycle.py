@@ -28,43 +28,44 @@ Functions (each returns a new state, never mutates one):
 Batch transitions (same rules, same resulting state as the one-by-one calls, checked by
 property tests): :class:`CommitBatch` ``(state)`` applies a run of commits — ``.commit(...)``
 returns ``(accepted, reason, extended)`` and ``.state()`` the frozen result — and
-:func:`reveal_many` ``(state, reveals) -> (state, outcomes)`` applies a run of reveals;
-:func:`reveal_and_clear` ``(state, reveals, t, clearing=None) -> (state, outcomes)`` is
-``reveal_many`` + ``close`` + ``clear`` in one step.
+:func:`reveal_many` ``(state, reveals) -> (state, outcomes)`` applies a run of
+:class:`Reveal` records; :func:`reveal_and_clear` ``(state, reveals, t, clearing=None) ->
+(state, outcomes)`` is ``reveal_many`` + ``close`` + ``clear`` in one step.  The reveal
+functions take ``address_of`` (lender id -> address, default
+:func:`~market.auction.commitment.lender_address`) for the commitment check.
 
 Helpers: :func:`reveal_deadline`, :func:`stage`, :func:`settlement_payload` (the
 ``settle_auction`` mapping for the chain sink, without ``escrow_cents_after``).
 
 Calling a function in the wrong phase (or with time before ``opened_at``) is a programmer error
-and raises ``ValueError``.  Cost: :func:`commit` and :func:`reveal` copy the state's tuples and
-dicts, i.e. O(commits) per call (about a microsecond for the 10–50 commits of a real auction);
-the batch forms copy once per batch, so a run of n commits or reveals costs O(n) in all.
-:class:`CommitBatch` and :func:`reveal_many` accept the common case (a commit in time with a
-new id and a lender within limits; a fresh, well-formed, matching reveal in the window) inline
-and send everything else through the full rule.  States and :class:`Commit` records are built
-from already-checked values without the frozen ``__init__``
-(:func:`~market.auction.types.unchecked_constructor`); they equal the checked ones.
+and raises :class:`~market.validation.FieldError` (a ``ValueError``).  Cost: :func:`commit` and
+:func:`reveal` copy the state's tuples and dicts, i.e. O(commits) per call; the batch forms copy
+once per batch, so a run of n commits or reveals costs O(n) in all.
+
+Commit arguments are checked once, where they enter (:func:`commit`, :meth:`CommitBatch.commit`);
+a reveal's amount, rate and salt are checked by the reveal rule itself (a malformed reveal is a
+``BAD_REVEAL``, not an exception).  The offers a reveal or the close produces are
+:class:`~market.auction.types.OfferRecord` s built from those checked values; states are
+built by keyword (``dataclasses.replace``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from market.auction.clearing import clear as clear_numpy
 from market.auction.clearing_reference import clear_reference
-from market.auction.commitment import offer_commitment
+from market.auction.commitment import AddressOf, commitment_hash, lender_address
 from market.auction.types import (
     AuctionRequest,
     AuctionRules,
     ClearingResult,
     Exclusion,
-    Offer,
-    check_str,
-    check_time,
-    offer_unchecked,
-    unchecked_constructor,
+    OfferRecord,
 )
+from market.validation import SECONDS, TEXT, Bytes, FieldError, check
 
 __all__ = [
     "AuctionState",
@@ -72,6 +73,7 @@ __all__ = [
     "CommitBatch",
     "CommitOutcome",
     "ConfirmOutcome",
+    "Reveal",
     "RevealOutcome",
     "clear",
     "close",
@@ -86,16 +88,13 @@ __all__ = [
     "stage",
 ]
 
-ClearingFn = Callable[[AuctionRequest, Sequence[Offer], AuctionRules], ClearingResult]
+ClearingFn = Callable[[AuctionRequest, Sequence[OfferRecord], AuctionRules], ClearingResult]
 #: auctions with more offers than this are cleared by the numpy path by default
 _NUMPY_FROM = 1000
 _ZERO_SALT = bytes(32)
-_MAX_TIME = float(2**53)
 _INT64_END = 2**63
+_COMMITMENT = Bytes(32)
 _ACCEPTED = (True, None, None)
-#: CommitBatch.commit's answers for an accepted commit (shared tuples)
-_ACCEPTED_KEPT = (True, None, False)
-_ACCEPTED_EXTENDED = (True, None, True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +105,18 @@ class Commit:
     lender: str
     commitment: bytes
     committed_at: int | float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reveal:
+    """One reveal handed to :func:`reveal_many` / :func:`reveal_and_clear`: the committed
+    ``amount_cents``, ``rate_bps`` and ``salt`` of offer ``offer_id``, revealed at time ``t``."""
+
+    offer_id: str
+    amount_cents: int
+    rate_bps: int
+    salt: bytes
+    t: int | float
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +134,10 @@ class AuctionState:
     #: lender -> (accepted commits, time of the last accepted commit)
     lenders: Mapping[str, tuple[int, int | float]] = field(default_factory=dict)
     #: offer_id -> (revealed offer, salt)
-    reveals: Mapping[str, tuple[Offer, bytes]] = field(default_factory=dict)
+    reveals: Mapping[str, tuple[OfferRecord, bytes]] = field(default_factory=dict)
     bad_reveals: int = 0
     #: the clearing input, in commit order (set by :func:`close`)
-    offers: tuple[Offer, ...] = ()
+    offers: tuple[OfferRecord, ...] = ()
     result: ClearingResult | None = None
     #: offer_ids dropped at confirmation for INSUFFICIENT_FUNDS
     dropped: tuple[str, ...] = ()
@@ -162,43 +173,32 @@ class ConfirmOutcome:
     dropped: tuple[str, ...]
 
 
-_STATE_FIELDS = tuple(f.name for f in fields(AuctionState))
-_confirm_outcome = unchecked_constructor(ConfirmOutcome, "ConfirmOutcome(...), no checks.")
-#: ``AuctionState(...)`` with every field given, without the frozen ``__init__`` (the
-#: transitions build states from values they have checked): equal to it, ~2.7x cheaper
-_state = unchecked_constructor(AuctionState, "AuctionState(...) from all 14 fields, no checks.")
-#: ``Commit(...)`` from a commit the rules accepted (ids, commitment and time checked)
-_commit_record = unchecked_constructor(Commit, "Commit(...) from checked values.")
-
-
-def _evolve(state: AuctionState, **changes: Any) -> AuctionState:
-    """``dataclasses.replace`` for :class:`AuctionState` (no ``__post_init__``), ~3x cheaper."""
-    return _state(*[changes.get(n, getattr(state, n)) for n in _STATE_FIELDS])
-
-
 def _need(state: AuctionState, *phases: str, action: str) -> None:
     if state.phase not in phases:
-        raise ValueError(
-            f"cannot {action} auction {state.request.auction_id} in phase {state.phase}; "
-            f"allowed in {', '.join(phases)}"
+        raise FieldError(
+            "phase",
+            state.phase,
+            f"must be {' or '.join(phases)} to {action} auction {state.request.auction_id}",
         )
 
 
 def _time(state: AuctionState, t: int | float, action: str) -> int | float:
-    t = check_time("t", t)
-    if t < state.request.opened_at:
-        raise ValueError(
-            f"cannot {action} at t={t}: before auction {state.request.auction_id} opened "
-            f"at {state.request.opened_at}"
-        )
+    t = check("t", t, SECONDS)
+    opened_at = state.request.opened_at
+    if t < opened_at:
+        raise FieldError(
+            "t", t, f"must not be before auction {state.request.auction_id} opened at "
+            f"{opened_at} (to {action})"
+        )  # fmt: skip
     return t
 
 
 def open_auction(request: AuctionRequest, rules: AuctionRules | None = None) -> AuctionState:
     """A new auction in phase OPEN with ``close_at = opened_at + ttl_s``."""
     rules = rules if rules is not None else AuctionRules()
-    close_at = request.opened_at + rules.ttl_s
-    return _state(request, rules, "OPEN", close_at, 0, (), {}, {}, {}, 0, (), None, (), {})
+    return AuctionState(
+        request=request, rules=rules, phase="OPEN", close_at=request.opened_at + rules.ttl_s
+    )
 
 
 def reveal_deadline(state: AuctionState) -> int | float:
@@ -216,13 +216,17 @@ def stage(state: AuctionState, t: int | float) -> str:
     return "REVEAL" if t < reveal_deadline(state) else "CLOSABLE"
 
 
-def _commit_args(state: AuctionState, offer_id: str, lender: str, commitment: bytes, t) -> Any:
+def _commit_record(
+    state: AuctionState, offer_id: str, lender: str, commitment: bytes, t: int | float
+) -> Commit:
+    """The commit's arguments, checked (this is where they enter ``market/``)."""
     t = _time(state, t, "commit")
-    check_str("offer_id", offer_id)
-    check_str("lender", lender)
-    if not isinstance(commitment, bytes) or len(commitment) != 32:
-        raise ValueError(f"commitment={commitment!r}: must be 32 bytes")
-    return t
+    return Commit(
+        offer_id=check("offer_id", offer_id, TEXT),
+        lender=check("lender", lender, TEXT),
+        commitment=check("commitment", commitment, _COMMITMENT),
+        committed_at=t,
+    )
 
 
 def _commit_rule(
@@ -231,16 +235,15 @@ def _commit_rule(
     extensions: int,
     commit_index: Mapping[str, int],
     lenders: Mapping[str, tuple[int, int | float]],
-    offer_id: str,
-    lender: str,
-    t: int | float,
+    c: Commit,
 ) -> tuple[str | None, int, bool]:
     """The commit rule: (rejection reason or None, lender's accepted count, extends close)."""
+    t = c.committed_at
     if t >= close_at:
         return "CLOSED", 0, False
-    if offer_id in commit_index:
+    if c.offer_id in commit_index:
         return "DUPLICATE_OFFER_ID", 0, False
-    count, last = lenders.get(lender, (0, None))
+    count, last = lenders.get(c.lender, (0, None))
     if count >= rules.max_offers_per_lender:
         return "MAX_OFFERS", count, False
     if last is not None and t - last < rules.cooldown_s:
@@ -254,11 +257,11 @@ def commit(
 ) -> CommitOutcome:
     """Accept or reject a sealed offer at time ``t`` (see the module docstring)."""
     _need(state, "OPEN", action="commit to")
-    t = _commit_args(state, offer_id, lender, commitment, t)
+    c = _commit_record(state, offer_id, lender, commitment, t)
     rules = state.rules
     close_at, extensions = state.close_at, state.extensions
     reason, count, extended = _commit_rule(
-        rules, close_at, extensions, state.commit_index, state.lenders, offer_id, lender, t
+        rules, close_at, extensions, state.commit_index, state.lenders, c
     )
     if reason is not None:
         return CommitOutcome(state, False, reason)
@@ -266,24 +269,16 @@ def commit(
         close_at += rules.snipe_extension_s
         extensions += 1
     lenders = dict(state.lenders)
-    lenders[lender] = (count + 1, t)
+    lenders[c.lender] = (count + 1, c.committed_at)
     index = dict(state.commit_index)
-    index[offer_id] = len(state.commits)
-    new = _state(
-        state.request,
-        rules,
-        "OPEN",
-        close_at,
-        extensions,
-        (*state.commits, _commit_record(offer_id, lender, commitment, t)),
-        index,
-        lenders,
-        state.reveals,
-        state.bad_reveals,
-        (),
-        None,
-        (),
-        {},
+    index[c.offer_id] = len(state.commits)
+    new = replace(
+        state,
+        close_at=close_at,
+        extensions=extensions,
+        commits=(*state.commits, c),
+        commit_index=index,
+        lenders=lenders,
     )
     return CommitOutcome(new, True, None, extended)
 
@@ -297,19 +292,7 @@ class CommitBatch:
     :class:`AuctionState` after them (the batch may go on afterwards).
     """
 
-    __slots__ = (
-        "_base",
-        "_close_at",
-        "_commits",
-        "_cooldown",
-        "_extensions",
-        "_index",
-        "_lenders",
-        "_max_extensions",
-        "_max_offers",
-        "_opened_at",
-        "_snipe_window",
-    )
+    __slots__ = ("_base", "_close_at", "_commits", "_extensions", "_index", "_lenders")
 
     def __init__(self, state: AuctionState) -> None:
         _need(state, "OPEN", action="commit to")
@@ -319,12 +302,6 @@ class CommitBatch:
         self._commits = list(state.commits)
         self._index = dict(state.commit_index)
         self._lenders = dict(state.lenders)
-        rules = state.rules
-        self._opened_at = state.request.opened_at
-        self._max_offers = rules.max_offers_per_lender
-        self._cooldown = rules.cooldown_s
-        self._snipe_window = rules.snipe_window_s
-        self._max_extensions = rules.max_extensions
 
     @property
     def close_at(self) -> int | float:
@@ -338,76 +315,46 @@ class CommitBatch:
         self, *, offer_id: str, lender: str, commitment: bytes, t: int | float
     ) -> tuple[bool, str | None, bool]:
         """Apply one commit (see :func:`commit`): ``(accepted, reason, extended)``."""
-        if not (
-            type(t) is float
-            and self._opened_at <= t <= _MAX_TIME
-            and type(offer_id) is str
-            and offer_id
-            and type(lender) is str
-            and lender
-            and type(commitment) is bytes
-            and len(commitment) == 32
-        ):  # the common case passes these; anything else gets the full checks and messages
-            t = _commit_args(self._base, offer_id, lender, commitment, t)
-        close_at, index, lenders = self._close_at, self._index, self._lenders
-        entry = lenders.get(lender)
-        if (  # the common case: accepted (a new offer id in time, the lender within limits)
-            t < close_at
-            and offer_id not in index
-            and (entry is None or (entry[0] < self._max_offers and t - entry[1] >= self._cooldown))
-        ):
-            count = 0 if entry is None else entry[0]
-            extended = close_at - t < self._snipe_window and self._extensions < self._max_extensions
-        else:  # the rule itself decides (and names the rejection)
-            reason, count, extended = _commit_rule(
-                self._base.rules, close_at, self._extensions, index, lenders, offer_id, lender, t
-            )
-            if reason is not None:
-                return False, reason, False
-        lenders[lender] = (count + 1, t)
-        commits = self._commits
-        index[offer_id] = len(commits)
-        commits.append(_commit_record(offer_id, lender, commitment, t))
+        base = self._base
+        c = _commit_record(base, offer_id, lender, commitment, t)
+        reason, count, extended = _commit_rule(
+            base.rules, self._close_at, self._extensions, self._index, self._lenders, c
+        )
+        if reason is not None:
+            return False, reason, False
+        self._lenders[c.lender] = (count + 1, c.committed_at)
+        self._index[c.offer_id] = len(self._commits)
+        self._commits.append(c)
         if extended:
-            self._close_at = close_at + self._base.rules.snipe_extension_s
+            self._close_at += base.rules.snipe_extension_s
             self._extensions += 1
-            return _ACCEPTED_EXTENDED
-        return _ACCEPTED_KEPT
+        return True, None, extended
 
     def state(self) -> AuctionState:
         """The frozen state after the commits so far."""
         base = self._base
         if len(self._commits) == len(base.commits):
             return base
-        return _state(
-            base.request,
-            base.rules,
-            "OPEN",
-            self._close_at,
-            self._extensions,
-            tuple(self._commits),
-            dict(self._index),
-            dict(self._lenders),
-            base.reveals,
-            base.bad_reveals,
-            (),
-            None,
-            (),
-            {},
+        return replace(
+            base,
+            close_at=self._close_at,
+            extensions=self._extensions,
+            commits=tuple(self._commits),
+            commit_index=dict(self._index),
+            lenders=dict(self._lenders),
         )
 
 
 def _reveal_rule(
     state: AuctionState,
-    reveals: Mapping[str, tuple[Offer, bytes]],
-    offer_id: str,
-    amount_cents: int,
-    rate_bps: int,
-    salt: bytes,
+    reveals: Mapping[str, tuple[OfferRecord, bytes]],
+    r: Reveal,
     t: int | float,
-) -> tuple[str | None, Offer | None]:
-    """The reveal rule against ``state``'s commits and the ``reveals`` so far: (BAD_REVEAL
-    detail, None) or (None, the revealed offer)."""
+    address_of: AddressOf,
+) -> tuple[str | None, OfferRecord | None]:
+    """The reveal rule at (checked) time ``t`` against ``state``'s commits and the ``reveals``
+    so far: (BAD_REVEAL detail, None) or (None, the revealed offer)."""
+    offer_id, amount_cents, rate_bps, salt = r.offer_id, r.amount_cents, r.rate_bps, r.salt
     pos = state.commit_index.get(offer_id)
     if pos is None:
         return "unknown_offer", None
@@ -415,47 +362,33 @@ def _reveal_rule(
         return "already_revealed", None
     if t < state.close_at:
         return "early", None
-    if state.phase != "OPEN" or t >= state.close_at + state.rules.reveal_window_s:
+    if state.phase != "OPEN" or t >= reveal_deadline(state):
         return "late", None
     if not (
         type(amount_cents) is int
-        and 0 <= amount_cents < 2**63  # int64, as the numpy clearing stores it
+        and 0 <= amount_cents < _INT64_END  # int64, as the numpy clearing stores it
         and type(rate_bps) is int
-        and 0 <= rate_bps < 2**63
+        and 0 <= rate_bps < _INT64_END
         and isinstance(salt, bytes)
         and len(salt) == 32
     ):
         return "invalid", None
     c = state.commits[pos]
-    if offer_commitment(state.request.auction_id, c.lender, amount_cents, rate_bps, salt) != (
-        c.commitment
-    ):
+    aid = state.request.auction_id
+    if commitment_hash(aid, address_of(c.lender), amount_cents, rate_bps, salt) != c.commitment:
         return "mismatch", None
     if amount_cents == 0:
         return "invalid", None
     # every field is checked by now (commit: ids and time; above: amount, rate)
-    return None, offer_unchecked(offer_id, c.lender, amount_cents, rate_bps, c.committed_at, True)
-
-
-def _with_reveals(
-    state: AuctionState, reveals: Mapping[str, tuple[Offer, bytes]], bad_reveals: int
-) -> AuctionState:
-    return _state(
-        state.request,
-        state.rules,
-        state.phase,
-        state.close_at,
-        state.extensions,
-        state.commits,
-        state.commit_index,
-        state.lenders,
-        reveals,
-        bad_reveals,
-        state.offers,
-        state.result,
-        state.dropped,
-        state.debits,
+    offer = OfferRecord(
+        offer_id=offer_id,
+        lender=c.lender,
+        amount_cents=amount_cents,
+        rate_bps=rate_bps,
+        committed_at=c.committed_at,
+        revealed=True,
     )
+    return None, offer
 
 
 def reveal(
@@ -466,109 +399,76 @@ def reveal(
     rate_bps: int,
     salt: bytes,
     t: int | float,
+    address_of: AddressOf = lender_address,
 ) -> RevealOutcome:
     """Open a sealed offer at time ``t`` (see the module docstring)."""
     _need(state, "OPEN", "CLOSED", action="reveal in")
-    t = _time(state, t, "reveal")
-    detail, offer = _reveal_rule(state, state.reveals, offer_id, amount_cents, rate_bps, salt, t)
+    r = Reveal(offer_id=offer_id, amount_cents=amount_cents, rate_bps=rate_bps, salt=salt, t=t)
+    detail, offer = _reveal_rule(state, state.reveals, r, _time(state, t, "reveal"), address_of)
     if offer is None:
-        bad = _with_reveals(state, state.reveals, state.bad_reveals + 1)
+        bad = replace(state, bad_reveals=state.bad_reveals + 1)
         return RevealOutcome(bad, False, "BAD_REVEAL", detail)
     reveals = dict(state.reveals)
     reveals[offer_id] = (offer, bytes(salt))
-    return RevealOutcome(_with_reveals(state, reveals, state.bad_reveals), True)
+    return RevealOutcome(replace(state, reveals=reveals), True)
 
 
 def reveal_many(
-    state: AuctionState,
-    reveals: Sequence[tuple[str, int, int, bytes, int | float]],
+    state: AuctionState, reveals: Sequence[Reveal], *, address_of: AddressOf = lender_address
 ) -> tuple[AuctionState, tuple[tuple[bool, str | None, str | None], ...]]:
-    """Apply ``(offer_id, amount_cents, rate_bps, salt, t)`` reveals in order, by the rules of
-    :func:`reveal`, copying the state once: the final state and ``(accepted, reason, detail)``
-    per reveal (the same as calling :func:`reveal` for each in turn)."""
+    """Apply ``reveals`` in order, by the rules of :func:`reveal`, copying the state once: the
+    final state and ``(accepted, reason, detail)`` per reveal (the same as calling
+    :func:`reveal` for each in turn)."""
     _need(state, "OPEN", "CLOSED", action="reveal in")
     if not reveals:
         return state, ()
     opened = dict(state.reveals)
-    bad, outcomes = _apply_reveals(state, opened, reveals)
-    return _with_reveals(state, opened, state.bad_reveals + bad), tuple(outcomes)
+    bad, outcomes = _apply_reveals(state, opened, reveals, address_of)
+    return replace(state, reveals=opened, bad_reveals=state.bad_reveals + bad), outcomes
 
 
 def _apply_reveals(
     state: AuctionState,
-    opened: dict[str, tuple[Offer, bytes]],
-    reveals: Sequence[tuple[str, int, int, bytes, int | float]],
-) -> tuple[int, list[tuple[bool, str | None, str | None]]]:
+    opened: dict[str, tuple[OfferRecord, bytes]],
+    reveals: Sequence[Reveal],
+    address_of: AddressOf,
+) -> tuple[int, tuple[tuple[bool, str | None, str | None], ...]]:
     """Apply ``reveals`` in order to ``state`` by :func:`reveal`'s rule, adding the accepted
     ones to ``opened`` (a copy of ``state.reveals``): (bad reveals, outcomes)."""
     bad = 0
     outcomes = []
-    opened_at = state.request.opened_at
-    aid = state.request.auction_id
-    index, commits = state.commit_index, state.commits
-    start, end = state.close_at, reveal_deadline(state)
-    if state.phase != "OPEN":
-        start = end = 0.0  # no fast path: every reveal is late
-    if opened_at > start:
-        start = opened_at  # (a hand-built state) the fast path needs t >= opened_at too
-    if end > _MAX_TIME:
-        end = _MAX_TIME  # and t <= 2**53
-    for offer_id, amount_cents, rate_bps, salt, t in reveals:
-        pos = index.get(offer_id)
-        if (  # the common case: a fresh, well-formed reveal in the window that matches
-            type(t) is float
-            and start <= t < end
-            and pos is not None
-            and offer_id not in opened
-            and type(amount_cents) is int
-            and 0 < amount_cents < _INT64_END
-            and type(rate_bps) is int
-            and 0 <= rate_bps < _INT64_END
-            and type(salt) is bytes
-            and len(salt) == 32
-        ):
-            c = commits[pos]
-            lender = c.lender
-            if offer_commitment(aid, lender, amount_cents, rate_bps, salt) == c.commitment:
-                opened[offer_id] = (
-                    offer_unchecked(offer_id, lender, amount_cents, rate_bps, c.committed_at, True),
-                    salt,
-                )
-                outcomes.append(_ACCEPTED)
-                continue
-        # anything else: the full rule decides (and names the BAD_REVEAL detail)
-        if not (type(t) is float and opened_at <= t <= _MAX_TIME):
-            t = _time(state, t, "reveal")
-        detail, offer = _reveal_rule(state, opened, offer_id, amount_cents, rate_bps, salt, t)
+    for r in reveals:
+        detail, offer = _reveal_rule(state, opened, r, _time(state, r.t, "reveal"), address_of)
         if offer is None:
             bad += 1
             outcomes.append((False, "BAD_REVEAL", detail))
         else:
-            opened[offer_id] = (offer, bytes(salt))
+            opened[r.offer_id] = (offer, bytes(r.salt))
             outcomes.append(_ACCEPTED)
-    return bad, outcomes
+    return bad, tuple(outcomes)
 
 
 def close(state: AuctionState, t: int | float) -> AuctionState:
     """End the reveal window and fix the clearing input (phase CLOSED)."""
     _need(state, "OPEN", action="close")
-    offers = _closing_offers(state, state.reveals, t)
-    return _evolve(state, phase="CLOSED", offers=offers)
+    return replace(state, phase="CLOSED", offers=_closing_offers(state, state.reveals, t))
 
 
 def _closing_offers(
-    state: AuctionState, reveals: Mapping[str, tuple[Offer, bytes]], t: int | float
-) -> tuple[Offer, ...]:
+    state: AuctionState, reveals: Mapping[str, tuple[OfferRecord, bytes]], t: int | float
+) -> tuple[OfferRecord, ...]:
     """The close rule for an OPEN ``state`` whose reveals are ``reveals``: the clearing input
-    in commit order, or ``ValueError`` when the reveal window may not end at ``t``."""
+    in commit order, or ``FieldError`` when the reveal window may not end at ``t``."""
     t = _time(state, t, "close")
     commits = state.commits
     deadline = reveal_deadline(state)
     if t < state.close_at or (t < deadline and len(reveals) != len(commits)):
-        raise ValueError(
-            f"cannot close auction {state.request.auction_id} at t={t}: commits close at "
-            f"{state.close_at} and reveals run until {deadline} "
-            f"({len(reveals)} of {len(commits)} revealed)"
+        raise FieldError(
+            "t",
+            t,
+            f"must be >= the reveal deadline {deadline} of auction {state.request.auction_id}, "
+            f"or >= its close_at={state.close_at} once every commit is revealed "
+            f"({len(reveals)} of {len(commits)} are)",
         )
     get = reveals.get
     out = []
@@ -577,19 +477,28 @@ def _closing_offers(
         out.append(
             got[0]
             if got is not None
-            else offer_unchecked(c.offer_id, c.lender, 0, 0, c.committed_at, False)
+            else OfferRecord(
+                offer_id=c.offer_id,
+                lender=c.lender,
+                amount_cents=0,
+                rate_bps=0,
+                committed_at=c.committed_at,
+                revealed=False,
+            )
         )
     return tuple(out)
 
 
 def _default_clearing(
-    request: AuctionRequest, offers: Sequence[Offer], rules: AuctionRules
+    request: AuctionRequest, offers: Sequence[OfferRecord], rules: AuctionRules
 ) -> ClearingResult:
     if len(offers) > _NUMPY_FROM:
-        from market.auction.clearing import clear as clear_numpy
-
         return clear_numpy(request, offers, rules)
     return clear_reference(request, offers, rules)
+
+
+def _phase_after(result: ClearingResult) -> str:
+    return "UNFILLED" if result.status == "UNFILLED" else "CLEARED"
 
 
 def clear(state: AuctionState, clearing: ClearingFn | None = None) -> AuctionState:
@@ -597,16 +506,16 @@ def clear(state: AuctionState, clearing: ClearingFn | None = None) -> AuctionSta
     reference for small auctions and the numpy path for large ones (same results)."""
     _need(state, "CLOSED", action="clear")
     result = (clearing or _default_clearing)(state.request, state.offers, state.rules)
-    return _evolve(
-        state, phase="UNFILLED" if result.status == "UNFILLED" else "CLEARED", result=result
-    )
+    return replace(state, phase=_phase_after(result), result=result)
 
 
 def reveal_and_clear(
     state: AuctionState,
-    reveals: Sequence[tuple[str, int, int, bytes, int | float]],
+    reveals: Sequence[Reveal],
     t: int | float,
     clearing: ClearingFn | None = None,
+    *,
+    address_of: AddressOf = lender_address,
 ) -> tuple[AuctionState, tuple[tuple[bool, str | None, str | None], ...]]:
     """``reveal_many(state, reveals)``, then ``close(·, t)``, then ``clear(·, clearing)`` in
     one step: the same rules, outcomes and final state (phase CLEARED or UNFILLED), building
@@ -614,26 +523,18 @@ def reveal_and_clear(
     three calls would raise one."""
     _need(state, "OPEN", action="close")
     opened = dict(state.reveals)
-    bad, outcomes = _apply_reveals(state, opened, reveals)
+    bad, outcomes = _apply_reveals(state, opened, reveals, address_of)
     offers = _closing_offers(state, opened, t)
     result = (clearing or _default_clearing)(state.request, offers, state.rules)
-    new = _state(
-        state.request,
-        state.rules,
-        "UNFILLED" if result.status == "UNFILLED" else "CLEARED",
-        state.close_at,
-        state.extensions,
-        state.commits,
-        state.commit_index,
-        state.lenders,
-        opened if outcomes else state.reveals,
-        state.bad_reveals + bad,
-        offers,
-        result,
-        state.dropped,
-        state.debits,
+    new = replace(
+        state,
+        phase=_phase_after(result),
+        reveals=opened if outcomes else state.reveals,
+        bad_reveals=state.bad_reveals + bad,
+        offers=offers,
+        result=result,
     )
-    return new, tuple(outcomes)
+    return new, outcomes
 
 
 def confirm(
@@ -678,24 +579,8 @@ def confirm(
         phase, debits = "UNFILLED", {}
     else:  # the loop ended with nothing to drop: ``used`` sums every allocation by lender
         phase, debits = "CONFIRMED", used
-    gone = tuple(dropped)
-    new = _state(
-        state.request,
-        state.rules,
-        phase,
-        state.close_at,
-        state.extensions,
-        state.commits,
-        state.commit_index,
-        state.lenders,
-        state.reveals,
-        state.bad_reveals,
-        state.offers,
-        result,
-        gone,
-        debits,
-    )
-    return _confirm_outcome(new, dict(debits), gone)
+    new = replace(state, phase=phase, result=result, dropped=tuple(dropped), debits=debits)
+    return ConfirmOutcome(state=new, debits=dict(debits), dropped=new.dropped)
 
 
 def settlement_payload(state: AuctionState) -> dict[str, Any]:
@@ -705,7 +590,9 @@ def settlement_payload(state: AuctionState) -> dict[str, Any]:
     amount and rate 0 and an all-zero salt.
     """
     if state.result is None:
-        raise ValueError(f"auction {state.request.auction_id} has no clearing result yet")
+        raise FieldError(
+            "result", None, f"must be set: auction {state.request.auction_id} is not cleared yet"
+        )
     r = state.request
     offers = []
     for c in state.commits:

@@ -32,7 +32,7 @@ offers beyond ``overcommit`` (capital is locked only at confirmation), so with `
 :meth:`LenderBook.release` when an auction concludes.
 
 Draws (all from the ``rng`` handed to :meth:`LenderBook.plan`; an auction has ~10 participants
-among ~1,600 lenders, so the plan is plain Python over per-lender tuples, not numpy calls):
+among ~1,600 lenders, so the plan is plain Python over per-lender records, not numpy calls):
 
 1. *Participants.* The lenders of a group, auction after auction, form one sequence of
    independent Bernoulli(``participation``) trials; its successes are found by jumping over
@@ -56,11 +56,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import partial
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
+from market.auction.commitment import lender_address
 from sim.config.market import LendersConfig
 from sim.ledger.book import lender_free
 
@@ -77,17 +77,21 @@ _GAP_BLOCK = 1024
 _NEVER = 2**62
 
 
-class PlannedCommit(NamedTuple):
+@dataclass(slots=True, kw_only=True)
+class PlannedCommit:
     """One commit a lender intends to make.
 
-    ``at`` is an absolute time (seconds), or ``None`` for a sniper commit made ``lead_s``
-    before whatever the close is then. ``reveal_after_s`` is the delay after the close at
-    which it is revealed, ``None`` when it never is. ``index`` is the lender's number in the
-    :class:`LenderBook` (-1 for a lender outside it, e.g. the pool).
+    ``address`` is the lender's address in commitments
+    (:func:`market.auction.commitment.lender_address` of its id), ``account`` its free-cash
+    ledger account. ``at`` is an absolute time (seconds), or ``None`` for a sniper commit made
+    ``lead_s`` before whatever the close is then. ``reveal_after_s`` is the delay after the
+    close at which it is revealed, ``None`` when it never is. ``index`` is the lender's number
+    in the :class:`LenderBook` (-1 for a lender outside it, e.g. the pool).
     """
 
     lender: str
     account: str
+    address: str
     amount_cents: int
     rate_bps: int
     at: float | None
@@ -97,8 +101,56 @@ class PlannedCommit(NamedTuple):
     index: int = -1
 
 
-#: ``PlannedCommit`` from a 9-tuple without the generated ``__new__``'s Python frame
-_new_commit = partial(tuple.__new__, PlannedCommit)
+@dataclass(slots=True, frozen=True, kw_only=True)
+class _Bidder:
+    """What :meth:`LenderBook.plan` reads of one lender (plain Python numbers: cheaper than
+    numpy's per-call overhead for the ~10 participants of an auction). Rates are fractions
+    (``spread``, ``noise``), ``shade`` is in bps, ``held`` the commits a lender holds at once."""
+
+    index: int
+    lender: str
+    account: str
+    address: str
+    strategy: int
+    strategy_name: str
+    min_share: float
+    share_span: float
+    overcommit: float
+    cap_cents: float
+    spread: float
+    noise: float
+    shade: float
+    delay_mean_s: float
+    reveal_fail: float
+    reveal_max_s: float
+    held: float
+    n_offers: int
+    lead_s: float
+    spacing_s: float
+    ladder_bps: int
+
+    def planned(
+        self,
+        amount_cents: int,
+        rate_bps: int,
+        *,
+        at: float | None,
+        lead_s: float,
+        reveal_after_s: float | None,
+    ) -> PlannedCommit:
+        """A commit of this lender."""
+        return PlannedCommit(
+            lender=self.lender,
+            account=self.account,
+            address=self.address,
+            amount_cents=amount_cents,
+            rate_bps=rate_bps,
+            at=at,
+            lead_s=lead_s,
+            reveal_after_s=reveal_after_s,
+            strategy=self.strategy_name,
+            index=self.index,
+        )
 
 
 class LenderBook:
@@ -178,38 +230,39 @@ class LenderBook:
         self._open: list[int] = [0] * len(ids)
         f = self._f
         strategy = self.strategy.tolist()
-        held = np.where(self.strategy == _SNIPER, self.n_offers, 1).astype(float)
+        held_commits = np.where(self.strategy == _SNIPER, self.n_offers, 1).astype(float)
         shade = np.where(self.strategy == _TRUTHFUL, 0.0, f["shade"])
-        # one tuple per lender with what plan() reads for a participant (plain Python floats:
-        # cheaper than numpy's per-call overhead for the ~10 participants of an auction)
-        self._rows: tuple[tuple, ...] = tuple(
-            zip(
-                self.ids,
-                self.accounts,
-                strategy,
-                f["min_share"].tolist(),
-                (f["max_share"] - f["min_share"]).tolist(),
-                f["overcommit"].tolist(),
-                self._cap_cents.tolist(),
-                (f["spread"] / 1e4).tolist(),  # as rates
-                (f["noise"] / 1e4).tolist(),
-                shade.tolist(),
-                f["delay_mean"].tolist(),
-                f["reveal_fail"].tolist(),
-                f["reveal_max"].tolist(),
-                held.tolist(),
-                strict=True,
+        #: each lender's address in commitments (derived from its id once, here)
+        self.addresses: tuple[str, ...] = tuple(lender_address(i) for i in ids)
+        col = {k: v.tolist() for k, v in f.items()}
+        cap, shades, held = self._cap_cents.tolist(), shade.tolist(), held_commits.tolist()
+        n_offers = self.n_offers.tolist()
+        self._bidders: tuple[_Bidder, ...] = tuple(
+            _Bidder(
+                index=i,
+                lender=self.ids[i],
+                account=self.accounts[i],
+                address=self.addresses[i],
+                strategy=strategy[i],
+                strategy_name=STRATEGIES[strategy[i]],
+                min_share=col["min_share"][i],
+                share_span=col["max_share"][i] - col["min_share"][i],
+                overcommit=col["overcommit"][i],
+                cap_cents=cap[i],
+                spread=col["spread"][i] / 1e4,
+                noise=col["noise"][i] / 1e4,
+                shade=shades[i],
+                delay_mean_s=col["delay_mean"][i],
+                reveal_fail=col["reveal_fail"][i],
+                reveal_max_s=col["reveal_max"][i],
+                held=held[i],
+                n_offers=n_offers[i],
+                lead_s=col["lead"][i],
+                spacing_s=col["spacing"][i],
+                ladder_bps=int(col["ladder"][i]),
             )
+            for i in range(len(ids))
         )
-        n_off = self.n_offers.tolist()
-        self._sniper = {
-            i: (n_off[i], float(f["lead"][i])) for i, s in enumerate(strategy) if s == _SNIPER
-        }
-        self._manip = {
-            i: (n_off[i], float(f["spacing"][i]), int(f["ladder"][i]))
-            for i, s in enumerate(strategy)
-            if s == _MANIP
-        }
         # groups as (first lender, count, participation), in config order
         self._groups: tuple[tuple[int, int, float], ...] = ()
         start = 0
@@ -317,7 +370,7 @@ class LenderBook:
             z = self._z = z[zj:] + rng.standard_normal(max(_BLOCK, k)).tolist()
             zj = 0
         self._zj = zj + k
-        rows = self._rows
+        bidders = self._bidders
         oc = self._open
         out: list[PlannedCommit] = []
         mr = float(max_rate_bps)
@@ -327,71 +380,57 @@ class LenderBook:
         log1p = math.log1p
         ceil = math.ceil
         for i in parts:
-            u0, u1, u2, u3 = u[uj : uj + 4]
+            u_share, u_fail, u_delay, u_commit = u[uj : uj + 4]
             uj += 4
-            zz = z[zj]
+            z_noise = z[zj]
             zj += 1
-            (lid, acct, s, lo, span, over, cap, spread, noise, shade, dmean, rfail, rmax, held) = (
-                rows[i]
-            )
-            r_res = (base + spread + noise * zz) * scale
+            b = bidders[i]
+            r_res = (base + b.spread + b.noise * z_noise) * scale
             if r_res > mr:
                 continue
-            bid = r_res + shade
+            bid = r_res + b.shade
             if bid > mr:
                 bid = mr
             rate = ceil(bid / tick_bps - 1e-9) * tick_bps
             if rate > max_rate_bps:
                 continue
-            tc = t0 - log1p(-u3) * dmean
-            if tc >= t_end and s != _SNIPER:
+            tc = t0 - log1p(-u_commit) * b.delay_mean_s
+            if tc >= t_end and b.strategy != _SNIPER:
                 continue
-            free = free_cents(acct)
-            amt = amount_cents * (lo + u0 * span)
-            if cap < amt:
-                amt = cap
+            free = free_cents(b.account)
+            amt = amount_cents * (b.min_share + u_share * b.share_span)
+            if b.cap_cents < amt:
+                amt = b.cap_cents
             if free < amt:
                 amt = free
-            room = (free * over - oc[i]) / held  # a sniper holds n_offers commits at once
+            room = (free * b.overcommit - oc[i]) / b.held  # a sniper holds n_offers at once
             if room < amt:
                 amt = room
             a = int(amt // 100.0) * 100
             if a < min_offer_cents:
                 continue
-            rv = None if u1 < rfail else u2 * rmax
-            name = STRATEGIES[s]
-            if s <= _SHADING:
-                out.append(_new_commit((lid, acct, a, rate, tc, 0.0, rv, name, i)))
-                oc[i] += a
-            elif s == _SNIPER:
-                m, lead = self._sniper[i]
-                c = _new_commit((lid, acct, a, rate, None, lead, rv, name, i))
-                out.extend([c] * m)
-                oc[i] += a * m
-            else:
-                m, spacing, step = self._manip[i]
+            reveal_after = None if u_fail < b.reveal_fail else u_delay * b.reveal_max_s
+            if b.strategy == _SNIPER:
+                sniped = b.planned(a, rate, at=None, lead_s=b.lead_s, reveal_after_s=reveal_after)
+                out.extend([sniped] * b.n_offers)  # plans are read, never changed
+                oc[i] += a * b.n_offers
+            elif b.strategy == _MANIP:
+                m = b.n_offers
                 part = (a // m) // 100 * 100
                 if part < min_offer_cents:
                     m, part = 1, a
                 first = a - part * (m - 1)
                 for q in range(m):
-                    rq = min(rate + q * step, max_rate_bps)
+                    rq = min(rate + q * b.ladder_bps, max_rate_bps)
                     rq -= rq % tick_bps
+                    at = tc + q * b.spacing_s
+                    amount = first if q == 0 else part
                     out.append(
-                        _new_commit(
-                            (
-                                lid,
-                                acct,
-                                first if q == 0 else part,
-                                rq,
-                                tc + q * spacing,
-                                0.0,
-                                rv,
-                                name,
-                                i,
-                            )
-                        )
+                        b.planned(amount, rq, at=at, lead_s=0.0, reveal_after_s=reveal_after)
                     )
+                oc[i] += a
+            else:  # truthful or shading
+                out.append(b.planned(a, rate, at=tc, lead_s=0.0, reveal_after_s=reveal_after))
                 oc[i] += a
         return out
 

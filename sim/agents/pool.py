@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from market.auction.commitment import lender_address
 from sim.agents.lenders import PlannedCommit
 from sim.config.market import PoolConfig
 from sim.ledger.book import pool as pool_account
@@ -40,6 +41,8 @@ class Pool:
         self.cfg = cfg
         self.lender_id = POOL_LENDER_PREFIX + cfg.pool_id
         self.account = pool_account(cfg.pool_id)
+        #: the pool's address in commitments (derived from its lender id)
+        self.address = lender_address(self.lender_id)
         self.tokens = 0
         self.deposited_cents = 0
         self._deployed = 0
@@ -121,7 +124,15 @@ class Pool:
             return None
         self.open_cents += amt
         return PlannedCommit(
-            self.lender_id, self.account, amt, rate, t0 + cfg.commit_delay_s, 0.0, 1.0, "pool"
+            lender=self.lender_id,
+            account=self.account,
+            address=self.address,
+            amount_cents=amt,
+            rate_bps=rate,
+            at=t0 + cfg.commit_delay_s,
+            lead_s=0.0,
+            reveal_after_s=1.0,
+            strategy="pool",
         )
 
     def release(self, commits: list[PlannedCommit]) -> None:

@@ -4,7 +4,8 @@ At opening, every lender's and the pool's intentions are drawn at once
 (:meth:`sim.agents.lenders.LenderBook.plan`, :meth:`sim.agents.pool.Pool.plan`); each planned
 commit gets an offer id ``<auction>-<seq>``, a 32-byte salt (the next four 64-bit words of the
 salt generator's raw output, little-endian) and its commitment
-(:func:`market.auction.commitment.offer_commitments`, one call per auction). The process then:
+(:func:`market.auction.commitment.commitment_hash` with the lender's address, which the lender
+book and the pool derive once per lender). The process then:
 
 1. **Commit phase** — wakes at each commit time in order (ties by plan order). Timed commits
    have absolute times; a sniper's commit is due ``lead_s`` before the *current* close, and it
@@ -33,7 +34,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from market.auction import lifecycle as lc
-from market.auction.commitment import offer_commitments
+from market.auction.commitment import commitment_hash
 from market.auction.types import AuctionRequest
 from sim.agents.lenders import PlannedCommit
 from sim.tables.rows import AuctionRow, OfferRow
@@ -195,9 +196,10 @@ def _plan(eng: Engine, ctx: AuctionCtx) -> None:
     # 32 bytes of the salt generator's raw output per offer (4 x uint64, little-endian)
     raw = eng.rng_salts.bit_generator.random_raw(4 * n).astype("<u8", copy=False).tobytes()
     salts = ctx.salts = [raw[j : j + 32] for j in range(0, 32 * n, 32)]
-    ctx.commitments = offer_commitments(
-        aid, [(p[0], p[2], p[3], salt) for p, salt in zip(plans, salts, strict=True)]
-    )
+    ctx.commitments = [
+        commitment_hash(aid, p.address, p.amount_cents, p.rate_bps, salt)
+        for p, salt in zip(plans, salts, strict=True)
+    ]
     prefix = f"{aid}-"
     ctx.offer_ids = [prefix + str(seq) for seq in range(n)]
     ctx.at = [_INF] * n
@@ -211,12 +213,12 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     env = eng.env
     rules = eng.rules
     request = AuctionRequest(
-        ctx.auction_id,
-        ctx.borrower,
-        ctx.amount_cents,
-        ctx.max_rate_bps,
-        ctx.term_months,
-        ctx.opened_at,
+        auction_id=ctx.auction_id,
+        borrower=ctx.borrower,
+        amount_cents=ctx.amount_cents,
+        max_rate_bps=ctx.max_rate_bps,
+        term_months=ctx.term_months,
+        opened_at=ctx.opened_at,
     )
     state = lc.open_auction(request, rules)
     ctx.state = state
@@ -226,7 +228,7 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     oids, commitments = ctx.offer_ids, ctx.commitments
     at, accepted, reasons = ctx.at, ctx.accepted, ctx.reasons
     # timed commits by time, ties in plan order (the sort is stable); snipers in plan order
-    dues = [p[4] for p in planned]
+    dues = [p.at for p in planned]
     timed = [k for k in range(n) if dues[k] is not None]
     timed.sort(key=dues.__getitem__)
     snipers = [k for k in range(n) if dues[k] is None]
@@ -248,9 +250,9 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
         now = env.now
         if snipers:
             for s in snipers:
-                if at[s] < _INF or sniped_close.get(planned[s][0]) == close_at:
+                if at[s] < _INF or sniped_close.get(planned[s].lender) == close_at:
                     continue
-                t_s = max(close_at - planned[s][5], now)
+                t_s = max(close_at - planned[s].lead_s, now)
                 if t_s < t_next:
                     t_next, k = t_s, s
         if k < 0 or t_next >= close_at:
@@ -258,7 +260,7 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
         if t_next > now:
             yield timeout(t_next - now)
             now = env.now
-        lender = planned[k][0]
+        lender = planned[k].lender
         if dues[k] is None:
             sniped_close[lender] = close_at
         else:
@@ -276,7 +278,7 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     for k in range(n):
         if accepted[k]:
             n_accepted += 1
-            rv = planned[k][6]
+            rv = planned[k].reveal_after_s
             if rv is not None:
                 reveals.append((close_at + (rv if rv < latest else latest), k))
     reveals.sort(key=_FIRST)
@@ -288,10 +290,21 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     # reveal_many + close + clear in one step; ``now + (t_close - now)`` can round one ulp
     # below ``t_close``: close at t_close then
     salts = ctx.salts
+    addresses = {p.lender: p.address for p in planned}
     state, outcomes = lc.reveal_and_clear(
         state,
-        [(oids[k], planned[k][2], planned[k][3], salts[k], t) for t, k in reveals],
+        [
+            lc.Reveal(
+                offer_id=oids[k],
+                amount_cents=planned[k].amount_cents,
+                rate_bps=planned[k].rate_bps,
+                salt=salts[k],
+                t=t,
+            )
+            for t, k in reveals
+        ],
         max(env.now, t_close),
+        address_of=addresses.__getitem__,
     )
     revealed = ctx.revealed
     for (_, k), (ok, _, _) in zip(reveals, outcomes, strict=True):

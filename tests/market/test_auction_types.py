@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from market.auction.types import (
-    EXCLUSION_REASONS,
     Allocation,
     AuctionRequest,
     AuctionRules,
@@ -20,14 +19,9 @@ from market.auction.types import (
     Exclusion,
     FieldError,
     Offer,
-    allocation_unchecked,
-    check_int,
-    check_str,
-    check_time,
-    exclusion_unchecked,
-    offer_unchecked,
-    unchecked_constructor,
+    OfferRecord,
 )
+from market.validation import NON_NEGATIVE_INT64, POSITIVE_INT64, SECONDS, TEXT, check
 
 
 def test_rules_defaults_match_spec() -> None:
@@ -114,12 +108,12 @@ def _request_by_field_checks(args: tuple) -> tuple:
     p = "request."
     auction_id, borrower, amount, rate, term, opened_at = args
     return (
-        check_int(p + "auction_id", auction_id),
-        check_str(p + "borrower", borrower),
-        check_int(p + "amount_cents", amount, lo=1),
-        check_int(p + "max_rate_bps", rate),
-        check_int(p + "term_months", term, lo=1),
-        check_time(p + "opened_at", opened_at),
+        check(p + "auction_id", auction_id, NON_NEGATIVE_INT64),
+        check(p + "borrower", borrower, TEXT),
+        check(p + "amount_cents", amount, POSITIVE_INT64),
+        check(p + "max_rate_bps", rate, NON_NEGATIVE_INT64),
+        check(p + "term_months", term, POSITIVE_INT64),
+        check(p + "opened_at", opened_at, SECONDS),
     )
 
 
@@ -141,8 +135,8 @@ def _same_as_field_checks(args: tuple) -> None:
     [(k, v) for k, edges in enumerate(_REQUEST_EDGES) for v in edges],
 )
 def test_request_accepts_exactly_what_the_field_checks_accept(field: int, value) -> None:
-    """One edge value at a time (the others the common valid ones): AuctionRequest, with its
-    no-normalising fast path, stores what the field checks return or raises their error."""
+    """One edge value at a time (the others the common valid ones): AuctionRequest stores what
+    the field checks return or raises their error."""
     args = list(_REQUEST_GOOD)
     args[field] = value
     _same_as_field_checks(tuple(args))
@@ -265,7 +259,7 @@ def test_messages_stay_on_one_line_and_print_huge_ints() -> None:
     assert str(FieldError("f", "a\nb\u2028", "r")) == 'f="a\\nb\\u2028": r'
 
 
-# --- the unchecked constructors used on the lifecycle's hot path --------------------------
+# --- offers: a checked Offer is an OfferRecord ---------------------------------------------
 
 
 @given(
@@ -276,43 +270,22 @@ def test_messages_stay_on_one_line_and_print_huge_ints() -> None:
     t=st.one_of(st.integers(0, 2**53), st.floats(0, 2.0**53)),
     revealed=st.booleans(),
 )
-def test_offer_unchecked_equals_a_checked_offer(offer_id, lender, amount, rate, t, revealed):
-    checked = Offer(offer_id, lender, amount, rate, t, revealed)
-    fast = offer_unchecked(offer_id, lender, amount, rate, t, revealed)
-    assert fast == checked
-    assert hash(fast) == hash(checked)
-    with pytest.raises(AttributeError):
-        fast.amount_cents = 1  # still frozen
-
-
-@given(
-    offer_id=st.text(min_size=1, max_size=8),
-    lender=st.text(min_size=1, max_size=8),
-    amount=st.integers(1, 2**63 - 1),
-    rate=st.integers(0, 2**63 - 1),
-    reason=st.sampled_from(EXCLUSION_REASONS),
-)
-def test_allocation_and_exclusion_unchecked_equal_the_dataclasses(
-    offer_id, lender, amount, rate, reason
+def test_a_checked_offer_holds_the_fields_of_its_record(
+    offer_id, lender, amount, rate, t, revealed
 ):
-    for fast, checked in (
-        (
-            allocation_unchecked(offer_id, lender, amount, rate),
-            Allocation(offer_id, lender, amount, rate),
-        ),
-        (exclusion_unchecked(offer_id, reason), Exclusion(offer_id, reason)),
-    ):
-        assert fast == checked and hash(fast) == hash(checked) and repr(fast) == repr(checked)
-        with pytest.raises(AttributeError):
-            fast.offer_id = "x"  # still frozen
+    checked = Offer(offer_id, lender, amount, rate, t, revealed)
+    record = OfferRecord(offer_id, lender, amount, rate, t, revealed)
+    assert isinstance(checked, OfferRecord)
+    assert dataclasses.astuple(checked) == dataclasses.astuple(record)
+    assert checked != record  # dataclass equality: an Offer equals only an Offer
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.amount_cents = 1  # type: ignore[misc]
 
 
-def test_unchecked_constructor_takes_the_fields_in_order() -> None:
-    make = unchecked_constructor(Offer, "doc")
-    assert make.__doc__ == "doc" and make.__name__ == "offer_unchecked"
-    assert make("o", "l", 5, 10, 1.5, False) == Offer("o", "l", 5, 10, 1.5, False)
-    with pytest.raises(TypeError):
-        make("o", "l", 5, 10, 1.5)  # no defaults: every field must be given
+def test_offer_record_takes_no_checks_and_offer_all_of_them() -> None:
+    assert OfferRecord("", "", -1, -1, -1.0).amount_cents == -1  # built only from checked values
+    with pytest.raises(FieldError, match=r"offer\.offer_id=\"\": must be a non-empty string"):
+        Offer("", "l", 1, 1, 0)
 
 
 @given(
@@ -322,29 +295,3 @@ def test_unchecked_constructor_takes_the_fields_in_order() -> None:
 def test_min_fill_cents_is_the_exact_decimal_ceiling(ratio, amount):
     rules = AuctionRules(min_fill_ratio=ratio)
     assert rules.min_fill_cents(amount) == math.ceil(Fraction(repr(ratio)) * amount)
-
-
-def test_unchecked_constructor_builds_real_frozen_instances_of_the_class() -> None:
-    import copy
-    import pickle
-    from dataclasses import dataclass
-
-    make = unchecked_constructor(Offer, "doc")
-    fast = make("o", "l", 5, 10, 1.5, True)
-    assert type(fast) is Offer and fast == Offer("o", "l", 5, 10, 1.5, True)
-    assert pickle.loads(pickle.dumps(fast)) == fast and copy.deepcopy(fast) == fast
-    with pytest.raises(AttributeError):
-        fast.rate_bps = 11  # frozen, like the checked instance
-    assert not hasattr(fast, "__dict__")
-
-    @dataclass(frozen=True)
-    class NoSlots:
-        a: int
-
-    @dataclass(frozen=True, slots=True, weakref_slot=True)
-    class WithWeakref:
-        a: int
-
-    for cls in (NoSlots, WithWeakref):
-        with pytest.raises(TypeError, match="unchecked_constructor"):
-            unchecked_constructor(cls, "doc")

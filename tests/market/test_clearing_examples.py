@@ -264,9 +264,9 @@ def test_columns_validation_names_the_row() -> None:
     ids = ["a", "b"]
     with pytest.raises(ValueError, match=r"offers\[1\]\.amount_cents=-5"):
         OfferColumns(ids, ids, np.array([5, -5]), np.array([1, 1]), np.array([0, 0]), [1, 1])
-    with pytest.raises(ValueError, match=r"offers\[1\]\.offer_id='a': must be unique"):
+    with pytest.raises(ValueError, match=r'offers\[1\]\.offer_id="a": must be unique'):
         OfferColumns(["a", "a"], ids, np.array([5, 5]), np.array([1, 1]), np.zeros(2), [1, 1])
-    with pytest.raises(ValueError, match=r"columns\.rate_bps: has 1 rows, not 2"):
+    with pytest.raises(ValueError, match=r"len\(columns\.rate_bps\)=1: must equal 2"):
         OfferColumns(ids, ids, np.array([5, 5]), np.array([1]), np.zeros(2), [1, 1])
     with pytest.raises(ValueError, match=r"offers\[0\]\.committed_at=nan"):
         OfferColumns(ids, ids, np.array([5, 5]), np.array([1, 1]), np.array([np.nan, 1]), [1, 1])
@@ -275,5 +275,5 @@ def test_columns_validation_names_the_row() -> None:
 def test_duplicate_offer_ids_are_refused_by_both_engines() -> None:
     offers = [offer("a", 5000, 100), offer("a", 5000, 200)]
     for engine in (clear, clear_reference):
-        with pytest.raises(ValueError, match=r"offers\[1\]\.offer_id='a': must be unique"):
+        with pytest.raises(ValueError, match=r'offers\[1\]\.offer_id="a": must be unique'):
             engine(req(), offers, AuctionRules())

@@ -391,6 +391,7 @@ def test_auction_closes_at_the_reveal_deadline_despite_float_rounding() -> None:
     close must still happen (it used to raise "cannot close auction" and kill the run)."""
     from types import SimpleNamespace
 
+    from market.auction.commitment import lender_address
     from market.auction.types import AuctionRules
     from sim.agents.lenders import PlannedCommit
     from sim.engine.auctions import AuctionCtx, auction_process
@@ -400,8 +401,19 @@ def test_auction_closes_at_the_reveal_deadline_despite_float_rounding() -> None:
     deadline = t0 + rules.ttl_s + rules.reveal_window_s
     assert t_commit + (deadline - t_commit) < deadline  # the rounding this test is about
     plans = [
-        PlannedCommit("a", "lender:a:free", 600_000, 2000, t_commit, 0.0, 5.0, "truthful", 0),
-        PlannedCommit("b", "lender:b:free", 600_000, 2100, t_commit, 0.0, None, "truthful", 1),
+        PlannedCommit(
+            lender=lender,
+            account=f"lender:{lender}:free",
+            address=lender_address(lender),
+            amount_cents=600_000,
+            rate_bps=rate,
+            at=t_commit,
+            lead_s=0.0,
+            reveal_after_s=rv,
+            strategy="truthful",
+            index=index,
+        )
+        for index, (lender, rate, rv) in enumerate((("a", 2000, 5.0), ("b", 2100, None)))
     ]
     funded: list[tuple] = []
     eng = SimpleNamespace(
