@@ -28,7 +28,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from sim.config.limits import (
+    MAX_CENTS,
+    MAX_DELAY_S,
+    MAX_RATE_BPS,
+    MAX_RUNOFF_DAYS,
+    ConfigModel,
+    Weight,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from market.auction.types import AuctionRules
@@ -48,8 +57,8 @@ __all__ = [
 ]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+class _Frozen(ConfigModel):
+    model_config = ConfigDict(validate_default=True)
 
 
 def _check_weights(name: str, values: tuple[float, ...], n: int | None = None) -> None:
@@ -89,10 +98,10 @@ class BorrowersConfig(_Frozen):
     """
 
     arrivals_per_day: float = Field(300.0, gt=0, le=1e7, description="mean requests per day")
-    daily_profile: tuple[float, ...] = Field(
+    daily_profile: tuple[Weight, ...] = Field(
         DEFAULT_DAILY_PROFILE, description="24 relative weights, hour 0..23"
     )
-    weekly_profile: tuple[float, ...] = Field(
+    weekly_profile: tuple[Weight, ...] = Field(
         DEFAULT_WEEKLY_PROFILE, description="7 relative weights, Monday..Sunday"
     )
     prepayment_hazard_monthly: float = Field(
@@ -157,7 +166,9 @@ class LenderGroup(_Frozen):
 
     name: str = Field("retail", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     count: int = Field(100, ge=1, le=100_000)
-    capital_cents: int = Field(5_000_000, gt=0, description="initial capital per lender")
+    capital_cents: int = Field(
+        5_000_000, gt=0, le=MAX_CENTS, description="initial capital per lender"
+    )
     reservation_spread: SpreadDist = Field(default_factory=SpreadDist)
     noise_bps: int = Field(25, ge=0, le=5000, description="sd of per-auction rate noise")
     strategy: Strategy = "truthful"
@@ -176,18 +187,26 @@ class LenderGroup(_Frozen):
         description="open offers may total up to this multiple of the lender's free cash",
     )
     commit_delay_mean_s: float = Field(
-        1800.0, gt=0, description="mean (exponential) delay from opening to the commit"
+        1800.0,
+        gt=0,
+        le=MAX_DELAY_S,
+        description="mean (exponential) delay from opening to the commit",
     )
     reveal_delay_max_s: float = Field(
-        300.0, ge=0, description="reveals arrive uniformly within this many seconds of close"
+        300.0,
+        ge=0,
+        le=MAX_DELAY_S,
+        description="reveals arrive uniformly within this many seconds of close",
     )
     reveal_fail_prob: float = Field(0.01, ge=0, le=1, description="probability of no reveal")
     shade_bps: int = Field(0, ge=0, le=10000, description="shading / sniper margin over r_res")
     snipe_lead_s: float = Field(
-        60.0, gt=0, description="late_sniper: commit this long before close"
+        60.0, gt=0, le=MAX_DELAY_S, description="late_sniper: commit this long before close"
     )
     n_offers: int = Field(1, ge=1, le=50, description="commits per auction (sniper, manipulator)")
-    offer_spacing_s: float = Field(20.0, ge=0, description="manipulator: seconds between commits")
+    offer_spacing_s: float = Field(
+        20.0, ge=0, le=MAX_DELAY_S, description="manipulator: seconds between commits"
+    )
     ladder_step_bps: int = Field(25, ge=0, le=5000, description="manipulator: rate step per offer")
 
     @model_validator(mode="after")
@@ -232,10 +251,14 @@ def _default_groups() -> tuple[LenderGroup, ...]:
     )
 
 
+#: lenders in all groups together (each is a ledger account and a row of the lender arrays)
+MAX_LENDERS = 1_000_000
+
+
 class LendersConfig(_Frozen):
     """All lender groups. Lender ids are ``<group name>-<index>`` (``retail-0007``)."""
 
-    groups: tuple[LenderGroup, ...] = Field(default_factory=_default_groups)
+    groups: tuple[LenderGroup, ...] = Field(default_factory=_default_groups, max_length=64)
 
     @field_validator("groups")
     @classmethod
@@ -246,6 +269,9 @@ class LendersConfig(_Frozen):
                 raise ValueError(f"groups[{i}].name={n!r}: group names must be unique")
             if n.lower() == "pool":
                 raise ValueError(f"groups[{i}].name={n!r}: 'pool' is reserved for the pool")
+        total = sum(g.count for g in v)
+        if total > MAX_LENDERS:
+            raise ValueError(f"groups: {total} lenders in all: must be at most {MAX_LENDERS}")
         return v
 
 
@@ -260,11 +286,15 @@ class PoolConfig(_Frozen):
 
     enabled: bool = True
     pool_id: str = Field("P1", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
-    capital_cents: int = Field(300_000_000, gt=0, description="deposits = tokens minted")
+    capital_cents: int = Field(
+        300_000_000, gt=0, le=MAX_CENTS, description="deposits = tokens minted"
+    )
     reservation_spread_bps: int = Field(250, ge=-5000, le=20000)
     max_share_per_loan: float = Field(0.30, gt=0, le=1)
     participation: float = Field(1.0, ge=0, le=1)
-    commit_delay_s: float = Field(30.0, ge=0, description="commits this long after opening")
+    commit_delay_s: float = Field(
+        30.0, ge=0, le=MAX_DELAY_S, description="commits this long after opening"
+    )
     overcommit: float = Field(
         1.0, ge=1, le=100, description="open offers may total this multiple of free cash"
     )
@@ -278,7 +308,7 @@ class PdBandCap(_Frozen):
     ``max_amount_cents``."""
 
     pd_max: float = Field(gt=0, le=1)
-    max_amount_cents: int = Field(gt=0)
+    max_amount_cents: int = Field(gt=0, le=MAX_CENTS)
 
 
 def _default_bands() -> tuple[PdBandCap, ...]:
@@ -298,22 +328,29 @@ class EngineConfig(_Frozen):
     declined above ``policy_cap_bps``; reserve = ``r_min + headroom_bps`` rounded up to tick.
     """
 
-    policy_cap_bps: int = Field(4500, gt=0, le=100_000)
+    policy_cap_bps: int = Field(4500, gt=0, le=MAX_RATE_BPS)
     headroom_bps: int = Field(500, ge=0, le=10_000)
     lgd: float = Field(0.60, ge=0, le=1, description="loss given default")
     operating_cost_bps: int = Field(300, ge=0, le=10_000)
     target_margin_bps: int = Field(200, ge=0, le=10_000)
     max_pd: float = Field(0.25, gt=0, lt=1, description="decline PD above this (PD_ABOVE_MAX)")
-    amount_caps: tuple[PdBandCap, ...] = Field(default_factory=_default_bands)
+    amount_caps: tuple[PdBandCap, ...] = Field(default_factory=_default_bands, max_length=64)
     amount_cap_action: Literal["cap", "decline"] = "cap"
     no_price_action: Literal["defer", "decline"] = "defer"
-    no_price_retry_s: float = Field(30.0, gt=0, description="wait before re-pricing (defer)")
+    no_price_retry_s: float = Field(
+        30.0, gt=0, le=86_400, description="wait before re-pricing (defer)"
+    )
     no_price_max_retries: int = Field(4, ge=0, le=1000, description="then decline NO_PRICE")
-    confirmation_delay_s: float = Field(120.0, ge=0, description="clearing -> LoanConfirmed")
+    confirmation_delay_s: float = Field(
+        120.0, ge=0, le=MAX_DELAY_S, description="clearing -> LoanConfirmed"
+    )
     default_dpd: int = Field(90, ge=1, le=720, description="days past due that mean default")
     recovery_delay_days: int = Field(0, ge=0, le=3650, description="write-off -> recovery")
     runoff_days: int = Field(
-        365, ge=0, le=5000, description="days simulated after the last request (loans only)"
+        365,
+        ge=0,
+        le=MAX_RUNOFF_DAYS,
+        description="days simulated after the last request (loans only)",
     )
 
     @field_validator("amount_caps")
@@ -346,13 +383,13 @@ class AuctionConfig(_Frozen):
 
     tick_bps: int = Field(5, gt=0, le=10_000)
     max_offers_per_lender: int = Field(3, ge=1, le=1000)
-    cooldown_s: int = Field(60, ge=0)
-    snipe_window_s: int = Field(120, ge=0)
-    snipe_extension_s: int = Field(600, ge=0)
+    cooldown_s: int = Field(60, ge=0, le=MAX_DELAY_S)
+    snipe_window_s: int = Field(120, ge=0, le=MAX_DELAY_S)
+    snipe_extension_s: int = Field(600, ge=0, le=MAX_DELAY_S)
     max_extensions: int = Field(6, ge=0, le=1000)
-    ttl_s: int = Field(14_400, gt=0)
-    reveal_window_s: int = Field(600, gt=0)
-    min_offer_cents: int = Field(1000, gt=0)
+    ttl_s: int = Field(14_400, gt=0, le=MAX_DELAY_S)
+    reveal_window_s: int = Field(600, gt=0, le=MAX_DELAY_S)
+    min_offer_cents: int = Field(1000, gt=0, le=MAX_CENTS)
     min_fill_ratio: float = Field(1.0, gt=0, le=1)
     pricing: Literal["uniform", "pay_as_bid", "first_rejected"] = "uniform"
     platform_fee_bps: int = Field(50, ge=0, le=10_000)
@@ -372,7 +409,7 @@ class LogNormalMs(_Frozen):
 
     median_ms: float = Field(gt=0, le=1e7)
     sigma: float = Field(0.3, ge=0, le=5)
-    max_ms: float = Field(60_000.0, gt=0)
+    max_ms: float = Field(60_000.0, gt=0, le=1e8)
 
     @model_validator(mode="after")
     def _check(self) -> LogNormalMs:
@@ -400,30 +437,28 @@ class LatencyConfig(_Frozen):
 # ----------------------------------------------------------------------------- KPI targets
 
 
+#: largest time targets: about 11.6 days (in ms) and 31.7 years (in s)
+_MAX_KPI_MS = 1e9
+_MAX_KPI_S = 1e9
+
+
 class KpiTargets(_Frozen):
     """Targets for the KPI table. A field ``<kpi>_max`` means ``kpi <= value``, ``<kpi>_min``
     means ``kpi >= value``; ``None`` means no target (the table shows ``—``)."""
 
-    ttvp_ms_p75_max: float | None = 500.0
-    ttvp_ms_p95_max: float | None = 800.0
-    funded_24h_share_min: float | None = 0.70
-    fill_rate_min: float | None = 0.90
-    approval_rate_min: float | None = None
-    npl30_max: float | None = 0.10
-    hhi_loan_mean_max: float | None = 0.35
-    hhi_platform_max: float | None = 0.35
-    pool_utilisation_min: float | None = 0.65
-    lender_return_annual_min: float | None = None
-    calibration_ratio_min: float | None = 0.75
-    calibration_ratio_max: float | None = 1.33
-    attest_inclusion_s_p95_max: float | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> KpiTargets:
-        for name, v in self.model_dump().items():
-            if v is not None and not math.isfinite(v):
-                raise ValueError(f"{name}={v}: must be a finite number or null")
-        return self
+    ttvp_ms_p75_max: float | None = Field(500.0, ge=0, le=_MAX_KPI_MS)
+    ttvp_ms_p95_max: float | None = Field(800.0, ge=0, le=_MAX_KPI_MS)
+    funded_24h_share_min: float | None = Field(0.70, ge=0, le=1)
+    fill_rate_min: float | None = Field(0.90, ge=0, le=1)
+    approval_rate_min: float | None = Field(None, ge=0, le=1)
+    npl30_max: float | None = Field(0.10, ge=0, le=1)
+    hhi_loan_mean_max: float | None = Field(0.35, ge=0, le=1)
+    hhi_platform_max: float | None = Field(0.35, ge=0, le=1)
+    pool_utilisation_min: float | None = Field(0.65, ge=0, le=1)
+    lender_return_annual_min: float | None = Field(None, ge=-1, le=100)
+    calibration_ratio_min: float | None = Field(0.75, ge=0, le=100)
+    calibration_ratio_max: float | None = Field(1.33, ge=0, le=100)
+    attest_inclusion_s_p95_max: float | None = Field(None, ge=0, le=_MAX_KPI_S)
 
     def to_targets(self) -> dict[str, dict[str, float]]:
         """``{kpi: {"max": value} | {"min": value} | {"min": lo, "max": hi}}`` for every target

@@ -28,7 +28,6 @@ from typing import Any
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     TypeAdapter,
@@ -36,6 +35,13 @@ from pydantic import (
     model_validator,
 )
 
+from sim.config.limits import (
+    MAX_DEMAND_CENTS,
+    MAX_HORIZON_DAYS,
+    MAX_TOTAL_CAPITAL_CENTS,
+    ConfigModel,
+    Seed,
+)
 from sim.config.market import (
     AuctionConfig,
     BorrowersConfig,
@@ -55,6 +61,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "available_scenarios",
+    "check_seed",
     "load_scenario",
 ]
 
@@ -67,16 +74,17 @@ class ScenarioError(ValueError):
     """A scenario that cannot be loaded: one line naming file, key path, value and rule."""
 
 
-class Scenario(BaseModel):
-    """A complete, validated simulation scenario (frozen; unknown keys rejected everywhere)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Scenario(ConfigModel):
+    """A complete, validated simulation scenario (frozen; unknown keys rejected everywhere;
+    every number finite and bounded, see ``sim.config.limits``)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="scenario name (run dir)")
     description: str = Field(default="", max_length=4000)
-    seed: int = Field(default=0, ge=0, lt=2**63, description="root of the run's SeedSequence")
+    seed: Seed = Field(default=0, description="root of the run's SeedSequence")
     start_date: date = Field(default=date(2025, 1, 6), description="calendar date at t_s=0")
-    horizon_days: float = Field(default=30.0, gt=0.0, le=3650.0, description="simulated days")
+    horizon_days: float = Field(
+        default=30.0, gt=0.0, le=MAX_HORIZON_DAYS, description="simulated days"
+    )
     population: PopulationConfig = Field(default_factory=PopulationConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     borrowers: BorrowersConfig = Field(default_factory=BorrowersConfig)
@@ -108,6 +116,28 @@ class Scenario(BaseModel):
                         f"oracles.{feed}.faults[{i}].start_s={fault.start_s} is beyond the "
                         f"horizon ({end_day} days = {end_day * 86_400:g} s)"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _within_int64(self) -> Scenario:
+        """Sums the engine forms stay int64 with room for interest (``sim.config.limits``)."""
+        groups = self.lenders.groups
+        capital = sum(g.count * g.capital_cents for g in groups) + self.pool.capital_cents
+        if capital > MAX_TOTAL_CAPITAL_CENTS:
+            raise ValueError(
+                f"lenders.groups: sum of count * capital_cents + pool.capital_cents = {capital}:"
+                f" must be <= {MAX_TOTAL_CAPITAL_CENTS} (R$ 10 trillion)"
+            )
+        demand = (
+            self.borrowers.arrivals_per_day * self.horizon_days * self.population.amount_max_cents
+        )
+        if demand > MAX_DEMAND_CENTS:
+            raise ValueError(
+                f"population.amount_max_cents={self.population.amount_max_cents}: with "
+                f"borrowers.arrivals_per_day={self.borrowers.arrivals_per_day:g} over "
+                f"horizon_days={self.horizon_days:g} up to {demand:.3g} cents may be requested:"
+                f" must be <= {MAX_DEMAND_CENTS:.0e}"
+            )
         return self
 
     @model_validator(mode="after")
@@ -297,6 +327,8 @@ def _apply_override(raw: dict[str, Any], spec: str, where: str) -> None:
 
 
 def _render_value(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<integer of {len(format(value, 'x')) * 4} bits>"  # str() refuses > 4300 digits
     if isinstance(value, str):
         text = json.dumps(value, ensure_ascii=False)
     elif isinstance(value, bool) or value is None:
@@ -404,6 +436,18 @@ def _rule(err: Mapping[str, Any]) -> str:
             return simple[kind]
     msg = str(err["msg"])
     return msg[:1].lower() + msg[1:]
+
+
+def check_seed(field: str, value: int) -> int:
+    """``value`` if the scenario schema accepts it as a seed (``0 <= seed < 2**63``), else
+    :class:`ScenarioError` ``field=value: rule`` with the schema's rule (``ce run --seed``)."""
+    try:
+        return _SEED.validate_python(value, strict=True)
+    except ValidationError as err:
+        raise ScenarioError(f"{field}={_render_value(value)}: {_rule(err.errors()[0])}") from None
+
+
+_SEED: TypeAdapter[int] = TypeAdapter(Seed)
 
 
 def _related(a: str, b: str) -> bool:

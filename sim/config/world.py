@@ -39,7 +39,14 @@ import re
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from sim.config.limits import (
+    MAX_DELAY_S,
+    MAX_HORIZON_DAYS,
+    MAX_RUNOFF_DAYS,
+    ConfigModel,
+)
 
 if TYPE_CHECKING:
     from market.oracle.aggregator import OracleConfig
@@ -59,21 +66,27 @@ __all__ = [
 
 #: The CDI moves in steps of this many basis points (Copom decisions).
 CDI_STEP_BPS = 25
+#: feeders of one role (primary or secondary) in one feed
+_MAX_FEEDERS = 64
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+#: the last simulated day of any run (horizon, run-off and the last day's margin)
+_MAX_DAY = MAX_HORIZON_DAYS + MAX_RUNOFF_DAYS + 1.0
+#: the end of the oracles' window in any run (faults act inside it), seconds
+_MAX_ORACLE_S = MAX_HORIZON_DAYS * 86_400.0 + MAX_DELAY_S
 
 
 # ----------------------------------------------------------------------------- exogenous
 
 
-class ForcedShock(_Frozen):
+class ForcedShock(ConfigModel):
     """An extraordinary policy decision: the CDI moves by ``delta_bps`` at ``at_day``."""
 
-    at_day: float = Field(ge=0.0, description="day offset from start_date (may be fractional)")
-    delta_bps: int = Field(description="rate change in bps, a multiple of 25")
+    at_day: float = Field(
+        ge=0.0, le=MAX_HORIZON_DAYS, description="day offset from start_date (may be fractional)"
+    )
+    delta_bps: int = Field(
+        ge=-10_000, le=10_000, description="rate change in bps, a multiple of 25"
+    )
 
     @field_validator("delta_bps")
     @classmethod
@@ -83,18 +96,21 @@ class ForcedShock(_Frozen):
         return v
 
 
-class CdiConfig(_Frozen):
+class CdiConfig(ConfigModel):
     """The true CDI step path (annual rate over 252 business days, in bps)."""
 
     start_bps: int = Field(default=1490, ge=0, le=10_000, description="CDI at t=0 (1490 = 14.90 %)")
+    # >= 1 day: a run holds one meeting per interval over horizon + run-off (<= 8651 days)
     meeting_interval_days: float = Field(
-        default=45.0, gt=0.0, le=3650.0, description="days between regular policy meetings"
+        default=45.0, ge=1.0, le=3650.0, description="days between regular policy meetings"
     )
     first_meeting_day: float = Field(
-        default=45.0, ge=0.0, description="day offset of the first regular meeting"
+        default=45.0, ge=0.0, le=_MAX_DAY, description="day offset of the first regular meeting"
     )
     meeting_dates: tuple[date, ...] | None = Field(
-        default=None, description="explicit meeting dates (replace the regular interval)"
+        default=None,
+        max_length=10_000,
+        description="explicit meeting dates (replace the regular interval)",
     )
     drift_steps: float = Field(
         default=0.0, ge=-8.0, le=8.0, description="mean decision, in 25 bps steps"
@@ -104,7 +120,9 @@ class CdiConfig(_Frozen):
     )
     max_steps: int = Field(default=4, ge=0, le=40, description="largest |decision| in steps")
     floor_bps: int = Field(default=200, ge=0, le=10_000, description="the CDI never goes below")
-    shocks: tuple[ForcedShock, ...] = Field(default=(), description="forced extraordinary moves")
+    shocks: tuple[ForcedShock, ...] = Field(
+        default=(), max_length=1000, description="forced extraordinary moves"
+    )
 
     @field_validator("meeting_dates")
     @classmethod
@@ -120,21 +138,26 @@ class CdiConfig(_Frozen):
         return self
 
 
-class UsdBrlConfig(_Frozen):
-    """The true USD/BRL mid: GBM with Poisson jumps on a ``grid_s`` grid."""
+class UsdBrlConfig(ConfigModel):
+    """The true USD/BRL mid: GBM with Poisson jumps on a ``grid_s`` grid.
 
-    start: float = Field(default=5.40, gt=0.0, le=1000.0, description="BRL per USD at t=0")
-    drift_annual: float = Field(default=0.0, ge=-5.0, le=5.0, description="annual log drift")
-    vol_annual: float = Field(default=0.15, ge=0.0, le=5.0, description="annual volatility")
+    The bounds keep ordinary settings far inside the range a drawn path must stay in
+    (``sim.world.paths.USDBRL_RANGE``): the BRL's worst years had an annual volatility near
+    0.4 and a few jumps of 5-10 %; extreme settings at the bounds over a long run can still
+    leave it, and the run then stops at build time naming these parameters."""
+
+    start: float = Field(default=5.40, ge=0.01, le=1000.0, description="BRL per USD at t=0")
+    drift_annual: float = Field(default=0.0, ge=-0.5, le=0.5, description="annual log drift")
+    vol_annual: float = Field(default=0.15, ge=0.0, le=1.0, description="annual volatility")
     jump_intensity_per_year: float = Field(
-        default=12.0, ge=0.0, le=100_000.0, description="expected number of jumps a year"
+        default=12.0, ge=0.0, le=1000.0, description="expected number of jumps a year"
     )
-    jump_mean: float = Field(default=0.0, ge=-1.0, le=1.0, description="mean log jump size")
-    jump_sd: float = Field(default=0.01, ge=0.0, le=1.0, description="sd of the log jump size")
-    grid_s: float = Field(default=1.0, gt=0.0, le=3600.0, description="path resolution, seconds")
+    jump_mean: float = Field(default=0.0, ge=-0.2, le=0.2, description="mean log jump size")
+    jump_sd: float = Field(default=0.01, ge=0.0, le=0.2, description="sd of the log jump size")
+    grid_s: float = Field(default=1.0, ge=0.01, le=3600.0, description="path resolution, seconds")
 
 
-class ExogenousConfig(_Frozen):
+class ExogenousConfig(ConfigModel):
     """The exogenous reference paths every agent observes."""
 
     cdi: CdiConfig = CdiConfig()
@@ -144,7 +167,7 @@ class ExogenousConfig(_Frozen):
 # ----------------------------------------------------------------------------- oracles
 
 
-class FeederConfig(_Frozen):
+class FeederConfig(ConfigModel):
     """One oracle feeder (a price reporter) of a feed."""
 
     id: str = Field(description="feeder id, unique within its feed ([A-Za-z0-9_.-], <= 64)")
@@ -158,7 +181,7 @@ class FeederConfig(_Frozen):
     heartbeat_s: float = Field(
         default=15.0, gt=0.0, le=86_400.0, description="max seconds between publications"
     )
-    poll_s: float = Field(default=1.0, gt=0.0, le=3600.0, description="observation period")
+    poll_s: float = Field(default=1.0, ge=0.01, le=3600.0, description="observation period")
     phase_s: float = Field(default=0.0, ge=0.0, le=86_400.0, description="first publication time")
 
     @field_validator("id")
@@ -175,23 +198,37 @@ class FeederConfig(_Frozen):
         return self
 
 
-class AggregatorConfig(_Frozen):
+class AggregatorConfig(ConfigModel):
     """The aggregator parameters (the fields of ``market.oracle.aggregator.OracleConfig``)."""
 
-    staleness_s: float = Field(default=30.0, gt=0.0, description="a source is fresh within this")
-    k_mad: float = Field(default=5.0, gt=0.0, description="outlier cut in median abs deviations")
-    quorum: int | None = Field(
-        default=None, ge=1, description="fresh sources needed; default a majority of primaries"
+    staleness_s: float = Field(
+        default=30.0, gt=0.0, le=86_400.0, description="a source is fresh within this"
     )
-    twap_window_s: float = Field(default=300.0, gt=0.0, description="TWAP window")
-    twap_max_age_s: float = Field(default=300.0, gt=0.0, description="newest TWAP input max age")
+    k_mad: float = Field(
+        default=5.0, gt=0.0, le=1000.0, description="outlier cut in median abs deviations"
+    )
+    quorum: int | None = Field(
+        default=None,
+        ge=1,
+        le=_MAX_FEEDERS,
+        description="fresh sources needed; default a majority of primaries",
+    )
+    twap_window_s: float = Field(default=300.0, gt=0.0, le=86_400.0, description="TWAP window")
+    twap_max_age_s: float = Field(
+        default=300.0, gt=0.0, le=86_400.0, description="newest TWAP input max age"
+    )
     divergence: float = Field(default=0.01, gt=0.0, lt=1.0, description="divergence watch gap")
-    divergence_for_s: float = Field(default=60.0, gt=0.0, description="divergence watch hold")
+    divergence_for_s: float = Field(
+        default=60.0, gt=0.0, le=86_400.0, description="divergence watch hold"
+    )
     mad_floor: float = Field(
         default=1e-4, ge=0.0, lt=1.0, description="relative floor of the MAD outlier scale"
     )
     secondary_quorum: int | None = Field(
-        default=None, ge=1, description="fresh secondaries needed; default their majority"
+        default=None,
+        ge=1,
+        le=_MAX_FEEDERS,
+        description="fresh secondaries needed; default their majority",
     )
     round_s: float = Field(
         default=15.0,
@@ -217,13 +254,15 @@ class AggregatorConfig(_Frozen):
         )
 
 
-class FaultConfig(_Frozen):
+class FaultConfig(ConfigModel):
     """A scheduled feeder fault acting on ``[start_s, end_s)``."""
 
     feeder: str = Field(description="id of a feeder of the same feed")
     kind: Literal["outage", "freeze", "lag", "lie"]
-    start_s: float = Field(ge=0.0, description="fault start, seconds of simulated time")
-    end_s: float = Field(gt=0.0, description="fault end (exclusive), seconds")
+    start_s: float = Field(
+        ge=0.0, le=_MAX_ORACLE_S, description="fault start, seconds of simulated time"
+    )
+    end_s: float = Field(gt=0.0, le=_MAX_ORACLE_S, description="fault end (exclusive), seconds")
     bias: float | None = Field(default=None, gt=-1.0, le=10.0, description="lie: relative bias")
     lag_s: float | None = Field(default=None, gt=0.0, le=86_400.0, description="lag: extra delay")
 
@@ -246,17 +285,17 @@ def _feeders(prefix: str, n: int, **kw: float) -> tuple[FeederConfig, ...]:
     return tuple(FeederConfig(id=f"{prefix}{i + 1}", **kw) for i in range(n))
 
 
-class FeedConfig(_Frozen):
+class FeedConfig(ConfigModel):
     """One oracle feed: its primary and secondary feeders, aggregator and fault plan."""
 
     primary: tuple[FeederConfig, ...] = Field(
-        default_factory=lambda: _feeders("p", 5), min_length=1, max_length=64
+        default_factory=lambda: _feeders("p", 5), min_length=1, max_length=_MAX_FEEDERS
     )
     secondary: tuple[FeederConfig, ...] = Field(
-        default_factory=lambda: _feeders("s", 3), max_length=64
+        default_factory=lambda: _feeders("s", 3), max_length=_MAX_FEEDERS
     )
     aggregator: AggregatorConfig = AggregatorConfig()
-    faults: tuple[FaultConfig, ...] = ()
+    faults: tuple[FaultConfig, ...] = Field(default=(), max_length=1000)
 
     @model_validator(mode="after")
     def _references(self) -> FeedConfig:
@@ -300,7 +339,7 @@ _FEED_DEFAULTS: dict[str, dict[str, tuple[FeederConfig, ...]]] = {
 }
 
 
-class OraclesConfig(_Frozen):
+class OraclesConfig(ConfigModel):
     """The two feeds the engine reads: ``cdi`` (annual rate as a fraction, 0.149) and
     ``usdbrl`` (BRL per USD)."""
 
@@ -309,7 +348,7 @@ class OraclesConfig(_Frozen):
     tail_s: float = Field(
         default=86_400.0,
         ge=0.0,
-        le=30 * 86_400.0,
+        le=MAX_DELAY_S,
         description="feeders keep publishing this long after the horizon (auctions closing)",
     )
     record_publications: bool = Field(
@@ -338,7 +377,7 @@ class OraclesConfig(_Frozen):
 # ----------------------------------------------------------------------------- chain
 
 
-class ChainConfig(_Frozen):
+class ChainConfig(ConfigModel):
     """Where attestations go: ``off`` (counted only, no web3), ``eth-tester`` (in-process
     chain) or ``rpc`` (any JSON-RPC node at ``rpc_url``)."""
 

@@ -15,6 +15,11 @@ Paths (units: CDI in bps of an annual 252-day rate, USD/BRL in BRL per USD)
   window ``[0, horizon + oracles tail]`` and on a 1-hour grid after it (run-off), held
   constant between grid points (the value at ``t`` is the one at the grid point ``<= t``).
 
+Every drawn value is checked before the paths are used: USD/BRL must be finite and inside
+:data:`USDBRL_RANGE`, the CDI inside ``[0, MAX_RATE_BPS]``; otherwise :func:`build_paths` raises
+:class:`PathError` (a ``ScenarioError``, so ``ce run`` exits 2 with its one line and writes no
+run directory) naming the section and the parameters that drove the path out.
+
 Queries are O(1) (USD/BRL: an index) or O(log meetings) (CDI: ``bisect``), with vectorised
 ``*_many`` variants for the feeders; a feeder polling whole seconds on the USD/BRL grid reads a
 strided view of it (:meth:`ExogenousPaths.usdbrl_on_grid`, the same values without indexing). Before 0 a path returns its start value, after its end its
@@ -33,12 +38,23 @@ from typing import Any
 import numpy as np
 
 from market.calendar import DAY_S, sim_date
+from sim.config.limits import MAX_RATE_BPS
+from sim.config.scenario import ScenarioError
 from sim.config.world import CDI_STEP_BPS, CdiConfig, ExogenousConfig, UsdBrlConfig
 
-__all__ = ["ExogenousPaths", "PolicyMeeting", "build_paths"]
+__all__ = ["USDBRL_RANGE", "ExogenousPaths", "PathError", "PolicyMeeting", "build_paths"]
+
+#: BRL per USD a drawn path must stay in: far outside any real quote, but every value a
+#: feeder, the aggregator and the oracle_ticks table can use (positive, finite, no underflow)
+USDBRL_RANGE = (1e-4, 1e6)
 
 _YEAR_S = 365.0 * DAY_S
 _COARSE_GRID_S = 3_600.0
+
+
+class PathError(ScenarioError):
+    """A drawn path leaves the range the engine can use: one line naming the section and the
+    parameters to change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,13 +263,41 @@ def _gbm_jumps(
     path = np.empty(n_steps + 1, dtype=np.float64)
     path[0] = 0.0
     np.cumsum(log_inc, out=path[1:])
-    path = s0 * np.exp(path)
+    with np.errstate(over="ignore", under="ignore"):  # out of range: _check_usdbrl says so
+        path = s0 * np.exp(path)
     # one entry per step with jumps (several jumps in one step are summed)
     if total:
         uniq, first = np.unique(jump_step, return_index=True)
         sums = np.add.reduceat(jump_log, first)
         return path, uniq, sums
     return path, np.zeros(0, dtype=np.int64), np.zeros(0)
+
+
+def _check_cdi(meetings: Sequence[PolicyMeeting]) -> None:
+    """:class:`PathError` when a decision takes the CDI above ``MAX_RATE_BPS`` (the floor
+    keeps it >= 0)."""
+    for m in meetings:
+        if m.rate_bps > MAX_RATE_BPS:
+            raise PathError(
+                f"exogenous.cdi: the CDI drawn for this seed reaches {m.rate_bps} bps on day "
+                f"{m.t_s / DAY_S:g}: must stay <= {MAX_RATE_BPS} bps; lower drift_steps, "
+                "vol_steps, max_steps or the shocks' delta_bps, or raise meeting_interval_days"
+            )
+
+
+def _check_usdbrl(path: np.ndarray, step_s: float, t0_s: float) -> None:
+    """:class:`PathError` when a value of ``path`` (sampled every ``step_s`` from ``t0_s``) is
+    not finite or outside :data:`USDBRL_RANGE`."""
+    lo, hi = USDBRL_RANGE
+    if lo <= float(path.min()) and float(path.max()) <= hi:  # NaN fails both comparisons
+        return
+    bad = int(np.flatnonzero(~((path >= lo) & (path <= hi)))[0])
+    raise PathError(
+        f"exogenous.usdbrl: the USD/BRL path drawn for this seed reaches {float(path[bad]):.3g} "
+        f"on day {(t0_s + bad * step_s) / DAY_S:.3g}: must stay in [{lo:g}, {hi:g}]; lower "
+        "vol_annual, |drift_annual|, jump_intensity_per_year, |jump_mean| or jump_sd, or "
+        "shorten horizon_days + engine.runoff_days"
+    )
 
 
 def build_paths(
@@ -265,7 +309,8 @@ def build_paths(
     rng_fx: np.random.Generator,
 ) -> ExogenousPaths:
     """Draw both paths: USD/BRL on ``grid_s`` up to ``fine_end_s`` and hourly up to ``end_s``;
-    CDI meetings up to ``end_s``."""
+    CDI meetings up to ``end_s``. Raises :class:`PathError` when a drawn value is out of range
+    (module docstring)."""
     if not 0 < fine_end_s <= end_s:
         raise ValueError(f"fine_end_s={fine_end_s} must be in (0, end_s={end_s}]")
     meetings = _cdi_meetings(cfg.cdi, start_date, end_s, rng_cdi)
@@ -277,6 +322,9 @@ def build_paths(
     n_coarse = max(1, math.ceil(tail_s / _COARSE_GRID_S))
     coarse, cstep, clog = _gbm_jumps(fx, float(fine[-1]), n_coarse, _COARSE_GRID_S, rng_fx)
     ct = n_fine * fx.grid_s + (cstep + 1) * _COARSE_GRID_S
+    _check_cdi(meetings)
+    _check_usdbrl(fine, fx.grid_s, 0.0)
+    _check_usdbrl(coarse, _COARSE_GRID_S, n_fine * fx.grid_s)
     return ExogenousPaths(
         meetings,
         cfg.cdi.start_bps,
