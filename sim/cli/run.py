@@ -84,16 +84,16 @@ class _Progress:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from sim.config.scenario import ScenarioError, load_scenario
+    from sim.config.scenario import ScenarioError, check_seed, load_scenario
     from sim.ledger.book import LedgerImbalanceError
     from sim.sweep.runner import RunSpec, run_one
 
     overrides = list(args.overrides)
     if args.rpc:
         overrides += ["chain.backend=rpc", f"chain.rpc_url={args.rpc}"]
-    if args.seed is not None and args.seed < 0:
-        raise CliError(f"--seed={args.seed}: must be >= 0")
     try:
+        if args.seed is not None:
+            check_seed("--seed", args.seed)
         scenario = load_scenario(args.scenario, overrides)
     except ScenarioError as err:
         raise CliError(str(err)) from None
