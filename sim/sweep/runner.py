@@ -81,9 +81,10 @@ class SweepConfig(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, seeds: list[int]) -> list[int]:
-        for s in seeds:
-            if s < 0:
-                raise ValueError(f"seed {s}: must be >= 0")
+        from sim.config.scenario import check_seed  # the scenario schema's seed rule
+
+        for i, s in enumerate(seeds):
+            check_seed(f"seeds[{i}]", s)
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds {seeds}: must be distinct")
         return seeds

@@ -62,7 +62,11 @@ def test_scenario_path_is_relative_to_the_sweep_file(tmp_path: Path) -> None:
         ("scenario: small\nseeds: [1]\ngird: {}\n", "gird: unknown key"),
         ("scenario: small\n", "seeds: Field required"),
         ("scenario: small\nseeds: [1, 1]\n", "must be distinct"),
-        ("scenario: small\nseeds: [-1]\n", "seed -1: must be >= 0"),
+        ("scenario: small\nseeds: [-1]\n", r"seeds\[0\]=-1: must be >= 0"),
+        (  # the scenario schema's seed rule: a seed every run's scenario.yaml can replay
+            "scenario: small\nseeds: [1, 18446744073709551616]\n",
+            r"seeds\[1\]=18446744073709551616: must be < 9223372036854775808",
+        ),
         ("scenario: small\nseeds: [1]\ngrid: {a.b: []}\n", "a.b: needs at least one value"),
         ("scenario: small\nseeds: [1]\ngrid: {seed: [1]}\n", "under `seeds`"),
         ("- 1\n", "must be a mapping"),
