@@ -2,10 +2,11 @@
 
 ``open_backend("eth-tester")`` (the default) builds a fresh in-memory py-evm chain whose ten
 genesis accounts are eth-tester's well-known test keys; ``open_backend("rpc", url)`` connects to
-a JSON-RPC node (anvil, hardhat, geth ``--dev``) through ``Web3.HTTPProvider`` and uses the key
-in the environment variable ``CE_RPC_PRIVATE_KEY`` (if set) followed by the node's unlocked
-accounts.  Both give a :class:`Backend`: a ``web3.Web3``, the chain id and funded
-:class:`ChainAccount` s, ``accounts[0]`` being the deployer / engine account.
+a JSON-RPC node (anvil, hardhat, geth ``--dev``) over HTTP and uses the key in the environment
+variable ``CE_RPC_PRIVATE_KEY`` (if set) followed by the node's unlocked accounts.  Both give a
+:class:`Backend`: a :class:`~chain.client.ChainClient` (the only way to the node; no web3 layer
+on either backend), the chain id and funded :class:`ChainAccount` s, ``accounts[0]`` being the
+deployer / engine account.
 
 Private keys live only inside :class:`ChainAccount` objects: they are never logged, printed,
 put in a ``repr`` or written to a file.  :func:`derived_account` makes deterministic *dev-chain*
@@ -19,9 +20,10 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from chain.client import ChainClient, JsonRpcClient, TesterClient
+
 if TYPE_CHECKING:  # pragma: no cover
     from eth_tester import EthereumTester, PyEVMBackend
-    from web3 import Web3
 
 __all__ = [
     "BACKENDS",
@@ -100,19 +102,19 @@ def derived_account(label: str) -> ChainAccount:
 
 @dataclass
 class Backend:
-    """A connected chain: ``w3``, ``chain_id``, funded ``accounts`` (``accounts[0]`` deploys).
+    """A connected chain: its ``client``, ``chain_id`` and funded ``accounts``
+    (``accounts[0]`` deploys).
 
     ``tester``/``pyevm`` are set for the eth-tester backend only (used by :mod:`chain.state`).
     """
 
     kind: BackendKind
-    w3: Web3
+    client: ChainClient
     chain_id: int
     accounts: list[ChainAccount]
     url: str | None = None
     tester: EthereumTester | None = field(default=None, repr=False)
     pyevm: PyEVMBackend | None = field(default=None, repr=False)
-    _session: Any = field(default=None, repr=False)
 
     @property
     def deployer(self) -> ChainAccount:
@@ -131,16 +133,7 @@ class Backend:
 
     def close(self) -> None:
         """Release the connection: the HTTP session for rpc (nothing to do for eth-tester)."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-
-def _make_web3_for_tester(tester: EthereumTester) -> Web3:
-    from web3 import Web3
-    from web3.providers.eth_tester import EthereumTesterProvider
-
-    return Web3(EthereumTesterProvider(tester))
+        self.client.close()
 
 
 def eth_tester_backend(pyevm: PyEVMBackend | None = None, *, num_accounts: int = 10) -> Backend:
@@ -154,12 +147,12 @@ def eth_tester_backend(pyevm: PyEVMBackend | None = None, *, num_accounts: int =
         genesis_state = PyEVMBackend.generate_genesis_state(num_accounts=num_accounts)
         pyevm = PyEVMBackend(genesis_state=genesis_state)
     tester = EthereumTester(pyevm, auto_mine_transactions=True)
-    w3 = _make_web3_for_tester(tester)
+    client = TesterClient(tester)
     accounts = [ChainAccount.from_key(k.to_bytes()) for k in pyevm.account_keys]
     return Backend(
         kind="eth-tester",
-        w3=w3,
-        chain_id=int(w3.eth.chain_id),
+        client=client,
+        chain_id=client.chain_id(),
         accounts=accounts,
         tester=tester,
         pyevm=pyevm,
@@ -174,15 +167,15 @@ def rpc_backend(url: str, *, timeout_s: float = 30.0) -> Backend:
     account to send from.
     """
     import requests
-    from web3 import Web3
+    from eth_utils import to_checksum_address
 
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(f"rpc_url={url!r} must be an http(s):// JSON-RPC endpoint")
     session = requests.Session()
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s}, session=session))
+    client = JsonRpcClient(url, session, timeout_s=timeout_s)
     try:
-        chain_id = int(w3.eth.chain_id)
-        unlocked = list(w3.eth.accounts)
+        chain_id = client.chain_id()
+        unlocked = client.accounts()
     except Exception as err:  # connection refused, timeout, bad JSON...
         session.close()
         raise ValueError(
@@ -192,15 +185,13 @@ def rpc_backend(url: str, *, timeout_s: float = 30.0) -> Backend:
     key = os.environ.get(RPC_KEY_ENV)
     if key:
         accounts.append(ChainAccount.from_key(key.strip()))
-    accounts.extend(ChainAccount(Web3.to_checksum_address(a)) for a in unlocked)
+    accounts.extend(ChainAccount(to_checksum_address(a)) for a in unlocked)
     if not accounts:
         session.close()
         raise ValueError(
             f"rpc_url={url!r}: the node has no unlocked account and ${RPC_KEY_ENV} is not set"
         )
-    return Backend(
-        kind="rpc", w3=w3, chain_id=chain_id, accounts=accounts, url=url, _session=session
-    )
+    return Backend(kind="rpc", client=client, chain_id=chain_id, accounts=accounts, url=url)
 
 
 def open_backend(kind: str = "eth-tester", rpc_url: str | None = None) -> Backend:

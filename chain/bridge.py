@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.backends import Backend, open_backend
+from chain.batching import SealRule, check_batching
 from chain.deploy import ATTEST_CONTRACTS, FULL_CONTRACTS, Deployment, deploy_all
 from chain.merkle import _leaf_hash_unchecked, build_tree, keccak256, proof_from_nodes
 from chain.records import KINDS, canonical_json, sim_time_int
@@ -51,9 +52,11 @@ from chain.tx import TransientTxError, TxReverted
 __all__ = [
     "BATCHES_FILE",
     "BRIDGE_FILE",
+    "MODES",
     "PROOFS_FILE",
     "RECORDS_FILE",
     "AttestationBridge",
+    "check_config",
     "open_attestation_bridge",
     "read_proofs",
 ]
@@ -82,7 +85,7 @@ class AttestationBridge:
         batch_interval_s: float = 60.0,
         state_dir: Path,
     ) -> None:
-        _check_config(mode, batch_size, batch_interval_s)
+        check_config(mode, batch_size, batch_interval_s)
         self.backend = backend
         self.deployment = deployment
         self.mode = mode
@@ -91,6 +94,7 @@ class AttestationBridge:
         self.wants_settlements = mode == "full"
         self.batch_size = int(batch_size)
         self.batch_interval_s = float(batch_interval_s)
+        self._rule = SealRule(self.batch_size, self.batch_interval_s)
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._attestor = deployment["Attestor"]
@@ -128,18 +132,18 @@ class AttestationBridge:
             )
         sim_time_int(sim_time_s)  # validates: finite, >= 0, fits uint64
         text = canonical_json(payload)
-        if self._p_time and sim_time_s - self._p_time[0] >= self.batch_interval_s:
+        if self._rule.due(sim_time_s):
             self._seal(float(sim_time_s))
         self._p_kind.append(kind)
         self._p_hash.append(keccak256(text.encode("ascii")))
         self._p_time.append(float(sim_time_s))
         self._p_json.append(text)
-        if len(self._p_kind) >= self.batch_size:
+        if self._rule.add(sim_time_s):
             self._seal(float(sim_time_s))
 
     def tick(self, sim_time_s: float) -> None:
         """Seal the queued records if the oldest is ``batch_interval_s`` old at ``sim_time_s``."""
-        if self._p_time and sim_time_s - self._p_time[0] >= self.batch_interval_s:
+        if self._rule.due(sim_time_s):
             self._seal(float(sim_time_s))
 
     def settle_auction(self, auction: Mapping[str, Any]) -> None:
@@ -226,6 +230,7 @@ class AttestationBridge:
         self._latency.extend(sealed_at - t for t in times)
         self._first_pending_seq = first + n
         self._p_kind, self._p_hash, self._p_time, self._p_json = [], [], [], []
+        self._rule.sealed()
 
     def _attest(self, root: bytes, first: int, n: int) -> tuple[int, str | None, int, bool]:
         """Attest one root; returns ``(batch_id, tx_hash, gas_used, already_attested)``."""
@@ -319,15 +324,11 @@ class AttestationBridge:
                 fh.close()
 
 
-def _check_config(mode: str, batch_size: int, batch_interval_s: float) -> None:
+def check_config(mode: str, batch_size: int, batch_interval_s: float) -> None:
+    """Raise ``ValueError`` unless ``mode`` and the batching settings are valid."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not a bridge mode; choose one of {', '.join(MODES)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be an int >= 1")
-    if batch_size > 1 << 20:
-        raise ValueError(f"batch_size={batch_size} is above the limit of {1 << 20} records")
-    if not isinstance(batch_interval_s, int | float) or not batch_interval_s > 0:
-        raise ValueError(f"batch_interval_s={batch_interval_s!r} must be a number > 0")
+    check_batching(batch_size, batch_interval_s)
 
 
 def open_attestation_bridge(
@@ -339,7 +340,7 @@ def open_attestation_bridge(
     state_dir: Path,
 ) -> AttestationBridge:
     """Open a backend, deploy the contracts ``mode`` needs, and return the bridge (the sink)."""
-    _check_config(mode, batch_size, batch_interval_s)
+    check_config(mode, batch_size, batch_interval_s)
     chain = open_backend(backend, rpc_url)
     contracts = FULL_CONTRACTS if mode == "full" else ATTEST_CONTRACTS
     deployment = deploy_all(chain, contracts)

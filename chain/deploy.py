@@ -177,13 +177,13 @@ def deploy_contract(
     init = bytes.fromhex(art.bytecode.removeprefix("0x")) + (
         encode(types, list(args)) if types else b""
     )
-    w3 = sender.w3
-    est = int(w3.eth.estimate_gas({"from": sender.account.address, "data": init}))
+    est = sender.client.estimate_gas({"from": sender.account.address, "data": init})
     gas = min(est * 12 // 10 + 10_000, 30_000_000)
     sender.add_error_abi(art.abi)
     receipt = sender.transact(None, init, gas, label=f"deploy {name}")
-    address = w3.eth.get_transaction_receipt(receipt.tx_hash)["contractAddress"]
-    return ContractHandle(name, address, art.abi, sender), receipt
+    if receipt.contract_address is None:
+        raise RuntimeError(f"deploy {name}: tx {receipt.tx_hash} has no contract address")
+    return ContractHandle(name, receipt.contract_address, art.abi, sender), receipt
 
 
 def attach(

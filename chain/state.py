@@ -131,11 +131,11 @@ def _decode_store(blob: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _head(backend: Backend) -> dict[str, Any]:
-    block = backend.w3.eth.get_block("latest")
+    head = backend.client.head()
     return {
-        "head_block_number": int(block["number"]),
-        "head_block_hash": "0x" + bytes(block["hash"]).hex(),
-        "head_state_root": "0x" + bytes(block["stateRoot"]).hex(),
+        "head_block_number": head.number,
+        "head_block_hash": "0x" + head.hash.hex(),
+        "head_state_root": "0x" + head.state_root.hex(),
     }
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.backends import Backend, ChainAccount
+from chain.client import CallReverted, NodeReceipt
 
 __all__ = [
     "TransientTxError",
@@ -83,16 +84,21 @@ class TxReceipt:
     block_number: int
     gas_used: int
     status: int
+    #: the deployed contract's address (deployments only)
+    contract_address: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict of this receipt."""
-        return {
+        out: dict[str, Any] = {
             "label": self.label,
             "tx_hash": self.tx_hash,
             "block_number": self.block_number,
             "gas_used": self.gas_used,
             "status": self.status,
         }
+        if self.contract_address is not None:
+            out["contract_address"] = self.contract_address
+        return out
 
 
 def error_selectors(abi: Iterable[Mapping[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
@@ -178,7 +184,7 @@ class TxSender:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.backend = backend
-        self.w3 = backend.w3
+        self.client = backend.client
         self.account = account if account is not None else backend.deployer
         self.retries = retries
         self.backoff_s = backoff_s
@@ -190,12 +196,10 @@ class TxSender:
 
     # -- fees and nonces -------------------------------------------------------------------
     def _refresh_fee(self) -> None:
-        block = self.w3.eth.get_block("latest")
-        base = int(block.get("baseFeePerGas") or 0)
-        self._max_fee = 2 * base + _PRIORITY_FEE_WEI
+        self._max_fee = 2 * self.client.head().base_fee + _PRIORITY_FEE_WEI
 
     def _sync_nonce(self) -> None:
-        self._nonce = int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
+        self._nonce = self.client.nonce(self.account.address)
 
     def add_error_abi(self, abi: Sequence[Mapping[str, Any]]) -> None:
         """Learn more custom errors (e.g. of a contract deployed later)."""
@@ -226,20 +230,13 @@ class TxSender:
         if self.account.signs_locally:
             unsigned = {k: v for k, v in tx.items() if k != "from"}
             return self.account.sign(unsigned)
+        from chain.client import NodeError
         from chain.merkle import keccak256
 
-        # eth_signTransaction on the node; nodes answer either the raw hex (anvil, hardhat) or
-        # {"raw": ..., "tx": ...} (geth), which web3's formatter does not accept: ask directly
-        params = {
-            k: (("0x" + v.hex()) if isinstance(v, bytes) else (hex(v) if isinstance(v, int) else v))
-            for k, v in tx.items()
-        }
-        answer = self.w3.provider.make_request("eth_signTransaction", [params])
-        if "error" in answer:
-            raise TxError(f"the node cannot sign for {self.account.address}: {answer['error']}")
-        result = answer["result"]
-        raw_hex = result["raw"] if isinstance(result, Mapping) else result
-        raw = bytes.fromhex(str(raw_hex).removeprefix("0x"))
+        try:
+            raw = self.client.sign_transaction(tx)  # eth_signTransaction on the node
+        except NodeError as err:
+            raise TxError(f"the node cannot sign for {self.account.address}: {err}") from None
         return raw, keccak256(raw)
 
     # -- sending ---------------------------------------------------------------------------
@@ -258,7 +255,7 @@ class TxSender:
         attempt = 0
         while True:
             try:
-                self.w3.eth.send_raw_transaction(raw)
+                self.client.send_raw(raw)
                 break
             except Exception as err:
                 if self._receipt_or_none(tx_hash) is not None:
@@ -285,9 +282,10 @@ class TxSender:
         rec = TxReceipt(
             label=label,
             tx_hash="0x" + tx_hash.hex(),
-            block_number=int(receipt["blockNumber"]),
-            gas_used=int(receipt["gasUsed"]),
-            status=int(receipt["status"]),
+            block_number=receipt.block_number,
+            gas_used=receipt.gas_used,
+            status=receipt.status,
+            contract_address=receipt.contract_address,
         )
         self.receipts.append(rec)
         if rec.status != 1:
@@ -299,19 +297,15 @@ class TxSender:
             raise TxReverted(label, rec.tx_hash, name, args, rec.gas_used, detail)
         return rec
 
-    def _receipt_or_none(self, tx_hash: bytes) -> Any:
-        from web3.exceptions import TransactionNotFound
-
+    def _receipt_or_none(self, tx_hash: bytes) -> NodeReceipt | None:
         try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)
-        except TransactionNotFound:
-            return None
+            return self.client.receipt(tx_hash)
         except Exception as err:
             if _is_transient(err):
                 return None
             raise
 
-    def _wait(self, tx_hash: bytes, label: str, timeout_s: float = 120.0) -> Any:
+    def _wait(self, tx_hash: bytes, label: str, timeout_s: float = 120.0) -> NodeReceipt:
         receipt = self._receipt_or_none(tx_hash)
         if receipt is not None:
             return receipt
@@ -331,57 +325,24 @@ class TxSender:
         self, to: str | None, data: bytes, value: int, block_number: int
     ) -> tuple[str | None, tuple[Any, ...], str]:
         """Replay the call on the parent block to recover the revert data."""
-        tx = {"from": self.account.address, "data": data, "value": value}
+        tx: dict[str, Any] = {"from": self.account.address, "data": data, "value": value}
         if to is not None:
             tx["to"] = to
         try:
-            self.w3.eth.call(tx, max(block_number - 1, 0))
-        except Exception as err:
-            revert = _revert_data(err)
-            if revert:
-                name, args = decode_custom_error(revert, self._selectors)
-                return name, args, "0x" + revert.hex()
+            self.client.call(tx, max(block_number - 1, 0))
+        except CallReverted as err:
+            if err.data:
+                name, args = decode_custom_error(err.data, self._selectors)
+                return name, args, "0x" + err.data.hex()
             return None, (), str(err)
         return None, (), "the call succeeds when replayed (out of gas?)"
 
     def call(self, to: str, data: bytes, *, block: int | str = "latest") -> bytes:
         """``eth_call`` ``data`` on ``to``; raises :class:`TxReverted` with the decoded error."""
         try:
-            return bytes(self.w3.eth.call({"to": to, "data": data}, block))
-        except Exception as err:
-            revert = _revert_data(err)
-            if revert is None:
+            return self.client.call({"from": self.account.address, "to": to, "data": data}, block)
+        except CallReverted as err:
+            if err.data is None:
                 raise
-            name, args = decode_custom_error(revert, self._selectors)
-            raise TxReverted(f"call {to}", None, name, args, None, "0x" + revert.hex()) from None
-
-
-def _revert_data(err: BaseException) -> bytes | None:
-    """The raw revert bytes carried by a web3 / eth-tester exception, if any.
-
-    JSON-RPC nodes put them in ``err.data`` (0x-hex); eth-tester only gives the ``repr`` of the
-    bytes inside the message (``execution reverted: b'...'``), which is parsed back exactly.
-    """
-    import ast
-
-    text = str(err.args[0]) if err.args else ""
-    prefix = "execution reverted: "
-    body = text[len(prefix) :] if text.startswith(prefix) else text
-    if body[:2] in ("b'", 'b"'):
-        try:
-            value = ast.literal_eval(body)
-        except (ValueError, SyntaxError):
-            value = None
-        if isinstance(value, bytes):
-            return value
-    data = getattr(err, "data", None)
-    if isinstance(data, Mapping):
-        data = data.get("data")
-    if isinstance(data, bytes | bytearray):
-        return bytes(data)
-    if isinstance(data, str) and data.startswith("0x"):
-        try:
-            return bytes.fromhex(data[2:])
-        except ValueError:
-            return None
-    return None
+            name, args = decode_custom_error(err.data, self._selectors)
+            raise TxReverted(f"call {to}", None, name, args, None, "0x" + err.data.hex()) from None

@@ -32,6 +32,7 @@ __all__ = [
     "KINDS",
     "KIND_CODES",
     "STATS_KEYS",
+    "AttestationError",
     "AttestationSink",
     "NullSink",
     "canonical_json",
@@ -52,6 +53,10 @@ STATS_KEYS = (
     "inclusion_latency_s_p95",
     "inclusion_latency_s_max",
 )
+
+
+class AttestationError(RuntimeError):
+    """Attestation failed (the chain, its worker process, or a record it rejected): one line."""
 
 
 @runtime_checkable
@@ -170,8 +175,9 @@ def make_sink(
     """The sink for a scenario's ``chain`` section.
 
     ``backend: off`` -> :class:`NullSink` (no web3 import). ``eth-tester`` / ``rpc`` ->
-    ``chain.bridge.open_attestation_bridge(backend, rpc_url, mode, batch_size,
-    batch_interval_s, state_dir)``, imported here and only here; ``state_dir`` is created.
+    ``chain.worker.BridgeWorker(backend, rpc_url, mode, batch_size, batch_interval_s,
+    state_dir)``, the bridge in a worker process, imported here and only here; ``state_dir``
+    is created.
     ``rpc_url`` overrides the section's (``ce run --rpc URL``) and implies ``backend: rpc``.
     """
     backend = "rpc" if rpc_url else chain_cfg.backend
@@ -182,9 +188,9 @@ def make_sink(
         raise ValueError("chain.backend='rpc' needs chain.rpc_url (or --rpc URL)")
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
-    from chain.bridge import open_attestation_bridge
+    from chain.worker import BridgeWorker
 
-    return open_attestation_bridge(
+    return BridgeWorker(
         backend,
         url,
         chain_cfg.mode,

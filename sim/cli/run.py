@@ -84,6 +84,7 @@ class _Progress:
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    from sim.attest import AttestationError
     from sim.config.scenario import ScenarioError, check_seed, load_scenario
     from sim.ledger.book import LedgerImbalanceError
     from sim.sweep.runner import RunSpec, run_one
@@ -114,6 +115,8 @@ def _cmd(args: argparse.Namespace) -> int:
         raise CliError(f"run failed: the ledger does not balance: {err}", exit_code=1) from None
     except (ConnectionError, TimeoutError) as err:
         raise CliError(f"chain backend unreachable: {err}", exit_code=1) from None
+    except AttestationError as err:
+        raise CliError(f"attestation failed: {err}", exit_code=1) from None
 
     from sim.kpis import format_kpi_table
 

@@ -55,23 +55,24 @@ def test_transfer_and_decoded_revert(backend_args) -> None:
     try:
         sender = TxSender(backend, error_abi=[{"type": "error", "name": "Nope", "inputs": []}])
         target = derived_account("backend-test:payee").address
-        before = backend.w3.eth.get_balance(target)
+        before = backend.client.balance(target)
         r = sender.transact(target, b"", 21_000, value=12_345, label="pay")
         assert r.status == 1 and r.gas_used == 21_000
-        assert backend.w3.eth.get_balance(target) == before + 12_345
+        assert backend.client.balance(target) == before + 12_345
         from chain.merkle import keccak256
 
         sel = keccak256(b"Nope()")[:4].hex()
         runtime = bytes.fromhex("63" + sel + "60e01b60005260046000fd")  # revert Nope()
         dep = sender.transact(None, init_code(runtime), 100_000, label="deploy reverter")
-        address = backend.w3.eth.get_transaction_receipt(dep.tx_hash)["contractAddress"]
+        address = dep.contract_address
+        assert address is not None
         with pytest.raises(TxReverted, match=r"'poke' reverted: Nope\(\)") as info:
             sender.transact(address, b"\x01", 60_000, label="poke")
         assert info.value.error_name == "Nope"
         with pytest.raises(ValueError, match="gas=None must be a positive int"):
             sender.transact(target, b"", None)  # type: ignore[arg-type]
         store = sender.transact(None, init_code(STORE_RUNTIME), 100_000, label="deploy store")
-        store_at = backend.w3.eth.get_transaction_receipt(store.tx_hash)["contractAddress"]
+        store_at = store.contract_address
         with pytest.raises(TxReverted, match=r"out of gas \(used all 30,000 gas\)"):
             sender.transact(store_at, (5).to_bytes(32, "big"), 30_000, label="starved")
     finally:

@@ -183,20 +183,19 @@ def test_lost_answers_and_refused_sends_never_double_attest(tmp_path, monkeypatc
     bridge = AttestationBridge(
         backend, dep, batch_size=4, batch_interval_s=100.0, state_dir=tmp_path
     )
-    eth = backend.w3.eth
-    real_send = eth.send_raw_transaction
+    client = backend.client
+    real_send = client.send_raw
     plan = iter(["lose-answer", "refuse", "refuse", "ok", "lose-answer"])
 
     def flaky(raw):
         step = next(plan, "ok")
         if step == "refuse":
             raise ConnectionError("connection reset by peer (injected)")
-        h = real_send(raw)
+        real_send(raw)
         if step == "lose-answer":
             raise ConnectionError("connection reset after send (injected)")
-        return h
 
-    monkeypatch.setattr(eth, "send_raw_transaction", flaky)
+    monkeypatch.setattr(client, "send_raw", flaky)
     bridge._attestor.sender._sleep = lambda s: None
     feed(bridge, 16)
     stats = bridge.close(20.0)

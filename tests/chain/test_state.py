@@ -19,12 +19,17 @@ from chain.tx import TxSender
 from tests.chain._bridge_fixtures import STORE_RUNTIME, init_code
 
 
+def _slot0(backend, address: str) -> int:
+    """Storage slot 0 of ``address`` on an eth-tester backend."""
+    return int(backend.tester.get_storage_at(address, "0x0"), 16)
+
+
 @pytest.fixture
 def saved(tmp_path):
     backend = eth_tester_backend()
     sender = TxSender(backend)
     deploy = sender.transact(None, init_code(STORE_RUNTIME), 100_000, label="deploy")
-    address = backend.w3.eth.get_transaction_receipt(deploy.tx_hash)["contractAddress"]
+    address = deploy.contract_address
     sender.transact(address, (0xC0FFEE).to_bytes(32, "big"), 60_000, label="store")
     sender.transact(backend.accounts[3].address, b"", 21_000, value=12345, label="pay")
     meta = save_chain_state(backend, tmp_path, contracts={"Store": address})
@@ -35,17 +40,17 @@ def test_reload_keeps_head_storage_and_balances(saved) -> None:
     backend, address, meta, path = saved
     loaded, meta2 = load_chain_state(path)
     assert meta2 == meta == read_chain_meta(path)
-    w3a, w3b = backend.w3, loaded.w3
-    assert w3b.eth.block_number == w3a.eth.block_number == meta["head_block_number"]
-    assert w3b.eth.get_block("latest")["hash"] == w3a.eth.get_block("latest")["hash"]
-    assert int.from_bytes(w3b.eth.get_storage_at(address, 0), "big") == 0xC0FFEE
+    a, b = backend.client, loaded.client
+    assert b.head().number == a.head().number == meta["head_block_number"]
+    assert b.head().hash == a.head().hash
+    assert _slot0(loaded, address) == _slot0(backend, address) == 0xC0FFEE
     who = backend.accounts[3].address
-    assert w3b.eth.get_balance(who) == w3a.eth.get_balance(who)
+    assert b.balance(who) == a.balance(who)
     assert meta["contracts"] == {"Store": {"address": address, "artifact": "Store"}}
     # the reloaded chain keeps working from the saved nonce
     TxSender(loaded).transact(address, (7).to_bytes(32, "big"), 60_000, label="store again")
-    assert int.from_bytes(w3b.eth.get_storage_at(address, 0), "big") == 7
-    assert int.from_bytes(w3a.eth.get_storage_at(address, 0), "big") == 0xC0FFEE
+    assert _slot0(loaded, address) == 7
+    assert _slot0(backend, address) == 0xC0FFEE
 
 
 def test_same_chain_saves_same_bytes(saved, tmp_path_factory) -> None:

@@ -86,9 +86,9 @@ def test_chain_off_imports_no_web3() -> None:
 
 
 @pytest.mark.slow
-def test_eth_tester_backend_goes_through_the_chain_bridge(tmp_path: Path) -> None:
+def test_eth_tester_backend_goes_through_the_bridge_worker(tmp_path: Path) -> None:
     sink = make_sink(ChainConfig(backend="eth-tester", batch_size=4), tmp_path / "chain")
-    assert type(sink).__module__ == "chain.bridge" and isinstance(sink, AttestationSink)
+    assert type(sink).__module__ == "chain.worker" and isinstance(sink, AttestationSink)
     for i in range(10):
         sink.record("price", {"i": i}, float(i))
     sink.tick(100.0)
