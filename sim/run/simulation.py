@@ -18,7 +18,8 @@ balance at the end.
 The attestation ``sink`` defaults to :class:`sim.attest.NullSink` (no chain); the CLI passes
 ``sim.attest.make_sink(scenario.chain, state_dir)``. The engine calls ``sink.tick`` four
 times per ``chain.batch_interval_s`` while records can still arrive (until every auction can
-have ended; never for a ``NullSink``) and ``sink.close`` at that time.
+have ended; never for a ``NullSink``) and ``sink.close`` with that time just before the KPIs,
+so that a sink attesting in another process overlaps the finishing work.
 """
 
 from __future__ import annotations
@@ -194,7 +195,6 @@ def _simulate(
     if eng.pool is not None and eng.pool_utilisation is None:
         # run(until=horizon) with no run-off stops before the window's own event at horizon_s
         eng.pool_utilisation = eng.pool.utilisation(horizon_s)
-    attest_stats = dict(sink.close(att_end))
 
     cets = _loan_cets(eng.loans.loans)
     eng.finish(end_s, lambda loan: cets.get(loan.loan_id, float("nan")))
@@ -214,6 +214,7 @@ def _simulate(
             "lender": pool.lender_id,
             "account": pool.account,
         }
+    attest_stats = dict(sink.close(att_end))
     kpis = compute_kpis(
         tables,
         horizon_s=horizon_s,
