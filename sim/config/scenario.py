@@ -114,7 +114,7 @@ class Scenario(ConfigModel):
                 if fault.start_s > end_day * 86_400:
                     raise ValueError(
                         f"oracles.{feed}.faults[{i}].start_s={fault.start_s} is beyond the "
-                        f"horizon ({end_day} days = {end_day * 86_400:g} s)"
+                        f"horizon (horizon_days={end_day} = {end_day * 86_400:g} s)"
                     )
         return self
 

@@ -146,6 +146,28 @@ def test_unknown_keys_at_depth(tmp_path: Path, text: str, needle: str) -> None:
             "lenders.groups[0].capital_cents=-5: must be > 0",
         ),
         ("oracles: {cdi: {primary: []}}\n", "oracles.cdi.primary: must have at least 1 items"),
+        # non-finite numbers and numbers beyond what the engine holds (sim.config.limits)
+        (
+            "engine: {confirmation_delay_s: .inf}\n",
+            "engine.confirmation_delay_s=inf: must be a finite",
+        ),
+        (
+            "borrowers: {weekly_profile: [1, 1, 1, .nan, 1, 1, 1]}\n",
+            "borrowers.weekly_profile[3]=nan: must be a finite number",
+        ),
+        (
+            "lenders: {groups: [{name: a, capital_cents: 100000000000000000000}]}\n",
+            "lenders.groups[0].capital_cents=100000000000000000000: must be <= 10000000000000",
+        ),
+        (
+            "model: {training_seed: 18446744073709551616}\n",
+            "model.training_seed=18446744073709551616: must be < 9223372036854775808",
+        ),
+        (
+            "horizon_days: 1\noracles: {cdi: {faults: [{feeder: p1, kind: outage, start_s: 9e4, "
+            "end_s: 1e5}]}}\n",
+            "faults[0].start_s=90000.0 is beyond the horizon (horizon_days=1.0 = 86400 s)",
+        ),
         ("- 1\n- 2\n", "(top level): must be a mapping of keys"),
     ],
 )

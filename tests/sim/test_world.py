@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from market.calendar import DAY_S
 from sim.config import load_scenario
-from sim.config.scenario import scenario_from_mapping
+from sim.config.scenario import ScenarioError, scenario_from_mapping
 from sim.config.world import ExogenousConfig
 from sim.seeds import SeedTree, spawn_key
 from sim.world import build_paths, build_world
@@ -222,6 +222,53 @@ def test_cdi_constant_on_says_when_the_step_path_is_flat(t0, span, seed) -> None
     m = p.policy_meetings[0]  # a decision takes effect at its t_s, exactly
     assert p.cdi_constant_on(m.t_s - 100.0, m.t_s) is None
     assert p.cdi_constant_on(m.t_s, m.t_s + 100.0) == m.rate_bps / 10_000
+
+
+@pytest.mark.parametrize(
+    ("exo", "days", "section"),
+    [
+        # parameters at their bounds over a long run-off drive USD/BRL far above 1e6
+        ({"usdbrl": {"drift_annual": 0.5, "jump_intensity_per_year": 1000, "jump_mean": 0.2}},
+         400.0, "exogenous.usdbrl"),
+        ({"usdbrl": {"drift_annual": -0.5, "jump_intensity_per_year": 1000, "jump_mean": -0.2}},
+         400.0, "exogenous.usdbrl"),
+        # a daily meeting raising the CDI by 1000 bps takes it past 1000 % a year
+        ({"cdi": {"drift_steps": 8, "max_steps": 40, "meeting_interval_days": 1,
+                  "first_meeting_day": 1}}, 1000.0, "exogenous.cdi"),
+    ],
+)  # fmt: skip
+def test_paths_out_of_range_stop_the_build_with_one_line(exo, days, section) -> None:
+    from sim.world.paths import PathError
+
+    with pytest.raises(PathError) as info:
+        _paths(exo, days=days)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(section + ": ") and "must stay" in msg, msg
+    assert isinstance(info.value, ScenarioError)  # ce run: exit 2, one line, no run dir
+
+
+@given(
+    start=st.floats(1.0, 20.0),
+    drift=st.floats(-0.2, 0.2),
+    vol=st.floats(0.0, 0.5),
+    intensity=st.floats(0.0, 50.0),
+    jump_mean=st.floats(-0.02, 0.02),
+    jump_sd=st.floats(0.0, 0.05),
+    days=st.floats(1.0, 800.0),
+    seed=st.integers(0, 2**32),
+)
+def test_ordinary_usdbrl_settings_stay_inside_the_range(
+    start, drift, vol, intensity, jump_mean, jump_sd, days, seed
+) -> None:
+    """Settings as wild as the BRL's worst years, over two years with run-off, never leave
+    USDBRL_RANGE (the check is for extreme settings only)."""
+    from sim.world.paths import USDBRL_RANGE
+
+    usdbrl = {"start": start, "drift_annual": drift, "vol_annual": vol, "jump_sd": jump_sd,
+              "jump_intensity_per_year": intensity, "jump_mean": jump_mean}  # fmt: skip
+    p = _paths({"usdbrl": usdbrl}, days=days, seed=seed)
+    v = p.usdbrl_at_many(np.arange(0.0, days * DAY_S, 600.0))
+    assert USDBRL_RANGE[0] <= v.min() and v.max() <= USDBRL_RANGE[1]
 
 
 # ----------------------------------------------------------------------------- world
