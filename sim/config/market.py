@@ -25,7 +25,6 @@ Sections (composed into ``sim.config.scenario.Scenario`` by the world helper):
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -62,13 +61,11 @@ class _Frozen(ConfigModel):
 
 
 def _check_weights(name: str, values: tuple[float, ...], n: int | None = None) -> None:
+    """Length and a positive sum (each weight is a finite ``Weight`` already)."""
     if n is not None and len(values) != n:
         raise ValueError(f"{name} has {len(values)} weights: must have exactly {n}")
     if not values:
         raise ValueError(f"{name} is empty: must have at least one weight")
-    for i, w in enumerate(values):
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"{name}[{i}]={w}: must be a finite number >= 0")
     if sum(values) <= 0:
         raise ValueError(f"{name}={list(values)}: weights must not all be 0")
 
