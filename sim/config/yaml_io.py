@@ -11,6 +11,9 @@ Rules, the same for every file:
 - at most :data:`MAX_BYTES` of text and :data:`MAX_DEPTH` levels of nesting, so no input can
   exhaust memory or the stack before its error.
 
+:func:`dump_yaml` writes data that this reader reads back equal: a string that would read as
+another type (``1e5``, ``true``, ``null``, ``off`` is fine) is quoted.
+
 Every problem is one :class:`YamlError` line: ``<where>:<line>:<column>: YAML syntax error:
 <problem>`` (or ``<where>: size: must be at most <MAX_BYTES> bytes``).
 """
@@ -24,7 +27,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "YamlError", "parse_yaml", "read_yaml_file"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "YamlError", "dump_yaml", "parse_yaml", "read_yaml_file"]
 
 #: largest text accepted (bytes of UTF-8)
 MAX_BYTES = 1 << 20
@@ -144,3 +147,27 @@ def read_yaml_file(path: str | Path, where: str | None = None) -> Any:
     except UnicodeDecodeError as err:
         raise YamlError(f"{where}: cannot read: not UTF-8 text ({err.reason})") from None
     return parse_yaml(text, where)
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes every string this module's reader would not read back as itself."""
+
+
+def _represent_str(dumper: _Dumper, data: str) -> yaml.ScalarNode:
+    node = dumper.represent_scalar("tag:yaml.org,2002:str", data)
+    if node.style is None:
+        try:
+            same = yaml.load(data, Loader=_Loader) == data
+        except (yaml.YAMLError, ValueError, RecursionError):
+            same = False
+        if not same:
+            node.style = '"'
+    return node
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(data: Any) -> str:
+    """Block-style YAML text of ``data`` (keys sorted) that :func:`parse_yaml` reads back equal."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=100)

@@ -279,7 +279,7 @@ class RunStage:
         """Write events, kpis.json, scenario.yaml and, last, manifest.json for ``result``
         (a ``SimResult``: ``tables``, ``kpis``, ``targets``, ``seed_tree``, ``model``,
         ``stats``)."""
-        import yaml
+        from sim.config.yaml_io import dump_yaml
 
         events = self._staging / "events"
         events.mkdir(exist_ok=True)
@@ -291,8 +291,7 @@ class RunStage:
         _write_bytes(self._staging / "kpis.json", canonical_json_bytes(kpis))
         resolved = dict(scenario.canonical_dict())
         resolved["seed"] = int(seed)
-        text = yaml.safe_dump(resolved, sort_keys=True, default_flow_style=False, width=100)
-        _write_bytes(self._staging / "scenario.yaml", text.encode("utf-8"))
+        _write_bytes(self._staging / "scenario.yaml", dump_yaml(resolved).encode("utf-8"))
         self._write_manifest(scenario, seed, result, overrides, run_info or {})
         self._complete = True
 
