@@ -151,7 +151,14 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, str]:
         raise SweepError(f"{p}: {loc}{shown}: {rule}") from None
     ref = cfg.scenario
     if "/" in ref or ref.endswith((".yaml", ".yml")):
-        ref = str((p.parent / ref).resolve())
+        target = (p.parent / ref).resolve()
+        if not target.is_file():
+            raise SweepError(
+                f"{p}: scenario={ref!r}: no file at {target} (a relative path resolves against "
+                f"the sweep file's folder, {p.parent.resolve()}; a bare name is a scenario "
+                "shipped in scenarios/)"
+            )
+        ref = str(target)
     return cfg, ref
 
 

@@ -51,6 +51,8 @@ def test_expansion_order_and_override_rendering(tmp_path: Path) -> None:
 
 
 def test_scenario_path_is_relative_to_the_sweep_file(tmp_path: Path) -> None:
+    (tmp_path.parent / "scen").mkdir(exist_ok=True)
+    (tmp_path.parent / "scen" / "x.yaml").write_text("name: x\n")
     p = _write(tmp_path, "scenario: ../scen/x.yaml\nseeds: [1]\n")
     _, ref = load_sweep(p)
     assert ref == str((tmp_path.parent / "scen" / "x.yaml").resolve())
@@ -118,3 +120,12 @@ def test_mixed_type_columns_become_text() -> None:
     b = RunOutcome(s2, "b", "b", "ok", None, {"v": "n/a"}, 0.0)
     t = results_table([a, b])
     assert t.column("param.k").to_pylist() == ["1", '"x"']
+
+
+def test_a_missing_relative_scenario_says_where_it_was_looked_for(tmp_path: Path) -> None:
+    sub = tmp_path / "sweeps"
+    sub.mkdir()
+    p = _write(sub, "scenario: scenarios/small.yaml\nseeds: [1]\n")
+    with pytest.raises(SweepError, match="resolves against the sweep file's folder") as info:
+        load_sweep(p)
+    assert str(sub / "scenarios" / "small.yaml") in str(info.value)
