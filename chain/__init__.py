@@ -1,8 +1,8 @@
-"""The web3 bridge: compiling, deploying, sending, Merkle attestation, escrow settlement.
+"""The chain side: compiling, deploying, sending, Merkle attestation, escrow settlement.
 
-Every web3 call of the project lives in this package; ``sim`` reaches it only through
+Every call to a chain node of the project lives in this package; ``sim`` reaches it only through
 ``sim.attest.make_sink``. Public names are re-exported here *lazily* (PEP 562), so that
-``import chain.merkle`` or ``python -m chain.compile`` does not pay for importing web3.
+``import chain.merkle`` or ``python -m chain.compile`` does not pay for importing py-evm.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ _EXPORTS: dict[str, str] = {
     "AttestationBridge": "chain.bridge",
     "AuctionSettler": "chain.settlement",
     "Backend": "chain.backends",
+    "BridgeWorker": "chain.worker",
+    "BridgeWorkerError": "chain.worker",
+    "ChainClient": "chain.client",
     "Deployment": "chain.deploy",
     "KINDS": "chain.records",
     "ReconciliationError": "chain.reconcile",
@@ -47,6 +50,9 @@ __all__ = [
     "AttestationBridge",
     "AuctionSettler",
     "Backend",
+    "BridgeWorker",
+    "BridgeWorkerError",
+    "ChainClient",
     "Deployment",
     "ReconciliationError",
     "Record",

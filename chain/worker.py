@@ -27,7 +27,8 @@ The worker never outlives its run: it exits on end-of-file of its command pipe (
 closed it or died) and is a daemon, so ``multiprocessing`` terminates it when the simulation
 process exits; the sink terminates it on any failure and when it is dropped unclosed. A
 failure in the worker travels back as one line and is raised by the next ``record``/``tick``/
-``settle_auction``/``close`` as :class:`sim.attest.AttestationError`.
+``settle_auction``/``close`` as the sink's ``failure`` type: ``sim.attest.make_sink`` passes
+``sim.attest.AttestationError`` (``chain`` never imports ``sim``).
 """
 
 from __future__ import annotations
@@ -45,14 +46,17 @@ from typing import Any
 from chain.batching import SealRule
 from chain.bridge import check_config
 from chain.worker_loop import Chunk, Close, Done, Failed, Settle, serve
-from sim.attest import AttestationError
 
-__all__ = ["MAX_IN_FLIGHT_BYTES", "BridgeWorker"]
+__all__ = ["MAX_IN_FLIGHT_BYTES", "BridgeWorker", "BridgeWorkerError"]
 
 #: pickled messages queued for the worker beyond which shipping waits for the pipe
 MAX_IN_FLIGHT_BYTES = 64 << 20
 #: how long the sink waits for the worker to say why it failed, or to exit after closing
 _GRACE_S = 10.0
+
+
+class BridgeWorkerError(RuntimeError):
+    """The worker failed (the default ``failure`` type of :class:`BridgeWorker`): one line."""
 
 
 class _Feeder:
@@ -108,7 +112,10 @@ class _Feeder:
 
 
 class BridgeWorker:
-    """An :class:`~sim.attest.AttestationSink` whose bridge runs in a worker process."""
+    """An :class:`~sim.attest.AttestationSink` whose bridge runs in a worker process.
+
+    ``failure`` is the exception type raised, with one line, when the worker fails.
+    """
 
     def __init__(
         self,
@@ -118,9 +125,12 @@ class BridgeWorker:
         batch_size: int,
         batch_interval_s: float,
         state_dir: Path,
+        *,
+        failure: type[Exception] = BridgeWorkerError,
     ) -> None:
         check_config(mode, batch_size, batch_interval_s)
         self.mode = mode
+        self._failure = failure
         #: what the engine must build for this sink (see :mod:`sim.attest`)
         self.wants_payloads = True
         self.wants_settlements = mode == "full"
@@ -249,7 +259,7 @@ class BridgeWorker:
             self._process.join(_GRACE_S)
             message = f"the attestation worker exited with code {self._process.exitcode}"
         self._stop()
-        raise AttestationError(message)
+        raise self._failure(message)
 
 
 def _stop_worker(process: Any, feeder: _Feeder, *connections: Any) -> None:

@@ -197,4 +197,5 @@ def make_sink(
         chain_cfg.batch_size,
         chain_cfg.batch_interval_s,
         state,
+        failure=AttestationError,
     )

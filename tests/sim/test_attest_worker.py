@@ -11,15 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from chain.bridge import BATCHES_FILE, PROOFS_FILE, RECORDS_FILE, open_attestation_bridge
 from chain.verify import verify_run
-from chain.worker import BridgeWorker
-from sim.attest import AttestationError
+from chain.worker import BridgeWorker, BridgeWorkerError
+from sim.attest import AttestationError, make_sink
 from sim.cli import main
 from sim.config.scenario import REPO_ROOT
+from sim.config.world import ChainConfig
 from tests.chain._bridge_fixtures import feed
 from tests.chain.test_settlement import _auction
 
@@ -71,7 +72,7 @@ def test_full_mode_settles_in_the_worker(tmp_path) -> None:
 
 
 def test_a_record_the_worker_rejects_fails_with_one_line(tmp_path) -> None:
-    worker = BridgeWorker("eth-tester", None, "attest", 4, 60.0, tmp_path)
+    worker = make_sink(ChainConfig(backend="eth-tester", batch_size=4), tmp_path)
     worker.record("price", {"ids": {1, 2}}, 0.0)  # a set is not JSON
     with pytest.raises(AttestationError) as info:
         worker.close(1.0)
@@ -85,7 +86,7 @@ def test_a_killed_worker_fails_the_run(tmp_path) -> None:
     worker.record("price", {"i": 1}, 0.0)
     os.kill(worker.pid, signal.SIGKILL)
     assert _wait_gone(worker.pid)
-    with pytest.raises(AttestationError, match=r"worker exited with code -9"):
+    with pytest.raises(BridgeWorkerError, match=r"worker exited with code -9"):
         for i in range(10_000):  # shipping notices the broken pipe, else close does
             worker.record("price", {"i": i}, float(i))
         worker.close(1e5)
@@ -147,15 +148,13 @@ def test_small_attested_in_the_worker_matches_chain_off_and_verifies(tmp_path, c
     assert kpis_on == kpis_off
     tables = sorted(p.name for p in (off / "events").iterdir())
     assert tables == sorted(p.name for p in (on / "events").iterdir()) and tables
-    for name in tables:
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(on / "events" / name), pd.read_parquet(off / "events" / name)
-        )
+    for name in tables:  # same schema, same rows (pandas' comparison is slow on categoricals)
+        assert pq.read_table(on / "events" / name).equals(pq.read_table(off / "events" / name))
     # every record the engine made is attested, in a batch on chain
     made = json.loads((off / "manifest.json").read_text())["run_info"]["stats"]["attestation"]
     lines = (on / "chain" / RECORDS_FILE).read_text().splitlines()
     assert len(lines) == made["records"] == attest["attest_records"] > 0
-    report = verify_run(on, sample=len(lines))
+    report = verify_run(on, sample=16)  # every root and stored proof; 16 proofs on chain too
     assert report.ok, report.discrepancy
     assert report.records == len(lines)
 
