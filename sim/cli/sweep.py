@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from sim.sweep.runner import SweepError, expand, load_sweep, print_failure, run_sweep
+    from sim.sweep import SweepError, expand, load_sweep, print_failure, run_sweep
 
     try:
         cfg, ref = load_sweep(args.sweep)

@@ -1,19 +1,11 @@
-"""Scenario sweeps: a grid of overrides x seeds run in a process pool, one row per run."""
+"""Scenario sweeps: a grid of overrides x seeds, one run directory per run and one row per run
+in ``results.parquet``; see :mod:`sim.sweep.config` for the sweep file."""
 
 from __future__ import annotations
 
-from sim.sweep.runner import (
-    RunOutcome,
-    RunSpec,
-    SweepConfig,
-    SweepError,
-    SweepOutcome,
-    expand,
-    flatten_kpis,
-    load_sweep,
-    run_one,
-    run_sweep,
-)
+from sim.sweep.config import RunSpec, SweepConfig, SweepError, expand, load_sweep
+from sim.sweep.results import RunOutcome, SweepOutcome, flatten_kpis, results_table
+from sim.sweep.runner import prepare, print_failure, run_one, run_sweep
 
 __all__ = [
     "RunOutcome",
@@ -24,6 +16,9 @@ __all__ = [
     "expand",
     "flatten_kpis",
     "load_sweep",
+    "prepare",
+    "print_failure",
+    "results_table",
     "run_one",
     "run_sweep",
 ]

@@ -1,182 +1,19 @@
-"""Run scenarios into run directories: one run (:func:`run_one`) or a grid sweep.
-
-A sweep file (YAML, validated by :class:`SweepConfig`, unknown keys rejected)::
-
-    scenario: small                 # a name (scenarios/<name>.yaml) or a path relative to the file
-    description: headroom vs fill   # optional
-    grid:                           # key path -> list of values (YAML scalars or lists)
-      engine.headroom_bps: [100, 200]
-    seeds: [1, 2]
-
-expands to the cartesian product of the grid (in file order, last key fastest) times the
-seeds (fastest); each combination is one ``ce run`` with ``--set key=value`` overrides,
-written to its own run directory ``<out>/<scenario>-<seed>-<confighash8>/``. Every combination
-is validated before anything runs (a bad key or value stops the sweep with one message). Runs
-go to a process pool (``spawn`` context, one whole run per task, so start-up costs are paid
-once per run, not per event); models are trained once in the parent first. A run that fails
-becomes a row with ``status="failed"`` and its error; the others are kept.
-
-``<out>/results.parquet`` (written atomically) has one row per run in expansion order:
-``run``, ``run_dir``, ``status``, ``error``, ``seed``, ``param.<key path>`` for each grid key
-and ``kpi.<name>`` for every KPI (nested KPI mappings flattened with dots, lists as JSON
-text). It holds no wall-clock values, so it is deterministic too.
+"""Run scenarios into run directories: one run (:func:`run_one`) or a whole sweep
+(:func:`run_sweep`).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sim.sweep.config import RunSpec, SweepError
+from sim.sweep.results import RunOutcome, SweepOutcome, write_results
 
-from sim.config.yaml_io import YamlError, read_yaml_file
-
-__all__ = [
-    "RunOutcome",
-    "RunSpec",
-    "SweepConfig",
-    "SweepError",
-    "SweepOutcome",
-    "expand",
-    "flatten_kpis",
-    "load_sweep",
-    "run_one",
-    "run_sweep",
-]
-
-
-class SweepError(ValueError):
-    """A sweep file or combination that cannot run: one line naming file, key and rule."""
-
-
-class SweepConfig(BaseModel):
-    """A grid sweep over one scenario (see the module docstring)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    scenario: str = Field(min_length=1, description="scenario name or path (relative to file)")
-    description: str = Field(default="", max_length=4000)
-    grid: dict[str, list[Any]] = Field(default_factory=dict, description="key path -> values")
-    seeds: list[int] = Field(min_length=1, description="run seeds")
-
-    @field_validator("grid")
-    @classmethod
-    def _grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for key, values in grid.items():
-            if not key or "=" in key or key.strip() != key:
-                raise ValueError(f"key {key!r}: must be a key path like engine.headroom_bps")
-            if key == "seed":
-                raise ValueError("key 'seed': list run seeds under `seeds`, not in the grid")
-            if not values:
-                raise ValueError(f"{key}: needs at least one value")
-        return grid
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, seeds: list[int]) -> list[int]:
-        from sim.config.scenario import check_seed  # the scenario schema's seed rule
-
-        for i, s in enumerate(seeds):
-            check_seed(f"seeds[{i}]", s)
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds {seeds}: must be distinct")
-        return seeds
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One combination: the scenario reference, ``--set`` overrides, grid values, seed."""
-
-    scenario: str
-    overrides: tuple[str, ...]
-    params: tuple[tuple[str, Any], ...]
-    seed: int
-
-
-@dataclass
-class RunOutcome:
-    """A finished (or failed) run: its directory, status, error, KPIs and the SimResult."""
-
-    spec: RunSpec
-    run: str
-    run_dir: str | None
-    status: str  # "ok" | "failed"
-    error: str | None
-    kpis: dict[str, Any]
-    wall_s: float
-    detail: str | None = None  # traceback of a failure
-    result: Any = None  # the SimResult (in-process runs only)
-
-
-@dataclass
-class SweepOutcome:
-    outcomes: list[RunOutcome]
-    results_path: Path
-
-    @property
-    def failed(self) -> list[RunOutcome]:
-        return [o for o in self.outcomes if o.status != "ok"]
-
-
-# ----------------------------------------------------------------------------- sweep files
-
-
-def load_sweep(path: str | Path) -> tuple[SweepConfig, str]:
-    """Read and validate a sweep file; returns the config and the resolved scenario reference
-    (an absolute path if the file names a path, else the bare scenario name)."""
-    p = Path(path)
-    try:
-        raw = read_yaml_file(p)
-    except YamlError as err:
-        raise SweepError(str(err)) from None
-    if not isinstance(raw, dict):
-        raise SweepError(f"{p}: must be a mapping with scenario, grid, seeds")
-    try:
-        cfg = SweepConfig.model_validate(raw)
-    except ValidationError as err:
-        e = err.errors()[0]
-        loc = ".".join(str(x) for x in e["loc"]) or "(top)"
-        value = e.get("input")
-        rule = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            rule = "unknown key (allowed: scenario, description, grid, seeds)"
-        shown = "" if e["type"] in ("missing", "extra_forbidden") else f"={value!r}"
-        raise SweepError(f"{p}: {loc}{shown}: {rule}") from None
-    ref = cfg.scenario
-    if "/" in ref or ref.endswith((".yaml", ".yml")):
-        target = (p.parent / ref).resolve()
-        if not target.is_file():
-            raise SweepError(
-                f"{p}: scenario={ref!r}: no file at {target} (a relative path resolves against "
-                f"the sweep file's folder, {p.parent.resolve()}; a bare name is a scenario "
-                "shipped in scenarios/)"
-            )
-        ref = str(target)
-    return cfg, ref
-
-
-def _render(value: Any) -> str:
-    """A grid value as a ``--set`` value (JSON is valid YAML flow syntax)."""
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-
-
-def expand(cfg: SweepConfig, scenario_ref: str) -> list[RunSpec]:
-    """Every (grid combination x seed) in order: grid keys in file order, seeds fastest."""
-    keys = list(cfg.grid)
-    specs = []
-    for values in itertools.product(*(cfg.grid[k] for k in keys)):
-        params = tuple(zip(keys, values, strict=True))
-        overrides = tuple(f"{k}={_render(v)}" for k, v in params)
-        for seed in cfg.seeds:
-            specs.append(RunSpec(scenario_ref, overrides, params, int(seed)))
-    return specs
+__all__ = ["prepare", "print_failure", "run_one", "run_sweep"]
 
 
 # ----------------------------------------------------------------------------- one run
@@ -246,70 +83,6 @@ def _task(spec: RunSpec, out_root: str, models_dir: str) -> RunOutcome:
 
 
 # ----------------------------------------------------------------------------- sweeps
-
-
-def flatten_kpis(kpis: Mapping[str, Any], prefix: str = "kpi.") -> dict[str, Any]:
-    """Nested KPI mapping -> flat ``{prefix + dotted.name: scalar}``; lists become JSON text,
-    non-finite floats None."""
-    out: dict[str, Any] = {}
-    for key in sorted(kpis):
-        value = kpis[key]
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten_kpis(value, f"{name}."))
-        elif isinstance(value, list | tuple):
-            out[name] = json.dumps(value, sort_keys=True, default=str)
-        elif isinstance(value, float) and not math.isfinite(value):
-            out[name] = None
-        elif hasattr(value, "item") and not isinstance(value, str):
-            out[name] = value.item()
-        else:
-            out[name] = value
-    return out
-
-
-def _column(values: list[Any]) -> Any:
-    import pyarrow as pa
-
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array(
-            [None if v is None else json.dumps(v, sort_keys=True, default=str) for v in values],
-            type=pa.string(),
-        )
-
-
-def results_table(outcomes: Sequence[RunOutcome]) -> Any:
-    """The ``results.parquet`` Arrow table (one row per outcome, see the module docstring)."""
-    import pyarrow as pa
-
-    rows = []
-    for o in outcomes:
-        row: dict[str, Any] = {
-            "run": o.run or None,
-            "run_dir": o.run_dir,
-            "status": o.status,
-            "error": o.error,
-            "seed": o.spec.seed,
-        }
-        row.update({f"param.{k}": v for k, v in o.spec.params})
-        row.update(flatten_kpis(o.kpis))
-        rows.append(row)
-    fixed = ["run", "run_dir", "status", "error", "seed"]
-    params = [f"param.{k}" for k, _ in outcomes[0].spec.params] if outcomes else []
-    kpi_cols = sorted({c for r in rows for c in r if c.startswith("kpi.")})
-    names = fixed + params + kpi_cols
-    arrays = [_column([r.get(c) for r in rows]) for c in names]
-    return pa.Table.from_arrays(arrays, names=names)
-
-
-def _write_results(outcomes: Sequence[RunOutcome], path: Path) -> None:
-    from sim.run.atomic import atomic_target
-    from sim.run.rundir import write_parquet
-
-    with atomic_target(path) as tmp:
-        write_parquet(results_table(outcomes), tmp)
 
 
 def prepare(specs: Sequence[RunSpec], models_dir: str | Path) -> None:
@@ -383,7 +156,7 @@ def run_sweep(
                     on_done(done, n, outcomes[i])  # type: ignore[arg-type]
     final = [o for o in outcomes if o is not None]
     results_path = out / "results.parquet"
-    _write_results(final, results_path)
+    write_results(final, results_path)
     return SweepOutcome(outcomes=final, results_path=results_path)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.sweep.runner import (
+from sim.sweep import (
     RunOutcome,
     RunSpec,
     SweepError,
