@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from sim.ledger.audit import (
+    COLUMNS,
+    Replay,
     as_str,
     postings_frame,
-    replay_problem,
-    replays_fast,
+    postings_schema,
+    postings_table,
 )
 from sim.ledger.book import (
     DEFAULTED,
@@ -24,6 +26,7 @@ from sim.ledger.book import (
 )
 
 __all__ = [
+    "COLUMNS",
     "DEFAULTED",
     "ESCROW",
     "EXTERNAL",
@@ -32,12 +35,13 @@ __all__ = [
     "LedgerError",
     "LedgerImbalanceError",
     "PreparedPostings",
+    "Replay",
     "as_str",
     "borrower",
     "lender_free",
     "loan_principal",
     "pool",
     "postings_frame",
-    "replay_problem",
-    "replays_fast",
+    "postings_schema",
+    "postings_table",
 ]

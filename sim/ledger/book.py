@@ -42,11 +42,12 @@ the cost of a few dict updates and list extends. :meth:`Ledger.prepare_pass_thro
 common case of a payment received by one account and split on to others without a per-row
 loop. A prepared sequence belongs to the ledger that prepared it.
 
-Performance: postings are stored column-wise (one list per column), so a transfer is a few dict
-operations and list appends (about 1 µs in CPython 3.11), a prepared sequence a handful of list
-extends; :meth:`Ledger.check` replays the postings with numpy (exact int64 sums, with the plain
-Python replay as fallback whenever a value could overflow or anything differs, so that errors
-are the same); tables are built only when asked (:meth:`Ledger.rows`, :meth:`Ledger.table`).
+Storage: postings are held column-wise (one list per column), so a transfer is a few dict
+operations and list appends and a prepared sequence a handful of list extends. A run hands
+the postings over in chunks as it goes (:meth:`Ledger.take_postings`, streamed to Parquet):
+each chunk is replayed into a :class:`sim.ledger.audit.Replay` first, so that
+:meth:`Ledger.check` stays exact while the ledger keeps only its balances. Tables of the
+postings held are built only when asked (:meth:`Ledger.rows`, :meth:`Ledger.table`).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sim.ledger.audit import as_str, postings_frame, replay_problem, replays_fast
+from sim.ledger.audit import Replay, as_str, postings_frame, postings_table
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -88,9 +89,6 @@ DEFAULTED = "defaulted"
 
 _INF = math.inf
 _ACCOUNT_RE = re.compile(r"[^\s:]+(?::[^\s:]+)*")
-
-#: Column names of :meth:`Ledger.rows` / :meth:`Ledger.table`, in order.
-COLUMNS = ("seq", "t_s", "src", "dst", "amount_cents", "kind", "ref")
 
 
 def lender_free(lender_id: str | int) -> str:
@@ -176,7 +174,19 @@ class PreparedPostings:
 class Ledger:
     """Append-only double-entry ledger in integer centavos (see the module docstring)."""
 
-    __slots__ = ("_amt", "_bal", "_dst", "_kind", "_neg", "_neg_prefixes", "_ref", "_src", "_t")
+    __slots__ = (
+        "_amt",
+        "_bal",
+        "_dst",
+        "_kind",
+        "_neg",
+        "_neg_prefixes",
+        "_ref",
+        "_replay",
+        "_seq0",
+        "_src",
+        "_t",
+    )
 
     def __init__(self) -> None:
         self._bal: dict[str, int] = {}
@@ -184,7 +194,10 @@ class Ledger:
         self._neg: set[str] = set()
         #: prefixes registered by allow_negative (``external`` itself is always allowed)
         self._neg_prefixes: list[str] = []
-        #: postings, column-wise: t_s, src, dst, amount_cents, kind, ref; seq is the index
+        #: postings held, column-wise: t_s, src, dst, amount_cents, kind, ref; the seq of the
+        #: first is _seq0 (the postings before it were handed over by take_postings)
+        self._seq0 = 0
+        self._replay = Replay()  # the postings handed over, replayed
         self._t: list[float] = []
         self._src: list[str] = []
         self._dst: list[str] = []
@@ -483,12 +496,17 @@ class Ledger:
         return -self._bal.get(EXTERNAL, 0)
 
     def __len__(self) -> int:
-        """Number of postings."""
+        """Number of postings (handed over or held)."""
+        return self._seq0 + len(self._amt)
+
+    @property
+    def held(self) -> int:
+        """Number of postings held (not handed over by :meth:`take_postings` yet)."""
         return len(self._amt)
 
     def __repr__(self) -> str:
         return (
-            f"Ledger(postings={len(self._amt)}, accounts={len(self._bal)}, "
+            f"Ledger(postings={len(self)}, accounts={len(self._bal)}, "
             f"external={self.total_external()})"
         )
 
@@ -497,16 +515,20 @@ class Ledger:
         """Raise :class:`LedgerImbalanceError` unless the books balance.
 
         Checks (1) the sum over all accounts (``external`` included) is 0; (2) replaying all
-        postings from zero reproduces every running balance (same accounts, same values);
-        (3) no account outside the allowed-negative set is below zero.
+        postings from zero (those handed over by :meth:`take_postings`, as they were handed
+        over, and those held) reproduces every balance (same accounts, same values); (3) no
+        account outside the allowed-negative set is below zero.
         """
         total = sum(self._bal.values())
         if total != 0:
             raise LedgerImbalanceError(
                 f"ledger sum over {len(self._bal)} accounts is {total} cents: must be 0"
             )
-        if not self._replays_fast():
-            self._replay_check()
+        replay = self._replay.copy()
+        replay.add(self._columns(), self._seq0)
+        problem = replay.mismatch(self._bal)
+        if problem is not None:
+            raise LedgerImbalanceError(problem)
         negative = [
             k for k, v in sorted(self._bal.items()) if v < 0 and not self.may_go_negative(k)
         ]
@@ -519,22 +541,25 @@ class Ledger:
     def _columns(self) -> tuple[list[Any], ...]:
         return (self._t, self._src, self._dst, self._amt, self._kind, self._ref)
 
-    def _replays_fast(self) -> bool:
-        """See :func:`sim.ledger.audit.replays_fast`."""
-        return replays_fast(self._columns(), self._bal)
-
-    def _replay_check(self) -> None:
-        """Replay every posting in plain Python; :class:`LedgerImbalanceError` on a problem."""
-        problem = replay_problem(self._columns(), self._bal)
-        if problem is not None:
-            raise LedgerImbalanceError(problem)
-
     # ------------------------------------------------------------------ export
+    def take_postings(self) -> Any:
+        """Hand over the postings held as an Arrow table (:func:`sim.ledger.audit.
+        postings_table`, ``seq`` numbering every posting of the ledger). They are replayed for
+        :meth:`check` first; the ledger then holds only its balances (and later postings)."""
+        seq0, cols = self._seq0, self._columns()
+        table = postings_table(cols, seq0)
+        self._replay.add(cols, seq0, table)
+        self._seq0 += len(self._amt)
+        self._t, self._src, self._dst = [], [], []
+        self._amt, self._kind, self._ref = [], [], []
+        return table
+
     def rows(self) -> dict[str, list[Any]]:
-        """Postings as column lists (keys :data:`COLUMNS`), ready for ``pandas.DataFrame``;
+        """The postings held (all of them unless :meth:`take_postings` handed some over) as
+        column lists (keys :data:`sim.ledger.audit.COLUMNS`), ready for ``pandas.DataFrame``;
         ``ref`` is rendered as ``str`` so the column has one type."""
         return {
-            "seq": list(range(len(self._amt))),
+            "seq": list(range(self._seq0, self._seq0 + len(self._amt))),
             "t_s": [float(x) for x in self._t],
             "src": list(self._src),
             "dst": list(self._dst),
@@ -544,10 +569,10 @@ class Ledger:
         }
 
     def table(self) -> pd.DataFrame:
-        """Postings as a pandas DataFrame with columns :data:`COLUMNS` (int64 seq and amounts,
-        float64 times, string ids); the same values as :meth:`rows`
-        (:func:`sim.ledger.audit.postings_frame`)."""
-        return postings_frame(self._columns())
+        """The postings held as a pandas DataFrame with columns
+        :data:`sim.ledger.audit.COLUMNS` (int64 seq and amounts, float64 times, string ids);
+        the same values as :meth:`rows` (:func:`sim.ledger.audit.postings_frame`)."""
+        return postings_frame(self._columns(), self._seq0)
 
     # ------------------------------------------------------------------ internals
     def _checked_amount(self, src: str, dst: str, amount: object) -> int:
