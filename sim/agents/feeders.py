@@ -95,6 +95,14 @@ class _Growable:
         self._buf[self._n : self._n + m] = values
         self._n += m
 
+    def drop_front(self, k: int) -> None:
+        """Forget the first ``k`` values (the others move to a new buffer; views handed out
+        before keep the old one)."""
+        rest = self._buf[k : self._n]
+        buf = np.empty(max(256, 2 * len(rest)), dtype=self._buf.dtype)
+        buf[: len(rest)] = rest
+        self._buf, self._n = buf, len(rest)
+
     @property
     def view(self) -> np.ndarray:
         return self._buf[: self._n]
@@ -186,6 +194,7 @@ class Feeder:
         self._hb_s = self._hb * cfg.poll_s  # publication spacing without deviations
         self._cur_lo = math.inf
         self._cur_hi = -math.inf
+        self._forgotten_before = -math.inf  # forget_before: no read before this
         self.t = _Growable(np.float64)
         self.value = _Growable(np.float64)
         self.value_t = _Growable(np.float64)
@@ -207,6 +216,11 @@ class Feeder:
         when the guess is wrong."""
         if self._cur_lo <= now < self._cur_hi:
             return self._cur
+        if now < self._forgotten_before:
+            raise ValueError(
+                f"feeder {self.id} state_at now={now}: publications before "
+                f"{self._forgotten_before} were forgotten"
+            )
         if now >= self._generated_until:
             self.advance_to(now)
         n = self.t._n
@@ -229,13 +243,29 @@ class Feeder:
         self._cur_i, self._cur_lo, self._cur_hi = i, t_i, hi
         return self._cur
 
+    def forget_before(self, t_s: float) -> None:
+        """Drop the publications older than the newest one at or before ``t_s``: what
+        :meth:`state_at` needs for any ``now >= t_s`` is kept, and an earlier read raises
+        afterwards. A run calls this once those rows are written out, so memory stays flat."""
+        k = int(self.t.view.searchsorted(t_s, side="right")) - 1  # newest at or before t_s
+        self._forgotten_before = max(self._forgotten_before, t_s)
+        if k <= 0:
+            return
+        for col in (self.t, self.value, self.value_t, self.fault):
+            col.drop_front(k)
+        if self._cur is not None and self._cur_i >= k:
+            self._cur_i -= k
+        else:  # the cached answer's row is gone: look it up again
+            self._cur, self._cur_i, self._cur_lo, self._cur_hi = None, -1, math.inf, -math.inf
+
     @property
     def generated_until(self) -> float:
         """Publications strictly before this time are final."""
         return self._generated_until
 
     def publications(self, upto: float | None = None) -> dict[str, np.ndarray]:
-        """Columns ``t_s, value, value_t_s, fault`` of the publications (``t <= upto``)."""
+        """Columns ``t_s, value, value_t_s, fault`` of the publications kept (``t <= upto``;
+        all of them unless :meth:`forget_before` dropped the oldest)."""
         n = len(self.t)
         if upto is not None:
             n = int(np.searchsorted(self.t.view, upto, side="right"))

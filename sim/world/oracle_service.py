@@ -9,38 +9,13 @@ lacks a primary quorum, and only those inside ``twap_window_s + twap_max_age_s``
 read's answer is a pure function of the publications and ``now`` — it never depends on which
 reads happened before. Reads at the same ``(feed, now)`` return the cached answer.
 
-Every distinct read is recorded as an ``answer`` row of the oracle ticks; every feeder
-publication is a ``publish`` row (unless ``oracles.record_publications: false``: a 30-day run
-has ~2.8 M publications, ~23 MB of Parquet). :meth:`OracleService.ticks_columns` returns the table as
-numpy columns (fast), :meth:`ticks_rows` as dicts, :meth:`ticks_frame` as a pandas DataFrame.
-
-Columns of ``oracle_ticks`` (one schema for both kinds; "—" marks the empty value)
------------------------------------------------------------------------------------------
-=================  =========  ======================================  ======================
-column             dtype      publish row                             answer row
-=================  =========  ======================================  ======================
-``t_s``            float64    publication time                        read time (``now``)
-``feed``           str        ``cdi`` / ``usdbrl``                    same
-``kind``           str        ``publish``                             ``answer``
-``source``         str        feeder id                               ""
-``role``           str        ``primary`` / ``secondary``             ""
-``price``          float64    published value                         answer price (NaN: NO_PRICE)
-``true_price``     float64    true path value at ``t_s``              same
-``value_t_s``      float64    path time the value reflects            NaN
-                              (``t − delay − lag``; freeze: its start)
-``age_s``          float64    ``t_s − value_t_s``                     answer ``age_s`` (NaN: none)
-``fault``          str        active fault (``freeze``/``lag``/       ""
-                              ``lie``; "" none)
-``status``         str        ""                                      OK / FALLBACK_TWAP /
-                                                                      FAILOVER / NO_PRICE
-``sources``        str        ""                                      used source ids, ``,``-joined
-``n_fresh``        int64      -1                                      fresh primary sources
-``reason``         str        ""                                      why not OK ("" when OK)
-``divergence_red`` bool       False                                   divergence watch is red
-=================  =========  ======================================  ======================
-
-Rows are ordered by ``t_s``; at equal ``t_s`` publications (by feed, role, source) come before
-answers (in read order). CDI prices are annual fractions (0.149), USD/BRL in BRL per USD.
+Every distinct read is recorded as an ``answer`` row of the oracle ticks
+(:mod:`sim.world.ticks`); every feeder publication is a ``publish`` row (unless
+``oracles.record_publications: false``: a 30-day run has ~2.8 M publications, ~23 MB of
+Parquet). :meth:`OracleService.ticks_columns` returns the whole table as numpy columns,
+:meth:`ticks_rows` as dicts, :meth:`ticks_frame` as a pandas DataFrame. A run instead takes
+the table block by block as time goes on (:meth:`OracleService.take_ticks`, streamed to
+Parquet) and lets the feeders forget what it no longer needs, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -61,8 +36,16 @@ from market.oracle.aggregator import (
     divergence_step,
     source_state,
 )
-from sim.agents.feeders import FAULT_NAMES, Feeder
+from sim.agents.feeders import Feeder
 from sim.config.world import OraclesConfig
+from sim.world.ticks import (
+    STR_COLUMNS,
+    TICK_COLUMNS,
+    Answer,
+    PendingTicks,
+    TickCategories,
+    tick_block,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,23 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["FEEDS", "TICK_COLUMNS", "OracleService"]
 
 FEEDS = ("cdi", "usdbrl")
-TICK_COLUMNS = (
-    "t_s",
-    "feed",
-    "kind",
-    "source",
-    "role",
-    "price",
-    "true_price",
-    "value_t_s",
-    "age_s",
-    "fault",
-    "status",
-    "sources",
-    "n_fresh",
-    "reason",
-    "divergence_red",
-)
 _ROUND_CACHE_MAX = 4096
 
 
@@ -168,7 +134,10 @@ class OracleService:
         }
         self._feeders = list(feeders)
         self._record_publications = cfg.record_publications
-        self._answers: list[tuple[Any, ...]] = []
+        self._answers: list[Answer] = []  # answer rows not taken yet (take_ticks)
+        self._answers_taken = 0
+        self._taken_until = -math.inf  # publications before this were taken
+        self._categories: TickCategories | None = None  # of the blocks taken
         self.reads = 0  # calls to read(), cached or not
 
     # -- reading -------------------------------------------------------------------------------
@@ -199,17 +168,17 @@ class OracleService:
             st.divergence = divergence_step(st.divergence, primary, now, st.cfg)
         st.last_key, st.last_answer = now, answer
         self._answers.append(
-            (
-                now,
-                feed,
-                math.nan if answer.price is None else answer.price,
-                st.true_at(now),
-                math.nan if answer.age_s is None else answer.age_s,
-                answer.status,
-                ",".join(answer.sources),
-                n_fresh,
-                answer.reason or "",
-                st.divergence.red,
+            Answer(
+                t_s=now,
+                feed=feed,
+                price=math.nan if answer.price is None else answer.price,
+                true_price=st.true_at(now),
+                age_s=math.nan if answer.age_s is None else answer.age_s,
+                status=answer.status,
+                sources=",".join(answer.sources),
+                n_fresh=n_fresh,
+                reason=answer.reason or "",
+                divergence_red=st.divergence.red,
             )
         )
         return answer
@@ -243,108 +212,58 @@ class OracleService:
         return out
 
     # -- tables --------------------------------------------------------------------------------
-    def _table(self, upto: float | None) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
-        """Columns with string columns as integer codes (int8 while a column has fewer than 128
-        categories) into per-column category lists.
+    def _parts(self, lo: float, hi: float, closed: bool) -> list[tuple[Feeder, dict[str, Any]]]:
+        """Each feeder's publications with ``lo <= t < hi`` (``<= hi`` when ``closed``)."""
+        if not self._record_publications:
+            return []
+        out = []
+        side = "right" if closed else "left"
+        for f in self._feeders:
+            if hi < math.inf:
+                f.advance_to(hi)
+            pub = f.publication_views()
+            t = pub["t_s"]
+            a = int(t.searchsorted(lo, side="left")) if lo > -math.inf else 0
+            b = int(t.searchsorted(hi, side=side))
+            out.append((f, {c: v[a:b] for c, v in pub.items()}))
+        return out
 
-        Built column by column without per-row Python: the rows of every part (one part per
-        feeder, then the answers) are laid out once, ordered by one stable sort on ``t_s``
-        (ties keep the part order, then the read order), and each column is gathered once;
-        the columns that are constant per feeder come from a per-part code table and the
-        answer-only columns are scattered onto the answer rows."""
+    def _categories_for(self) -> TickCategories:
+        return TickCategories(self._feeders, self._record_publications)
+
+    def _table(self, upto: float | None) -> tuple[dict[str, np.ndarray], TickCategories]:
+        """The whole table: publications up to ``upto`` (default: the env's current time, or
+        every generated one without env) and every answer."""
         if upto is None and self._env is not None:
             upto = float(self._env.now)
-        cats: dict[str, dict[str, int]] = {c: {"": 0} for c in _STR_COLUMNS}
+        if self._answers_taken or self._taken_until > -math.inf:
+            raise ValueError("oracle ticks: part of the table was taken by take_ticks")
+        cats = self._categories_for()
+        parts = self._parts(-math.inf, math.inf if upto is None else upto, True)
+        return tick_block(parts, self._answers, cats, self._paths.at_many), cats
 
-        def code(col: str, value: str) -> int:
-            table = cats[col]
-            if value not in table:
-                table[value] = len(table)
-            return table[value]
-
-        pubs: list[tuple[Feeder, dict[str, np.ndarray]]] = []
-        per_part: dict[str, list[int]] = {"feed": [], "kind": [], "source": [], "role": []}
-        fault_codes = np.zeros(len(FAULT_NAMES), dtype=np.int32)
-        for f in self._feeders if self._record_publications else ():
-            if upto is not None:
-                f.advance_to(upto)
-            pub = f.publication_views(upto)
-            if len(pub["t_s"]) == 0:
-                continue
-            fault_codes = np.asarray([code("fault", x) for x in FAULT_NAMES], dtype=np.int32)
-            per_part["feed"].append(code("feed", f.feed))
-            per_part["kind"].append(code("kind", "publish"))
-            per_part["source"].append(code("source", f.id))
-            per_part["role"].append(code("role", f.role))
-            pubs.append((f, pub))
-        m = len(self._answers)
-        ans: dict[str, np.ndarray] = {}
-        if m:
-            cols = list(zip(*self._answers, strict=True))
-            ans = {
-                "t_s": np.asarray(cols[0], dtype=np.float64),
-                "feed": np.asarray([code("feed", x) for x in cols[1]], dtype=np.int32),
-                "price": np.asarray(cols[2], dtype=np.float64),
-                "true_price": np.asarray(cols[3], dtype=np.float64),
-                "age_s": np.asarray(cols[4], dtype=np.float64),
-                "status": np.asarray([code("status", x) for x in cols[5]], dtype=np.int32),
-                "sources": np.asarray([code("sources", x) for x in cols[6]], dtype=np.int32),
-                "n_fresh": np.asarray(cols[7], dtype=np.int64),
-                "reason": np.asarray([code("reason", x) for x in cols[8]], dtype=np.int32),
-                "divergence_red": np.asarray(cols[9], dtype=bool),
-            }
-            per_part["feed"].append(0)  # per answer, scattered below
-            per_part["kind"].append(code("kind", "answer"))
-            per_part["source"].append(0)
-            per_part["role"].append(0)
-        categories = {c: list(cats[c]) for c in _STR_COLUMNS}
-        lengths = [len(pub["t_s"]) for _, pub in pubs] + ([m] if m else [])
-        n = sum(lengths)
-        if n == 0:
-            return {c: np.zeros(0, dtype=_DTYPES[c]) for c in TICK_COLUMNS}, categories
-        # lay out the parts: publications, then answers
-        t_all = np.empty(n)
-        price = np.empty(n)
-        true_price = np.empty(n)
-        value_t = np.empty(n)
-        fault = np.zeros(n, dtype=np.int8)
-        at = 0
-        for f, pub in pubs:
-            b = at + len(pub["t_s"])
-            t_all[at:b] = pub["t_s"]
-            price[at:b] = pub["value"]
-            true_price[at:b] = self._paths.at_many(f.feed)(pub["t_s"])
-            value_t[at:b] = pub["value_t_s"]
-            fault[at:b] = pub["fault"]
-            at = b
-        if m:
-            t_all[at:] = ans["t_s"]
-            price[at:] = ans["price"]
-            true_price[at:] = ans["true_price"]
-            value_t[at:] = math.nan
-        # codes in the smallest integer dtype of their column (what pandas keeps anyway)
-        cdt = {c: _code_dtype(len(cats[c])) for c in _STR_COLUMNS}
-        order = np.argsort(t_all, kind="stable")
-        part = np.repeat(np.arange(len(lengths), dtype=np.intp), lengths)[order]
-        out: dict[str, np.ndarray] = {"t_s": t_all[order]}
-        for c, codes in per_part.items():
-            out[c] = np.asarray(codes, dtype=cdt[c])[part]
-        out["price"] = price[order]
-        out["true_price"] = true_price[order]
-        out["value_t_s"] = value_t[order]
-        out["age_s"] = out["t_s"] - out["value_t_s"]
-        out["fault"] = fault_codes.astype(cdt["fault"])[fault[order]]
-        out["status"] = np.zeros(n, dtype=cdt["status"])
-        out["sources"] = np.zeros(n, dtype=cdt["sources"])
-        out["n_fresh"] = np.full(n, -1, dtype=np.int64)
-        out["reason"] = np.zeros(n, dtype=cdt["reason"])
-        out["divergence_red"] = np.zeros(n, dtype=bool)
-        if m:
-            pos = np.flatnonzero(part == len(lengths) - 1)
-            i = order[pos] - at  # answer index of each answer row, in table order
-            for c in ("feed", "age_s", "status", "sources", "n_fresh", "reason", "divergence_red"):
-                out[c][pos] = ans[c][i]
-        return {c: out[c] for c in TICK_COLUMNS}, categories
+    def take_ticks(self, upto: float, *, final: bool = False) -> PendingTicks:
+        """The next block of the table, to be built by the caller: the rows not taken yet with
+        ``t_s < upto`` (with ``final``: ``t_s <= upto`` and every answer left), string
+        columns coded into the categories shared by every block taken (so build the blocks in
+        order). The feeders then forget the publications no later read can need (older than
+        ``upto`` minus the TWAP lookback and one round). Call with ``upto`` not after the
+        env's current time, and not decreasing."""
+        if self._categories is None:
+            self._categories = self._categories_for()
+        parts = self._parts(self._taken_until, upto, final)
+        if final:
+            answers, self._answers = self._answers, []
+        else:
+            answers = [a for a in self._answers if a.t_s < upto]
+            self._answers = [a for a in self._answers if not a.t_s < upto]
+        self._answers_taken += len(answers)
+        self._taken_until = upto
+        for st in self._feeds.values():
+            keep = upto - st.cfg.twap_window_s - st.cfg.twap_max_age_s - st.round_s
+            for f in (*st.primary, *st.secondary):
+                f.forget_before(min(keep, upto))
+        return PendingTicks(tuple(parts), tuple(answers), self._categories, self._paths.at_many)
 
     def ticks_columns(self, upto: float | None = None) -> dict[str, np.ndarray]:
         """The oracle ticks as numpy columns (strings as ``object`` arrays); publications up to
@@ -352,8 +271,8 @@ class OracleService:
         cols, cats = self._table(upto)
         out = {}
         for c in TICK_COLUMNS:
-            if c in _STR_COLUMNS:
-                out[c] = np.asarray(cats[c], dtype=object)[cols[c]]
+            if c in STR_COLUMNS:
+                out[c] = np.asarray(cats.categories(c), dtype=object)[cols[c]]
             else:
                 out[c] = cols[c]
         return out
@@ -367,9 +286,11 @@ class OracleService:
         cols, cats = self._table(upto)
         data: dict[str, Any] = {}
         for c in TICK_COLUMNS:
-            if c in _STR_COLUMNS:
+            if c in STR_COLUMNS:
                 # codes are in range by construction (every code comes from ``cats``)
-                data[c] = pd.Categorical.from_codes(cols[c], categories=cats[c], validate=False)
+                data[c] = pd.Categorical.from_codes(
+                    cols[c], categories=cats.categories(c), validate=False
+                )
             else:
                 data[c] = cols[c]
         # the columns are fresh arrays owned by nobody else: no defensive copy
@@ -383,23 +304,5 @@ class OracleService:
         return [dict(zip(TICK_COLUMNS, row, strict=True)) for row in zip(*lists, strict=True)]
 
     def answers_count(self) -> int:
-        """Number of distinct reads recorded (answer rows)."""
-        return len(self._answers)
-
-
-def _code_dtype(n_categories: int) -> type[np.signedinteger[Any]]:
-    """Smallest signed integer dtype holding the codes ``0 .. n_categories − 1``."""
-    if n_categories <= np.iinfo(np.int8).max:
-        return np.int8
-    if n_categories <= np.iinfo(np.int16).max:
-        return np.int16
-    return np.int32
-
-
-_STR_COLUMNS = frozenset(("feed", "kind", "source", "role", "fault", "status", "sources", "reason"))
-_DTYPES = {
-    c: (np.float64 if c in ("t_s", "price", "true_price", "value_t_s", "age_s") else object)
-    for c in TICK_COLUMNS
-}
-_DTYPES["n_fresh"] = np.int64
-_DTYPES["divergence_red"] = np.bool_
+        """Number of distinct reads recorded (answer rows, taken or not)."""
+        return self._answers_taken + len(self._answers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -513,10 +515,15 @@ def test_streamed_postings_replay_like_postings_held(ops, cuts) -> None:
         if i in cuts:
             chunks.append(streamed.take_postings())
         for led in (held, streamed):
+<<<<<<< /tmp/w/mine.tmp
+            with contextlib.suppress(LedgerError):
+                led.transfer(float(i), names[a], names[b], amount, "x", i)
+=======
             try:
                 led.transfer(float(i), names[a], names[b], amount, "x", i)
             except LedgerError:
                 pass
+>>>>>>> tests/sim/test_ledger.py
     chunks.append(streamed.take_postings())
     assert streamed.balances() == held.balances() and len(streamed) == len(held)
     held.check()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 import simpy
 from hypothesis import given, settings
@@ -427,3 +429,47 @@ def test_state_at_is_the_newest_publication_whatever_the_read_order(times, monot
         t = f.t.view
         i = int(np.searchsorted(t, now, side="right")) - 1
         assert got == (None if i < 0 else (float(f.value.view[i]), float(t[i])))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, 21_000), min_size=1, max_size=5, unique=True).map(sorted),
+    seed=st.integers(0, 20),
+)
+def test_ticks_taken_in_blocks_equal_the_whole_table_and_reads_do_not_change(cuts, seed) -> None:
+    """A run takes the ticks block by block and lets the feeders forget old publications:
+    the blocks, read back as one table, are the table built at once, and every answer is the
+    one a service that never forgets gives (the TWAP history stays within what is kept)."""
+    faults = {"faults": _outage(PRIMARY, 6000, 15000) + _outage(["s1"], 9000, 12000)}
+    oracles = {"usdbrl": faults, "cdi": faults}
+    sc, _, streamed = _world(oracles, seed=seed)
+    whole = _world(oracles, seed=seed)[2]
+    end = 21_600.0
+    blocks, answers, last_cut = [], [], 0.0
+    for now in [*np.arange(0.0, end, 300.0), end]:
+        for w in (streamed, whole):
+            for f in w.feeders:
+                f.advance_to(now)
+        if cuts and now >= cuts[0]:
+            blocks.append(streamed.oracles.take_ticks(float(now)).arrow())
+            cuts, last_cut = [c for c in cuts if c > now], float(now)
+        for feed in ("cdi", "usdbrl"):
+            got = streamed.oracles.read(feed, float(now))
+            assert got == whole.oracles.read(feed, float(now))
+            answers.append(got)
+    blocks.append(streamed.oracles.take_ticks(end, final=True).arrow())
+    got = pa.concat_tables(blocks).to_pandas()
+    want = whole.oracles.ticks_frame(upto=end)
+    assert len(got) == len(want) and streamed.oracles.answers_count() == len(answers)
+    for c in TICK_COLUMNS:
+        if isinstance(want[c].dtype, pd.CategoricalDtype):
+            assert list(got[c].astype(str)) == list(want[c].astype(str)), c
+            assert list(got[c].cat.categories) == list(want[c].cat.categories), c
+        else:
+            np.testing.assert_array_equal(got[c].to_numpy(), want[c].to_numpy(), err_msg=c)
+    for f in streamed.feeders:  # forgotten as it went: all but one kept row are recent
+        agg = getattr(sc.oracles, f.feed).aggregator
+        keep = last_cut - agg.twap_window_s - agg.twap_max_age_s - agg.round_s
+        assert (f.t.view[1:] >= keep).all()
+    with pytest.raises(ValueError, match="were forgotten"):
+        streamed.feeders[0].state_at(0.0)
