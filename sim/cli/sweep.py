@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and seeds as one run directory each, in a process pool, then write "
         "results.parquet (one row per run: parameters, seed, KPIs, run dir). A failed run is "
         "reported and recorded without stopping the others (exit code 1 if any failed). "
+        "Finished runs are journaled as they end, so a rerun into the same folder resumes: "
+        "runs that finished ok are kept, the rest run (--fresh runs everything again). "
         "The last stdout line is the path of results.parquet.",
     )
     p.add_argument("sweep", metavar="SWEEP.yaml", type=Path, help="sweep file")
@@ -36,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="DIR",
         help="where the run directories and results.parquet go (default: runs/sweep-<file stem>)",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="run every combination again, ignoring runs an earlier sweep into --out finished",
     )
     add_models_arg(p)
     p.set_defaults(func=_cmd)
@@ -70,13 +77,21 @@ def _cmd(args: argparse.Namespace) -> int:
         )
 
     try:
-        outcome = run_sweep(specs, out, workers=workers, models_dir=args.models, on_done=on_done)
+        outcome = run_sweep(
+            specs,
+            out,
+            workers=workers,
+            models_dir=args.models,
+            on_done=on_done,
+            resume=not args.fresh,
+        )
     except SweepError as err:
         raise CliError(str(err)) from None
     for o in outcome.failed:
         print_failure(o)
     ok = len(outcome.outcomes) - len(outcome.failed)
-    print(f"{ok} of {len(outcome.outcomes)} runs ok")
+    kept = f" ({outcome.reused} kept from an earlier sweep)" if outcome.reused else ""
+    print(f"{ok} of {len(outcome.outcomes)} runs ok{kept}")
     for o in outcome.outcomes:
         print(f"  {o.status:<6} {o.run_dir or '-'}")
     print(outcome.results_path)

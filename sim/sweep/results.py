@@ -35,8 +35,12 @@ class RunOutcome:
 
 @dataclass
 class SweepOutcome:
+    """Every run's outcome in expansion order, where ``results.parquet`` went, and how many
+    runs were taken from an earlier sweep's journal instead of being run."""
+
     outcomes: list[RunOutcome]
     results_path: Path
+    reused: int = 0
 
     @property
     def failed(self) -> list[RunOutcome]:
