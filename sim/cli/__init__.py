@@ -23,7 +23,7 @@ from sim.cli._errors import CliError
 __all__ = ["CliError", "build_parser", "main"]
 
 #: preferred order in ``ce --help``; any other public module in this package is added after
-_ORDER = ("run", "sweep", "auction", "model", "chain", "bench")
+_ORDER = ("run", "sweep", "auction", "model", "chain", "audit", "bench")
 
 
 def _subcommand_modules() -> list[str]:

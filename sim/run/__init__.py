@@ -1,4 +1,5 @@
-"""One run end to end: ``simulate`` and the atomic run directory it is written to."""
+"""One run end to end: ``simulate``, the atomic run directory it is written to, and the audit
+of a run directory against its manifest."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from sim.run.atomic import (
     atomic_target,
     atomic_write_bytes,
 )
+from sim.run.audit import AuditFailure, AuditResult, verify_run
 from sim.run.rundir import (
     FORMAT_VERSION,
     RunStage,
@@ -24,6 +26,8 @@ from sim.run.simulation import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "AuditFailure",
+    "AuditResult",
     "RunStage",
     "SimResult",
     "atomic_target",
@@ -35,5 +39,6 @@ __all__ = [
     "run_dir_name",
     "sha256_file",
     "simulate",
+    "verify_run",
     "write_parquet",
 ]
