@@ -1,8 +1,8 @@
 """Checking values where they enter ``market/``: one helper, one message format.
 
-:func:`check` ``(field, value, rule)`` returns ``value`` as ``rule`` accepts it (numpy integers
-become ``int``, a ratio becomes a ``float``, ...) or raises :class:`FieldError`, a
-``ValueError`` whose message is ``field=value: rule`` on one line, e.g.
+A :class:`Rule` says what a field accepts; ``rule.check(field, value)`` returns ``value`` as
+the rule accepts it (numpy integers become ``int``, a ratio becomes a ``float``, ...) or raises
+:class:`FieldError`, a ``ValueError`` whose message is ``field=value: rule`` on one line, e.g.
 ``offer.amount_cents=-5: must be a positive integer below 2**63``.  The value is shown as JSON
 (``"abc"``, ``true``, ``null``; numbers as Python prints them), at most 60 characters.
 
@@ -45,7 +45,6 @@ __all__ = [
     "Rule",
     "Seconds",
     "Text",
-    "check",
     "one_line",
     "show",
 ]
@@ -54,8 +53,6 @@ __all__ = [
 INT64_MAX = 2**63 - 1
 #: times are exact in float64 up to 2**53 seconds, so they may be ints or floats
 MAX_TIME_S = 2**53
-#: what :meth:`Rule.accept` returns for a value the rule refuses
-_REJECT: Any = object()
 
 
 class FieldError(ValueError):
@@ -70,14 +67,6 @@ class FieldError(ValueError):
     def prefixed(self, path: str) -> FieldError:
         """The same error with the field renamed to ``path`` (e.g. ``offers[2].amount_cents``)."""
         return FieldError(path, self.value, self.rule)
-
-
-def check(field: str, value: Any, rule: Rule) -> Any:
-    """``value`` as ``rule`` accepts it, or :class:`FieldError` ``field=value: rule``."""
-    out = rule.accept(value)
-    if out is _REJECT:
-        raise FieldError(field, value, rule.text)
-    return out
 
 
 def show(value: Any) -> str:
@@ -129,15 +118,15 @@ def _within(x: Any, lo: Any, hi: Any, lo_open: bool, hi_open: bool) -> bool:
 
 
 class Rule:
-    """What a field accepts.  ``text`` words the rule for the message (``"must be ..."``);
-    :meth:`accept` returns the accepted value (normalised) or a private reject marker."""
+    """What a field accepts; ``text`` words it for the message (``"must be ..."``)."""
 
     __slots__ = ("text",)
 
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def accept(self, value: Any) -> Any:  # pragma: no cover - every rule overrides it
+    def check(self, field: str, value: Any) -> Any:  # pragma: no cover - every rule has its own
+        """``value`` as this rule accepts it, or :class:`FieldError` ``field=value: rule``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -155,15 +144,16 @@ class Integer(Rule):
         self.lo = lo
         self.hi = hi
 
-    def accept(self, value: Any) -> Any:
-        if type(value) is not int:
-            if isinstance(value, bool) or not hasattr(value, "__index__"):
-                return _REJECT
-            value = value.__index__()
+    def check(self, field: str, value: Any) -> Any:
+        x = value
+        if type(x) is not int:
+            if isinstance(x, bool) or not hasattr(x, "__index__"):
+                raise FieldError(field, value, self.text)
+            x = x.__index__()
         lo, hi = self.lo, self.hi
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            return _REJECT
-        return value
+        if (lo is not None and x < lo) or (hi is not None and x > hi):
+            raise FieldError(field, value, self.text)
+        return x
 
 
 def _integer_text(lo: int | None, hi: int | None) -> str:
@@ -190,15 +180,15 @@ class Number(Rule):
         super().__init__(text or "must be a finite number" + _bounds(lo, hi, lo_open, hi_open))
         self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
 
-    def accept(self, value: Any) -> Any:
+    def check(self, field: str, value: Any) -> Any:
         t = type(value)
         if (t is not float and t is not int) and (
             isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal)
         ):
-            return _REJECT
+            raise FieldError(field, value, self.text)
         x = float(value)
         if not math.isfinite(x) or not _within(x, self.lo, self.hi, self.lo_open, self.hi_open):
-            return _REJECT
+            raise FieldError(field, value, self.text)
         return x
 
 
@@ -223,25 +213,28 @@ class Rational(Rule):
         self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
         self.decimal_floats = decimal_floats
 
-    def accept(self, value: Any) -> Any:
+    def check(self, field: str, value: Any) -> Any:
+        x = self._exact(value)
+        if x is None or not _within(x, self.lo, self.hi, self.lo_open, self.hi_open):
+            raise FieldError(field, value, self.text)
+        return x
+
+    def _exact(self, value: Any) -> Fraction | None:
+        """The exact value of a finite real number, else ``None``."""
         if isinstance(value, bool):
-            return _REJECT
+            return None
         if isinstance(value, numbers.Integral):
-            x = Fraction(int(value))
-        elif isinstance(value, Fraction):
-            x = value
-        elif isinstance(value, Decimal):
-            if not value.is_finite():
-                return _REJECT
-            x = Fraction(value)
-        elif isinstance(value, numbers.Real):
+            return Fraction(int(value))
+        if isinstance(value, Fraction):
+            return value
+        if isinstance(value, Decimal):
+            return Fraction(value) if value.is_finite() else None
+        if isinstance(value, numbers.Real):
             f = float(value)
             if not math.isfinite(f):
-                return _REJECT
-            x = Fraction(Decimal(repr(f))) if self.decimal_floats else Fraction(f)
-        else:
-            return _REJECT
-        return x if _within(x, self.lo, self.hi, self.lo_open, self.hi_open) else _REJECT
+                return None
+            return Fraction(Decimal(repr(f))) if self.decimal_floats else Fraction(f)
+        return None
 
 
 class Seconds(Rule):
@@ -253,14 +246,16 @@ class Seconds(Rule):
     def __init__(self) -> None:
         super().__init__("must be a non-negative number of seconds <= 2**53")
 
-    def accept(self, value: Any) -> Any:
-        if type(value) is float:
-            return value if 0.0 <= value <= MAX_TIME_S else _REJECT  # also refuses nan
-        if type(value) is not int:
-            if isinstance(value, bool) or not hasattr(value, "__index__"):
-                return _REJECT
-            value = value.__index__()
-        return value if 0 <= value <= MAX_TIME_S else _REJECT
+    def check(self, field: str, value: Any) -> Any:
+        x = value
+        if type(x) is float:
+            if 0.0 <= x <= MAX_TIME_S:  # also refuses nan
+                return x
+        elif type(x) is int or (hasattr(x, "__index__") and not isinstance(x, bool)):
+            x = x.__index__()
+            if 0 <= x <= MAX_TIME_S:
+                return x
+        raise FieldError(field, value, self.text)
 
 
 class Text(Rule):
@@ -271,8 +266,10 @@ class Text(Rule):
     def __init__(self) -> None:
         super().__init__("must be a non-empty string")
 
-    def accept(self, value: Any) -> Any:
-        return value if type(value) is str and value else _REJECT
+    def check(self, field: str, value: Any) -> Any:
+        if type(value) is str and value:
+            return value
+        raise FieldError(field, value, self.text)
 
 
 class Flag(Rule):
@@ -283,8 +280,10 @@ class Flag(Rule):
     def __init__(self) -> None:
         super().__init__("must be true or false")
 
-    def accept(self, value: Any) -> Any:
-        return value if type(value) is bool else _REJECT
+    def check(self, field: str, value: Any) -> Any:
+        if type(value) is bool:
+            return value
+        raise FieldError(field, value, self.text)
 
 
 class OneOf(Rule):
@@ -296,8 +295,10 @@ class OneOf(Rule):
         super().__init__("must be one of " + ", ".join(options))
         self.options = options
 
-    def accept(self, value: Any) -> Any:
-        return value if type(value) is str and value in self.options else _REJECT
+    def check(self, field: str, value: Any) -> Any:
+        if type(value) is str and value in self.options:
+            return value
+        raise FieldError(field, value, self.text)
 
 
 class Bytes(Rule):
@@ -309,12 +310,10 @@ class Bytes(Rule):
         super().__init__(f"must be exactly {size} bytes")
         self.size = size
 
-    def accept(self, value: Any) -> Any:
-        if type(value) is bytes:
-            return value if len(value) == self.size else _REJECT
+    def check(self, field: str, value: Any) -> Any:
         if isinstance(value, bytes | bytearray) and len(value) == self.size:
-            return bytes(value)
-        return _REJECT
+            return value if type(value) is bytes else bytes(value)
+        raise FieldError(field, value, self.text)
 
 
 class Pattern(Rule):
@@ -326,8 +325,10 @@ class Pattern(Rule):
         super().__init__(text)
         self.pattern = re.compile(pattern)
 
-    def accept(self, value: Any) -> Any:
-        return value if type(value) is str and self.pattern.fullmatch(value) else _REJECT
+    def check(self, field: str, value: Any) -> Any:
+        if type(value) is str and self.pattern.fullmatch(value):
+            return value
+        raise FieldError(field, value, self.text)
 
 
 class Day(Rule):
@@ -338,8 +339,10 @@ class Day(Rule):
     def __init__(self) -> None:
         super().__init__("must be a datetime.date (not a datetime)")
 
-    def accept(self, value: Any) -> Any:
-        return value if isinstance(value, date) and not hasattr(value, "hour") else _REJECT
+    def check(self, field: str, value: Any) -> Any:
+        if isinstance(value, date) and not hasattr(value, "hour"):
+            return value
+        raise FieldError(field, value, self.text)
 
 
 #: the rules most fields use

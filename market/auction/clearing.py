@@ -47,7 +47,6 @@ from market.validation import (
     TEXT,
     FieldError,
     OneOf,
-    check,
 )
 
 __all__ = ["ColumnarResult", "OfferColumns", "clear", "clear_columns"]
@@ -102,25 +101,25 @@ class OfferColumns:
         check_unique_ids(self.offer_id)
 
     def _check_values(self) -> None:
-        """Find the first bad row of each column with one vectorised test; :func:`check` then
-        words the error with the same rule as :class:`~market.auction.types.Offer`."""
+        """Find the first bad row of each column with one vectorised test; the rule of
+        :class:`~market.auction.types.Offer`'s field then words the error."""
         a, r, t, shown = self.amount_cents, self.rate_bps, self.committed_at, self.revealed
         bad = a < shown  # an unrevealed offer's amount is unknown and may be 0
         if bad.any():
             i = int(np.argmax(bad))
             rule = POSITIVE_INT64 if shown[i] else NON_NEGATIVE_INT64
-            check(f"offers[{i}].amount_cents", a[i].item(), rule)
+            rule.check(f"offers[{i}].amount_cents", a[i].item())
         for field, col, bad, rule in (
             ("rate_bps", r, r < 0, NON_NEGATIVE_INT64),
             ("committed_at", t, ~((t >= 0) & (t <= MAX_TIME_S)), SECONDS),
         ):
             if bad.any():
                 i = int(np.argmax(bad))
-                check(f"offers[{i}].{field}", col[i].item(), rule)
+                rule.check(f"offers[{i}].{field}", col[i].item())
         for field in ("offer_id", "lender"):
             for i, v in enumerate(getattr(self, field)):
                 if type(v) is not str or not v:
-                    check(f"offers[{i}].{field}", v, TEXT)
+                    TEXT.check(f"offers[{i}].{field}", v)
 
     @classmethod
     def from_offers(cls, offers: Sequence[OfferRecord]) -> OfferColumns:
@@ -338,7 +337,7 @@ def clear_columns(
     elif method == "sort":
         r_star = _r_star_sort(r_e, a_e, filled, safe)
     else:
-        check("r_star_method", r_star_method, _R_STAR_METHODS)  # raises
+        _R_STAR_METHODS.check("r_star_method", r_star_method)  # raises
 
     win = r_e <= r_star
     w = elig[win]

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from market.validation import TEXT, Bytes, Integer, Pattern, check
+from market.validation import TEXT, Bytes, Integer, Pattern
 
 try:  # C Keccak-256 (safe-pysha3, a py-evm dependency)
     from sha3 import keccak_256 as _keccak_new
@@ -78,7 +78,7 @@ def keccak(data: bytes) -> bytes:
 
 def address_word(lender: str) -> bytes:
     """The 32-byte ABI word of ``0x`` address ``lender`` (12 zero bytes + its 20 bytes)."""
-    return _PAD12 + bytes.fromhex(check("lender", lender, _ADDRESS)[2:])
+    return _PAD12 + bytes.fromhex(_ADDRESS.check("lender", lender)[2:])
 
 
 def commitment_hash(
@@ -87,21 +87,29 @@ def commitment_hash(
     """32-byte commitment = Solidity ``keccak256(abi.encode(auction_id, lender, amount_cents,
     rate_bps, salt))``.  ``lender`` is a ``0x`` address (any case; not checksum-checked),
     ``salt`` exactly 32 bytes."""
+    aid = _UINT256.check("auction_id", auction_id)
+    return _commitment(aid.to_bytes(32, "big"), lender, amount_cents, rate_bps, salt)
+
+
+def _commitment(
+    aid_word: bytes, lender: str, amount_cents: int, rate_bps: int, salt: bytes
+) -> bytes:
+    """:func:`commitment_hash` given the auction id's ABI word; checks the other four."""
     words = (
-        check("auction_id", auction_id, _UINT256).to_bytes(32, "big"),
+        aid_word,
         address_word(lender),
-        check("amount_cents", amount_cents, _UINT256).to_bytes(32, "big"),
-        check("rate_bps", rate_bps, _UINT256).to_bytes(32, "big"),
-        check("salt", salt, _SALT),
+        _UINT256.check("amount_cents", amount_cents).to_bytes(32, "big"),
+        _UINT256.check("rate_bps", rate_bps).to_bytes(32, "big"),
+        _SALT.check("salt", salt),
     )
-    return keccak(b"".join(words))
+    return _keccak_new(b"".join(words)).digest()
 
 
 def lender_address(lender: str) -> str:
     """The address used for ``lender`` in commitments: ``lender`` itself (lower-cased) when it
     is a ``0x`` address, otherwise the last 20 bytes of ``keccak256("creditengine.lender:" +
     lender)`` as lower-case hex."""
-    check("lender", lender, TEXT)
+    TEXT.check("lender", lender)
     if _ADDRESS.pattern.fullmatch(lender):
         return lender.lower()
     return "0x" + keccak(_LENDER_DOMAIN + lender.encode("utf-8"))[-20:].hex()
@@ -133,8 +141,9 @@ def offer_commitments(
     address_of: AddressOf = lender_address,
 ) -> list[bytes]:
     """:func:`offer_commitment` of each ``(lender, amount_cents, rate_bps, salt)`` of one
-    auction, in order."""
+    auction, in order (the auction id is checked once)."""
+    aid = _UINT256.check("auction_id", auction_id).to_bytes(32, "big")
     return [
-        commitment_hash(auction_id, address_of(lender), amount, rate, salt)
+        _commitment(aid, address_of(lender), amount, rate, salt)
         for lender, amount, rate, salt in offers
     ]

@@ -31,8 +31,9 @@ returns ``(accepted, reason, extended)`` and ``.state()`` the frozen result — 
 :func:`reveal_many` ``(state, reveals) -> (state, outcomes)`` applies a run of
 :class:`Reveal` records; :func:`reveal_and_clear` ``(state, reveals, t, clearing=None) ->
 (state, outcomes)`` is ``reveal_many`` + ``close`` + ``clear`` in one step.  The reveal
-functions take ``address_of`` (lender id -> address, default
-:func:`~market.auction.commitment.lender_address`) for the commitment check.
+functions take ``commitment_of`` (default :func:`~market.auction.commitment.offer_commitment`):
+the function whose answer a reveal must match; a caller that keeps the commitments it made
+(the simulation keeps each auction's) passes its own lookup.
 
 Helpers: :func:`reveal_deadline`, :func:`stage`, :func:`settlement_payload` (the
 ``settle_auction`` mapping for the chain sink, without ``escrow_cents_after``).
@@ -57,7 +58,7 @@ from typing import Any
 
 from market.auction.clearing import clear as clear_numpy
 from market.auction.clearing_reference import clear_reference
-from market.auction.commitment import AddressOf, commitment_hash, lender_address
+from market.auction.commitment import offer_commitment
 from market.auction.types import (
     AuctionRequest,
     AuctionRules,
@@ -65,7 +66,7 @@ from market.auction.types import (
     Exclusion,
     OfferRecord,
 )
-from market.validation import SECONDS, TEXT, Bytes, FieldError, check
+from market.validation import SECONDS, TEXT, Bytes, FieldError
 
 __all__ = [
     "AuctionState",
@@ -89,6 +90,9 @@ __all__ = [
 ]
 
 ClearingFn = Callable[[AuctionRequest, Sequence[OfferRecord], AuctionRules], ClearingResult]
+#: ``(auction_id, lender, amount_cents, rate_bps, salt) -> commitment``, as
+#: :func:`~market.auction.commitment.offer_commitment`
+CommitmentFn = Callable[[int, str, int, int, bytes], bytes]
 #: auctions with more offers than this are cleared by the numpy path by default
 _NUMPY_FROM = 1000
 _ZERO_SALT = bytes(32)
@@ -97,9 +101,10 @@ _COMMITMENT = Bytes(32)
 _ACCEPTED = (True, None, None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Commit:
-    """An accepted sealed offer: ``commitment`` is the 32-byte hash, ``committed_at`` in s."""
+    """An accepted sealed offer: ``commitment`` is the 32-byte hash, ``committed_at`` in s.
+    A record of checked values, never changed once in a state (like the state's dicts)."""
 
     offer_id: str
     lender: str
@@ -107,7 +112,7 @@ class Commit:
     committed_at: int | float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Reveal:
     """One reveal handed to :func:`reveal_many` / :func:`reveal_and_clear`: the committed
     ``amount_cents``, ``rate_bps`` and ``salt`` of offer ``offer_id``, revealed at time ``t``."""
@@ -183,7 +188,7 @@ def _need(state: AuctionState, *phases: str, action: str) -> None:
 
 
 def _time(state: AuctionState, t: int | float, action: str) -> int | float:
-    t = check("t", t, SECONDS)
+    t = SECONDS.check("t", t)
     opened_at = state.request.opened_at
     if t < opened_at:
         raise FieldError(
@@ -216,76 +221,21 @@ def stage(state: AuctionState, t: int | float) -> str:
     return "REVEAL" if t < reveal_deadline(state) else "CLOSABLE"
 
 
-def _commit_record(
-    state: AuctionState, offer_id: str, lender: str, commitment: bytes, t: int | float
-) -> Commit:
-    """The commit's arguments, checked (this is where they enter ``market/``)."""
-    t = _time(state, t, "commit")
-    return Commit(
-        offer_id=check("offer_id", offer_id, TEXT),
-        lender=check("lender", lender, TEXT),
-        commitment=check("commitment", commitment, _COMMITMENT),
-        committed_at=t,
-    )
-
-
-def _commit_rule(
-    rules: AuctionRules,
-    close_at: int | float,
-    extensions: int,
-    commit_index: Mapping[str, int],
-    lenders: Mapping[str, tuple[int, int | float]],
-    c: Commit,
-) -> tuple[str | None, int, bool]:
-    """The commit rule: (rejection reason or None, lender's accepted count, extends close)."""
-    t = c.committed_at
-    if t >= close_at:
-        return "CLOSED", 0, False
-    if c.offer_id in commit_index:
-        return "DUPLICATE_OFFER_ID", 0, False
-    count, last = lenders.get(c.lender, (0, None))
-    if count >= rules.max_offers_per_lender:
-        return "MAX_OFFERS", count, False
-    if last is not None and t - last < rules.cooldown_s:
-        return "COOLDOWN", count, False
-    extended = close_at - t < rules.snipe_window_s and extensions < rules.max_extensions
-    return None, count, extended
-
-
 def commit(
     state: AuctionState, *, offer_id: str, lender: str, commitment: bytes, t: int | float
 ) -> CommitOutcome:
-    """Accept or reject a sealed offer at time ``t`` (see the module docstring)."""
-    _need(state, "OPEN", action="commit to")
-    c = _commit_record(state, offer_id, lender, commitment, t)
-    rules = state.rules
-    close_at, extensions = state.close_at, state.extensions
-    reason, count, extended = _commit_rule(
-        rules, close_at, extensions, state.commit_index, state.lenders, c
+    """Accept or reject a sealed offer at time ``t`` (see the module docstring): a
+    :class:`CommitBatch` of one commit."""
+    batch = CommitBatch(state)
+    accepted, reason, extended = batch.commit(
+        offer_id=offer_id, lender=lender, commitment=commitment, t=t
     )
-    if reason is not None:
-        return CommitOutcome(state, False, reason)
-    if extended:
-        close_at += rules.snipe_extension_s
-        extensions += 1
-    lenders = dict(state.lenders)
-    lenders[c.lender] = (count + 1, c.committed_at)
-    index = dict(state.commit_index)
-    index[c.offer_id] = len(state.commits)
-    new = replace(
-        state,
-        close_at=close_at,
-        extensions=extensions,
-        commits=(*state.commits, c),
-        commit_index=index,
-        lenders=lenders,
-    )
-    return CommitOutcome(new, True, None, extended)
+    return CommitOutcome(batch.state(), accepted, reason, extended)
 
 
 class CommitBatch:
-    """A run of commits applied to an OPEN ``state`` in O(1) each, by the rules of
-    :func:`commit` (same validation, same outcomes, same resulting state).
+    """A run of commits applied to an OPEN ``state`` in O(1) each; :func:`commit` is a batch
+    of one.  The commit's arguments are checked here, where they enter ``market/``.
 
     ``.commit(offer_id=, lender=, commitment=, t=)`` returns ``(accepted, reason, extended)``;
     ``.close_at`` / ``.extensions`` follow the accepted commits; ``.state()`` is the frozen
@@ -314,19 +264,32 @@ class CommitBatch:
     def commit(
         self, *, offer_id: str, lender: str, commitment: bytes, t: int | float
     ) -> tuple[bool, str | None, bool]:
-        """Apply one commit (see :func:`commit`): ``(accepted, reason, extended)``."""
+        """Apply one commit: ``(accepted, reason, extended)``.  Rejections, in order:
+        ``CLOSED``, ``DUPLICATE_OFFER_ID``, ``MAX_OFFERS``, ``COOLDOWN``."""
         base = self._base
-        c = _commit_record(base, offer_id, lender, commitment, t)
-        reason, count, extended = _commit_rule(
-            base.rules, self._close_at, self._extensions, self._index, self._lenders, c
+        rules = base.rules
+        t = _time(base, t, "commit")
+        offer_id = TEXT.check("offer_id", offer_id)
+        lender = TEXT.check("lender", lender)
+        commitment = _COMMITMENT.check("commitment", commitment)
+        close_at = self._close_at
+        if t >= close_at:
+            return False, "CLOSED", False
+        if offer_id in self._index:
+            return False, "DUPLICATE_OFFER_ID", False
+        count, last = self._lenders.get(lender, (0, None))
+        if count >= rules.max_offers_per_lender:
+            return False, "MAX_OFFERS", False
+        if last is not None and t - last < rules.cooldown_s:
+            return False, "COOLDOWN", False
+        extended = close_at - t < rules.snipe_window_s and self._extensions < rules.max_extensions
+        self._lenders[lender] = (count + 1, t)
+        self._index[offer_id] = len(self._commits)
+        self._commits.append(
+            Commit(offer_id=offer_id, lender=lender, commitment=commitment, committed_at=t)
         )
-        if reason is not None:
-            return False, reason, False
-        self._lenders[c.lender] = (count + 1, c.committed_at)
-        self._index[c.offer_id] = len(self._commits)
-        self._commits.append(c)
         if extended:
-            self._close_at += base.rules.snipe_extension_s
+            self._close_at = close_at + rules.snipe_extension_s
             self._extensions += 1
         return True, None, extended
 
@@ -345,52 +308,6 @@ class CommitBatch:
         )
 
 
-def _reveal_rule(
-    state: AuctionState,
-    reveals: Mapping[str, tuple[OfferRecord, bytes]],
-    r: Reveal,
-    t: int | float,
-    address_of: AddressOf,
-) -> tuple[str | None, OfferRecord | None]:
-    """The reveal rule at (checked) time ``t`` against ``state``'s commits and the ``reveals``
-    so far: (BAD_REVEAL detail, None) or (None, the revealed offer)."""
-    offer_id, amount_cents, rate_bps, salt = r.offer_id, r.amount_cents, r.rate_bps, r.salt
-    pos = state.commit_index.get(offer_id)
-    if pos is None:
-        return "unknown_offer", None
-    if offer_id in reveals:
-        return "already_revealed", None
-    if t < state.close_at:
-        return "early", None
-    if state.phase != "OPEN" or t >= reveal_deadline(state):
-        return "late", None
-    if not (
-        type(amount_cents) is int
-        and 0 <= amount_cents < _INT64_END  # int64, as the numpy clearing stores it
-        and type(rate_bps) is int
-        and 0 <= rate_bps < _INT64_END
-        and isinstance(salt, bytes)
-        and len(salt) == 32
-    ):
-        return "invalid", None
-    c = state.commits[pos]
-    aid = state.request.auction_id
-    if commitment_hash(aid, address_of(c.lender), amount_cents, rate_bps, salt) != c.commitment:
-        return "mismatch", None
-    if amount_cents == 0:
-        return "invalid", None
-    # every field is checked by now (commit: ids and time; above: amount, rate)
-    offer = OfferRecord(
-        offer_id=offer_id,
-        lender=c.lender,
-        amount_cents=amount_cents,
-        rate_bps=rate_bps,
-        committed_at=c.committed_at,
-        revealed=True,
-    )
-    return None, offer
-
-
 def reveal(
     state: AuctionState,
     *,
@@ -399,31 +316,28 @@ def reveal(
     rate_bps: int,
     salt: bytes,
     t: int | float,
-    address_of: AddressOf = lender_address,
+    commitment_of: CommitmentFn = offer_commitment,
 ) -> RevealOutcome:
-    """Open a sealed offer at time ``t`` (see the module docstring)."""
-    _need(state, "OPEN", "CLOSED", action="reveal in")
+    """Open a sealed offer at time ``t`` (see the module docstring): :func:`reveal_many` of
+    one reveal."""
     r = Reveal(offer_id=offer_id, amount_cents=amount_cents, rate_bps=rate_bps, salt=salt, t=t)
-    detail, offer = _reveal_rule(state, state.reveals, r, _time(state, t, "reveal"), address_of)
-    if offer is None:
-        bad = replace(state, bad_reveals=state.bad_reveals + 1)
-        return RevealOutcome(bad, False, "BAD_REVEAL", detail)
-    reveals = dict(state.reveals)
-    reveals[offer_id] = (offer, bytes(salt))
-    return RevealOutcome(replace(state, reveals=reveals), True)
+    new, ((accepted, reason, detail),) = reveal_many(state, [r], commitment_of=commitment_of)
+    return RevealOutcome(new, accepted, reason, detail)
 
 
 def reveal_many(
-    state: AuctionState, reveals: Sequence[Reveal], *, address_of: AddressOf = lender_address
+    state: AuctionState,
+    reveals: Sequence[Reveal],
+    *,
+    commitment_of: CommitmentFn = offer_commitment,
 ) -> tuple[AuctionState, tuple[tuple[bool, str | None, str | None], ...]]:
-    """Apply ``reveals`` in order, by the rules of :func:`reveal`, copying the state once: the
-    final state and ``(accepted, reason, detail)`` per reveal (the same as calling
-    :func:`reveal` for each in turn)."""
+    """Apply ``reveals`` in order, copying the state once: the final state and
+    ``(accepted, reason, detail)`` per reveal (:func:`reveal` is a run of one)."""
     _need(state, "OPEN", "CLOSED", action="reveal in")
     if not reveals:
         return state, ()
     opened = dict(state.reveals)
-    bad, outcomes = _apply_reveals(state, opened, reveals, address_of)
+    bad, outcomes = _apply_reveals(state, opened, reveals, commitment_of)
     return replace(state, reveals=opened, bad_reveals=state.bad_reveals + bad), outcomes
 
 
@@ -431,20 +345,63 @@ def _apply_reveals(
     state: AuctionState,
     opened: dict[str, tuple[OfferRecord, bytes]],
     reveals: Sequence[Reveal],
-    address_of: AddressOf,
+    commitment_of: CommitmentFn,
 ) -> tuple[int, tuple[tuple[bool, str | None, str | None], ...]]:
-    """Apply ``reveals`` in order to ``state`` by :func:`reveal`'s rule, adding the accepted
-    ones to ``opened`` (a copy of ``state.reveals``): (bad reveals, outcomes)."""
+    """The reveal rule, applied to ``reveals`` in order against ``state``'s commits, adding
+    the accepted ones to ``opened`` (a copy of ``state.reveals``): (bad reveals, outcomes).
+
+    A reveal is accepted in the window when it names a commit not yet revealed, is well
+    formed (int64 amount > 0 and rate, a 32-byte salt) and matches the commitment; otherwise
+    its detail is the first of ``unknown_offer``, ``already_revealed``, ``early``, ``late``,
+    ``invalid``, ``mismatch`` that applies (an amount of 0 that matches is ``invalid``)."""
+    aid = state.request.auction_id
+    index, commits = state.commit_index, state.commits
+    start, end = state.close_at, reveal_deadline(state)
+    in_phase = state.phase == "OPEN"
     bad = 0
     outcomes = []
     for r in reveals:
-        detail, offer = _reveal_rule(state, opened, r, _time(state, r.t, "reveal"), address_of)
-        if offer is None:
-            bad += 1
-            outcomes.append((False, "BAD_REVEAL", detail))
+        t = _time(state, r.t, "reveal")
+        offer_id, amount, rate, salt = r.offer_id, r.amount_cents, r.rate_bps, r.salt
+        pos = index.get(offer_id)
+        detail = None
+        if pos is None:
+            detail = "unknown_offer"
+        elif offer_id in opened:
+            detail = "already_revealed"
+        elif t < start:
+            detail = "early"
+        elif not in_phase or t >= end:
+            detail = "late"
+        elif not (
+            type(amount) is int
+            and 0 <= amount < _INT64_END  # int64, as the numpy clearing stores it
+            and type(rate) is int
+            and 0 <= rate < _INT64_END
+            and isinstance(salt, bytes)
+            and len(salt) == 32
+        ):
+            detail = "invalid"
         else:
-            opened[r.offer_id] = (offer, bytes(r.salt))
-            outcomes.append(_ACCEPTED)
+            c = commits[pos]
+            if commitment_of(aid, c.lender, amount, rate, salt) != c.commitment:
+                detail = "mismatch"
+            elif amount == 0:
+                detail = "invalid"
+            else:  # every field is checked by now (commit: ids and time; here: the rest)
+                offer = OfferRecord(
+                    offer_id=offer_id,
+                    lender=c.lender,
+                    amount_cents=amount,
+                    rate_bps=rate,
+                    committed_at=c.committed_at,
+                    revealed=True,
+                )
+                opened[offer_id] = (offer, bytes(salt))
+                outcomes.append(_ACCEPTED)
+                continue
+        bad += 1
+        outcomes.append((False, "BAD_REVEAL", detail))
     return bad, tuple(outcomes)
 
 
@@ -515,7 +472,7 @@ def reveal_and_clear(
     t: int | float,
     clearing: ClearingFn | None = None,
     *,
-    address_of: AddressOf = lender_address,
+    commitment_of: CommitmentFn = offer_commitment,
 ) -> tuple[AuctionState, tuple[tuple[bool, str | None, str | None], ...]]:
     """``reveal_many(state, reveals)``, then ``close(·, t)``, then ``clear(·, clearing)`` in
     one step: the same rules, outcomes and final state (phase CLEARED or UNFILLED), building
@@ -523,7 +480,7 @@ def reveal_and_clear(
     three calls would raise one."""
     _need(state, "OPEN", action="close")
     opened = dict(state.reveals)
-    bad, outcomes = _apply_reveals(state, opened, reveals, address_of)
+    bad, outcomes = _apply_reveals(state, opened, reveals, commitment_of)
     offers = _closing_offers(state, opened, t)
     result = (clearing or _default_clearing)(state.request, offers, state.rules)
     new = replace(

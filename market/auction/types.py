@@ -4,8 +4,8 @@ Units: money in integer centavos (``*_cents``), rates in integer basis points of
 (``*_bps``), time in seconds of simulated time (``*_at``, ``*_s``).
 
 Inputs are checked once, where they enter ``market/``: :class:`AuctionRules`,
-:class:`AuctionRequest` and :class:`Offer` validate themselves at construction with
-:func:`market.validation.check` and raise :class:`~market.validation.FieldError` (a
+:class:`AuctionRequest` and :class:`Offer` validate themselves at construction with the
+rules of :mod:`market.validation` and raise :class:`~market.validation.FieldError` (a
 ``ValueError``) whose message names the field, the value and the rule, e.g.
 ``offer.amount_cents=-5: must be a positive integer below 2**63``.  Integers must be real
 ``int``s (``bool`` and ``float`` are refused; numpy integers are accepted and normalised to
@@ -38,7 +38,6 @@ from market.validation import (
     Integer,
     Number,
     OneOf,
-    check,
 )
 
 __all__ = [
@@ -114,7 +113,7 @@ class AuctionRules:
             ("pricing", _PRICING),
             ("platform_fee_bps", _FEE_BPS),
         ):
-            _set(self, name, check("rules." + name, getattr(self, name), rule))
+            _set(self, name, rule.check("rules." + name, getattr(self, name)))
 
     def min_fill_cents(self, amount_cents: int) -> int:
         """⌈min_fill_ratio × amount⌉, exact: the ratio is read as its shortest decimal form
@@ -149,7 +148,7 @@ class AuctionRequest:
             ("term_months", POSITIVE_INT64),
             ("opened_at", SECONDS),
         ):
-            _set(self, name, check("request." + name, getattr(self, name), rule))
+            _set(self, name, rule.check("request." + name, getattr(self, name)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +186,7 @@ class Offer(OfferRecord):
             ("rate_bps", NON_NEGATIVE_INT64),
             ("committed_at", SECONDS),
         ):
-            _set(self, name, check("offer." + name, getattr(self, name), rule))
+            _set(self, name, rule.check("offer." + name, getattr(self, name)))
 
 
 @dataclass(frozen=True, slots=True)

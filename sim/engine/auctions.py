@@ -5,7 +5,8 @@ At opening, every lender's and the pool's intentions are drawn at once
 commit gets an offer id ``<auction>-<seq>``, a 32-byte salt (the next four 64-bit words of the
 salt generator's raw output, little-endian) and its commitment
 (:func:`market.auction.commitment.commitment_hash` with the lender's address, which the lender
-book and the pool derive once per lender). The process then:
+book and the pool derive once per lender), kept in the auction's :class:`PlannedCommitments`.
+The process then:
 
 1. **Commit phase** — wakes at each commit time in order (ties by plan order). Timed commits
    have absolute times; a sniper's commit is due ``lead_s`` before the *current* close, and it
@@ -16,7 +17,8 @@ book and the pool derive once per lender). The process then:
    The process sleeps until the reveal deadline (or the last reveal when all reveal), then
    applies the reveals in time order, closes and clears in one step
    (:func:`market.auction.lifecycle.reveal_and_clear`, the same as ``reveal_many``, ``close``,
-   ``clear`` in turn).
+   ``clear`` in turn); the reveal check reads each planned offer's commitment from the
+   auction's :class:`PlannedCommitments` instead of hashing it a second time.
 3. **Clearing** — the result is recorded (``clearing``).
 4. **Confirmation** — ``confirmation_delay_s`` later, :func:`market.auction.lifecycle.confirm` with the
    winners' free balances *then* (capital is locked only now): a winner short of cash is
@@ -34,7 +36,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from market.auction import lifecycle as lc
-from market.auction.commitment import commitment_hash
+from market.auction.commitment import commitment_hash, offer_commitments
 from market.auction.types import AuctionRequest
 from sim.agents.lenders import PlannedCommit
 from sim.tables.rows import AuctionRow, OfferRow
@@ -42,12 +44,42 @@ from sim.tables.rows import AuctionRow, OfferRow
 if TYPE_CHECKING:
     from sim.engine.core import Engine
 
-__all__ = ["AuctionCtx", "auction_process", "settle_payload"]
+__all__ = ["AuctionCtx", "PlannedCommitments", "auction_process", "settle_payload"]
 
 _INF = math.inf
 
 
 _FIRST = itemgetter(0)
+
+
+class PlannedCommitments:
+    """One auction's commitments, made from its planned offers: ``.made[k]`` is planned offer
+    ``k``'s.  Called as :func:`market.auction.commitment.offer_commitment`
+    ``(auction_id, lender, amount_cents, rate_bps, salt)``, it answers a planned offer's
+    values from ``made`` and hashes anything else (with the lender's planned address).  The
+    simulation's only commitment cache: it lives as long as its auction."""
+
+    __slots__ = ("_addresses", "_auction_id", "_known", "made")
+
+    def __init__(self, auction_id: int, planned: list[PlannedCommit], salts: list[bytes]) -> None:
+        self._auction_id = auction_id
+        self._addresses = {p.lender: p.address for p in planned}
+        terms = [
+            (p.lender, p.amount_cents, p.rate_bps, salt)
+            for p, salt in zip(planned, salts, strict=True)
+        ]
+        self.made = offer_commitments(auction_id, terms, address_of=self._addresses.__getitem__)
+        self._known = dict(zip(terms, self.made, strict=True))
+
+    def __call__(
+        self, auction_id: int, lender: str, amount_cents: int, rate_bps: int, salt: bytes
+    ) -> bytes:
+        if auction_id == self._auction_id:
+            made = self._known.get((lender, amount_cents, rate_bps, salt))
+            if made is not None:
+                return made
+        address = self._addresses[lender]
+        return commitment_hash(auction_id, address, amount_cents, rate_bps, salt)
 
 
 @dataclass(slots=True)
@@ -56,8 +88,8 @@ class AuctionCtx:
 
     The planned offers are columns indexed by plan position ``k`` (= the offer's ``seq``):
     ``planned[k]`` is the :class:`~sim.agents.lenders.PlannedCommit`,
-    ``offer_ids``, ``salts``, ``commitments`` what :func:`_plan` gave it, and ``at`` (attempt
-    time, ``inf`` until attempted), ``accepted``, ``reasons`` (rejection reason) and
+    ``offer_ids``, ``salts`` and ``commitments.made`` what :func:`_plan` gave it, and ``at``
+    (attempt time, ``inf`` until attempted), ``accepted``, ``reasons`` (rejection reason) and
     ``revealed`` what happened to it.
     """
 
@@ -75,7 +107,7 @@ class AuctionCtx:
     planned: list[PlannedCommit] = field(default_factory=list)
     offer_ids: list[str] = field(default_factory=list)
     salts: list[bytes] = field(default_factory=list)
-    commitments: list[bytes] = field(default_factory=list)
+    commitments: PlannedCommitments = field(default_factory=lambda: PlannedCommitments(0, [], []))
     at: list[float] = field(default_factory=list)
     accepted: list[bool] = field(default_factory=list)
     reasons: list[str | None] = field(default_factory=list)
@@ -190,16 +222,11 @@ def _plan(eng: Engine, ctx: AuctionCtx) -> None:
             plans.append(pp)
     ctx.planned = plans
     n = len(plans)
-    if n == 0:
-        return
     aid = ctx.auction_id
-    # 32 bytes of the salt generator's raw output per offer (4 x uint64, little-endian)
-    raw = eng.rng_salts.bit_generator.random_raw(4 * n).astype("<u8", copy=False).tobytes()
-    salts = ctx.salts = [raw[j : j + 32] for j in range(0, 32 * n, 32)]
-    ctx.commitments = [
-        commitment_hash(aid, p.address, p.amount_cents, p.rate_bps, salt)
-        for p, salt in zip(plans, salts, strict=True)
-    ]
+    if n:  # 32 bytes of the salt generator's raw output per offer (4 x uint64, little-endian)
+        raw = eng.rng_salts.bit_generator.random_raw(4 * n).astype("<u8", copy=False).tobytes()
+        ctx.salts = [raw[j : j + 32] for j in range(0, 32 * n, 32)]
+    ctx.commitments = PlannedCommitments(aid, plans, ctx.salts)
     prefix = f"{aid}-"
     ctx.offer_ids = [prefix + str(seq) for seq in range(n)]
     ctx.at = [_INF] * n
@@ -225,7 +252,7 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     _plan(eng, ctx)
     planned = ctx.planned
     n = len(planned)
-    oids, commitments = ctx.offer_ids, ctx.commitments
+    oids, commitments = ctx.offer_ids, ctx.commitments.made
     at, accepted, reasons = ctx.at, ctx.accepted, ctx.reasons
     # timed commits by time, ties in plan order (the sort is stable); snipers in plan order
     dues = [p.at for p in planned]
@@ -290,7 +317,6 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     # reveal_many + close + clear in one step; ``now + (t_close - now)`` can round one ulp
     # below ``t_close``: close at t_close then
     salts = ctx.salts
-    addresses = {p.lender: p.address for p in planned}
     state, outcomes = lc.reveal_and_clear(
         state,
         [
@@ -304,7 +330,7 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
             for t, k in reveals
         ],
         max(env.now, t_close),
-        address_of=addresses.__getitem__,
+        commitment_of=ctx.commitments,
     )
     revealed = ctx.revealed
     for (_, k), (ok, _, _) in zip(reveals, outcomes, strict=True):

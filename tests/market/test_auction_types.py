@@ -21,7 +21,7 @@ from market.auction.types import (
     Offer,
     OfferRecord,
 )
-from market.validation import NON_NEGATIVE_INT64, POSITIVE_INT64, SECONDS, TEXT, check
+from market.validation import NON_NEGATIVE_INT64, POSITIVE_INT64, SECONDS, TEXT
 
 
 def test_rules_defaults_match_spec() -> None:
@@ -108,12 +108,12 @@ def _request_by_field_checks(args: tuple) -> tuple:
     p = "request."
     auction_id, borrower, amount, rate, term, opened_at = args
     return (
-        check(p + "auction_id", auction_id, NON_NEGATIVE_INT64),
-        check(p + "borrower", borrower, TEXT),
-        check(p + "amount_cents", amount, POSITIVE_INT64),
-        check(p + "max_rate_bps", rate, NON_NEGATIVE_INT64),
-        check(p + "term_months", term, POSITIVE_INT64),
-        check(p + "opened_at", opened_at, SECONDS),
+        NON_NEGATIVE_INT64.check(p + "auction_id", auction_id),
+        TEXT.check(p + "borrower", borrower),
+        POSITIVE_INT64.check(p + "amount_cents", amount),
+        NON_NEGATIVE_INT64.check(p + "max_rate_bps", rate),
+        POSITIVE_INT64.check(p + "term_months", term),
+        SECONDS.check(p + "opened_at", opened_at),
     )
 
 
