@@ -66,7 +66,6 @@ from market.oracle import (
     aggregate,
     divergence_gap,
     divergence_step,
-    source_state,
     twap,
     twap_with_newest,
 )
@@ -168,7 +167,6 @@ __all__ = [
     "schedule_columns",
     "schedule_payments",
     "settlement_payload",
-    "source_state",
     "token_units_to_cents",
     "twap",
     "twap_with_newest",

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from datetime import date, timedelta
-from functools import cache
+from types import MappingProxyType
+
+from market.validation import Day, Integer
 
 __all__ = [
     "DAY_S",
@@ -70,29 +72,21 @@ _FIXED: tuple[tuple[int, int], ...] = (
 _ZUMBI_FROM_YEAR = 2024  # Nov 20 national holiday since Lei 14.759/2023
 
 
-def _check_year(year: int) -> int:
-    if isinstance(year, bool) or not isinstance(year, int):
-        raise ValueError(f"year={year!r} must be an int")
-    if year not in SUPPORTED_YEARS:
-        raise ValueError(
-            f"year={year} is outside the supported holiday calendar "
-            f"{SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1}"
-        )
-    return year
-
-
-def _check_date(d: date, field: str) -> date:
-    # datetime is a subclass of date; a datetime would silently compare unequal to holidays.
-    if not isinstance(d, date) or hasattr(d, "hour"):
-        raise ValueError(f"{field}={d!r} must be a datetime.date (not a datetime)")
-    return d
+_YEAR = Integer(
+    SUPPORTED_YEARS.start,
+    SUPPORTED_YEARS.stop - 1,
+    text=f"must be a year in {SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1} "
+    "(the supported holiday calendar)",
+)
+_GREGORIAN_YEAR = Integer(1583, text="must be an integer >= 1583 (Gregorian calendar)")
+_DAY = Day()
+_DAYS = Integer()
 
 
 def easter(year: int) -> date:
     """Easter Sunday of ``year`` (Gregorian), by the anonymous Gregorian (Meeus/Jones/Butcher)
     algorithm. Valid for any year >= 1583; no range restriction here."""
-    if isinstance(year, bool) or not isinstance(year, int) or year < 1583:
-        raise ValueError(f"year={year!r} must be an int >= 1583 (Gregorian calendar)")
+    year = _GREGORIAN_YEAR.check("year", year)
     a = year % 19
     b, c = divmod(year, 100)
     d, e = divmod(b, 4)
@@ -106,16 +100,8 @@ def easter(year: int) -> date:
     return date(year, month, day + 1)
 
 
-def brazil_holidays(year: int) -> frozenset[date]:
-    """National non-business days of ``year`` (ANBIMA/B3 list, see module docstring).
-
-    Includes holidays that fall on weekends. Raises ``ValueError`` outside 2020-2035.
-    """
-    return _holidays(_check_year(year))  # validate before the cache (2025.0 == 2025 as a key)
-
-
-@cache
-def _holidays(year: int) -> frozenset[date]:
+def _holidays_of(year: int) -> frozenset[date]:
+    """National non-business days of ``year`` by the rules of the module docstring."""
     days = {date(year, m, d) for m, d in _FIXED}
     if year >= _ZUMBI_FROM_YEAR:
         days.add(date(year, 11, 20))
@@ -125,16 +111,29 @@ def _holidays(year: int) -> frozenset[date]:
     return frozenset(days)
 
 
-@cache
-def _weekday_holidays_sorted(year: int) -> tuple[int, ...]:
-    """Ordinals of the holidays of ``year`` that fall on Monday-Friday, sorted."""
-    return tuple(sorted(d.toordinal() for d in _holidays(year) if d.weekday() < 5))
+#: year -> its holidays, for every supported year (a constant table, built at import)
+_HOLIDAYS = MappingProxyType({y: _holidays_of(y) for y in SUPPORTED_YEARS})
+#: year -> ordinals of its holidays that fall on Monday-Friday, sorted
+_WEEKDAY_HOLIDAYS = MappingProxyType(
+    {
+        y: tuple(sorted(d.toordinal() for d in days if d.weekday() < 5))
+        for y, days in _HOLIDAYS.items()
+    }
+)
+
+
+def brazil_holidays(year: int) -> frozenset[date]:
+    """National non-business days of ``year`` (ANBIMA/B3 list, see module docstring).
+
+    Includes holidays that fall on weekends. Raises ``ValueError`` outside 2020-2035.
+    """
+    return _HOLIDAYS[_YEAR.check("year", year)]
 
 
 def is_business_day(d: date) -> bool:
     """True when ``d`` is Monday-Friday and not a national holiday (ValueError outside 2020-2035)."""
-    _check_date(d, "d")
-    holidays = _holidays(_check_year(d.year))  # check the year even for weekends
+    _DAY.check("d", d)
+    holidays = _HOLIDAYS[_YEAR.check("year", d.year)]  # check the year even for weekends
     return d.weekday() < 5 and d not in holidays
 
 
@@ -151,7 +150,7 @@ def _holidays_in(lo: int, hi: int) -> int:
     last = date.fromordinal(hi - 1).year
     total = 0
     for y in range(first, last + 1):
-        hs = _weekday_holidays_sorted(_check_year(y))
+        hs = _WEEKDAY_HOLIDAYS[_YEAR.check("year", y)]
         total += bisect_left(hs, hi) - bisect_left(hs, lo)
     return total
 
@@ -163,8 +162,8 @@ def business_days_between(start: date, end: date) -> int:
     additive, ``DU(a, b) + DU(b, c) == DU(a, c)`` for any dates. Zero when ``start == end``.
     Raises ``ValueError`` if the interval touches a year outside 2020-2035.
     """
-    _check_date(start, "start")
-    _check_date(end, "end")
+    _DAY.check("start", start)
+    _DAY.check("end", end)
     lo, hi = start.toordinal(), end.toordinal()
     if lo == hi:
         return 0
@@ -175,14 +174,14 @@ def business_days_between(start: date, end: date) -> int:
 
 def calendar_days_between(start: date, end: date) -> int:
     """DC: calendar days from ``start`` to ``end`` (``end - start``, signed)."""
-    _check_date(start, "start")
-    _check_date(end, "end")
+    _DAY.check("start", start)
+    _DAY.check("end", end)
     return (end - start).days
 
 
 def roll_forward(d: date) -> date:
     """``d`` if it is a business day, else the next business day ("following" convention)."""
-    _check_date(d, "d")
+    _DAY.check("d", d)
     while not is_business_day(d):
         d += timedelta(days=1)
     return d
@@ -195,9 +194,8 @@ def add_business_days(d: date, n: int) -> date:
     For a business day ``d`` and ``n >= 0``: ``business_days_between(d, add_business_days(d, n))
     == n``.
     """
-    _check_date(d, "d")
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise ValueError(f"n={n!r} must be an int")
+    _DAY.check("d", d)
+    n = _DAYS.check("n", n)
     step = timedelta(days=1 if n > 0 else -1)
     remaining = abs(n)
     while remaining:  # day stepping: at most ~1.5 * |n| set look-ups, never leaves the range early

@@ -29,13 +29,13 @@ the monthly equivalent ``(1 + x) ** (1/12) - 1 = 3.081 %`` — both figures of t
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
-from market.money import check_cents
+from market.money import CENTS, POSITIVE_CENTS
 from market.schedule import Installment
+from market.validation import FieldError, Number
 
 __all__ = [
     "MONTH_DAYS",
@@ -51,32 +51,31 @@ MONTH_DAYS = Fraction(365, 12)
 
 _CTX = Context(prec=1100)  # a float's exact decimal expansion has at most ~770 significant digits
 _MAX_Y = math.log(1e300)  # largest ln(1 + x) returned; beyond it the CET is not representable
+_DAYS = Number(0, text="must be a finite number of days >= 0")
+_ANNUAL = Number(-1, lo_open=True)
+_RATE = Number()
 
 
 def _check_payments(
     received_cents: int, payments: Sequence[tuple[int | float | Fraction, int]]
 ) -> tuple[int, list[tuple[float, int]]]:
-    cf0 = check_cents(received_cents, "received_cents", allow_zero=False)
+    cf0 = POSITIVE_CENTS.check("received_cents", received_cents)
     if isinstance(payments, str | bytes) or not isinstance(payments, Sequence) or not payments:
-        raise ValueError(f"payments={payments!r} must be a non-empty sequence of (days, cents)")
+        raise FieldError("payments", payments, "must be a non-empty sequence of (days, cents)")
     flows: list[tuple[float, int]] = []
     for j, item in enumerate(payments):
         if not (isinstance(item, Sequence) and len(item) == 2):
-            raise ValueError(f"payments[{j}]={item!r} must be a (days, cents) pair")
+            raise FieldError(f"payments[{j}]", item, "must be a (days, cents) pair")
         days, cents = item
-        if isinstance(days, bool) or not isinstance(days, numbers.Real):
-            raise ValueError(f"payments[{j}].days={days!r} must be a number of days")
-        t = float(days)
-        if not math.isfinite(t) or t < 0:
-            raise ValueError(f"payments[{j}].days={days!r} must be finite and >= 0")
-        flows.append((t / 365.0, check_cents(cents, f"payments[{j}].cents")))
+        t = _DAYS.check(f"payments[{j}].days", days)
+        flows.append((t / 365.0, CENTS.check(f"payments[{j}].cents", cents)))
     at_zero = sum(c for t, c in flows if t == 0)
     later = sum(c for t, c in flows if t > 0)
-    if later == 0 or at_zero >= cf0:
-        raise ValueError(
-            f"no CET exists: payments after day 0 total {later} cents and payments on day 0 "
-            f"total {at_zero} cents against received_cents={cf0}; need later payments > 0 and "
-            f"day-0 payments < received"
+    if later == 0:
+        raise FieldError("payments", payments, "must pay something after day 0 (else no CET)")
+    if at_zero >= cf0:
+        raise FieldError(
+            "received_cents", cf0, f"must exceed the {at_zero} cents paid on day 0 (else no CET)"
         )
     return cf0, flows
 
@@ -109,25 +108,26 @@ def cet_annual(
         hi *= 2.0
     y = brentq(h, lo, hi, xtol=1e-15, rtol=4 * math.ulp(1.0), maxiter=500)
     if y > _MAX_Y:
-        raise ValueError(
-            f"CET = exp({y:.6g}) - 1 a.a. exceeds the float range (payments far above received)"
+        raise FieldError(
+            "received_cents",
+            cf0,
+            f"must not be so far below the payments that the CET, exp({y:.6g}) - 1 a.a., "
+            "exceeds the float range",
         )
     return math.expm1(y)
 
 
 def cet_monthly(annual: float) -> float:
     """Monthly equivalent of an annual CET: ``(1 + x) ** (1/12) - 1``."""
-    if not math.isfinite(annual) or annual <= -1:
-        raise ValueError(f"annual={annual!r} must be finite and > -1")
-    return math.expm1(math.log1p(annual) / 12)
+    return math.expm1(math.log1p(_ANNUAL.check("annual", annual)) / 12)
 
 
 def percent_2dp(rate: float) -> str:
     """A rate as a percentage string with 2 decimals, half-even on the float's exact value
     (``0.439324 -> "43.93"``)."""
-    if not math.isfinite(rate):
-        raise ValueError(f"rate={rate!r} must be finite")
-    pct = _CTX.multiply(Decimal(rate), Decimal(100))  # exact: 100 digits hold any float * 100
+    pct = _CTX.multiply(
+        Decimal(_RATE.check("rate", rate)), Decimal(100)
+    )  # exact: 100 digits hold any float * 100
     return str(pct.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN, context=_CTX))
 
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from market.money import ceil_div, check_cents
-from market.rates import BPS_PER_UNIT, BPS_SNAP, ceil_bps, exact_rate
+from market.money import CENTS, ceil_div
+from market.rates import BPS_PER_UNIT, BPS_SNAP, ceil_bps
+from market.validation import Integer, Rational
 
 __all__ = [
     "ABOVE_POLICY_CAP",
@@ -45,6 +46,13 @@ ABOVE_POLICY_CAP = "ABOVE_POLICY_CAP"
 """Decline reason: the risk floor exceeds the policy cap."""
 
 Number = float | int | Decimal | Fraction
+
+#: PD, LGD and k, read as the decimals they print as (a float ``0.1`` is 1/10)
+_PD = Rational(0, 1, hi_open=True)
+_LGD = Rational(0, 1)
+_K = Rational(0, text="must be a finite number >= 0 (funding + operating cost + margin)")
+_BPS = Integer(0)
+_TICK_BPS = Integer(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +70,13 @@ def fee_cents(funded_cents: int, fee_bps: int) -> int:
 
     ``funded_cents >= 0``, ``fee_bps >= 0`` ints.
     """
-    f = check_cents(funded_cents, "funded_cents")
-    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or fee_bps < 0:
-        raise ValueError(f"fee_bps={fee_bps!r} must be an int >= 0")
-    return ceil_div(f * fee_bps, BPS_PER_UNIT)
-
-
-def _check_inputs(pd: Number, lgd: Number, k: Number) -> tuple[Fraction, Fraction, Fraction]:
-    p = exact_rate(pd, "pd")
-    if not 0 <= p < 1:
-        raise ValueError(f"pd={pd!r} must be in [0, 1)")
-    g = exact_rate(lgd, "lgd")
-    if not 0 <= g <= 1:
-        raise ValueError(f"lgd={lgd!r} must be in [0, 1]")
-    kk = exact_rate(k, "k")
-    if kk < 0:
-        raise ValueError(f"k={k!r} must be >= 0 (funding + operating cost + margin)")
-    return p, g, kk
+    f = CENTS.check("funded_cents", funded_cents)
+    return ceil_div(f * _BPS.check("fee_bps", fee_bps), BPS_PER_UNIT)
 
 
 def risk_rate_floor_exact(pd: Number, lgd: Number, k: Number) -> Fraction:
     """``(k + pd * lgd) / (1 - pd)`` as an exact ``Fraction`` (inputs read as decimals)."""
-    p, g, kk = _check_inputs(pd, lgd, k)
+    p, g, kk = _PD.check("pd", pd), _LGD.check("lgd", lgd), _K.check("k", k)
     return (kk + p * g) / (1 - p)
 
 
@@ -94,12 +87,6 @@ def risk_rate_floor(pd: float, lgd: float, k: float) -> float:
     nearest float, so it is non-decreasing in each of pd, lgd and k.
     """
     return float(risk_rate_floor_exact(pd, lgd, k))
-
-
-def _check_bps(value: object, field: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{field}={value!r} must be an int >= {minimum}")
-    return value
 
 
 def quote(
@@ -177,9 +164,9 @@ def _quote_exact(
 ) -> PriceQuote:
     """:func:`quote` in exact rational arithmetic (the reference the fast path must match)."""
     r_min = risk_rate_floor_exact(pd, lgd, k) * BPS_PER_UNIT  # exact, in bps
-    headroom = _check_bps(headroom_bps, "headroom_bps", 0)
-    tick = _check_bps(tick_bps, "tick_bps", 1)
-    cap = _check_bps(policy_cap_bps, "policy_cap_bps", 0)
+    headroom = _BPS.check("headroom_bps", headroom_bps)
+    tick = _TICK_BPS.check("tick_bps", tick_bps)
+    cap = _BPS.check("policy_cap_bps", policy_cap_bps)
     r_min_bps = ceil_bps(r_min)
     if abs(r_min - round(r_min)) <= BPS_SNAP:  # float noise: treat as the integer bp
         r_min = Fraction(round(r_min))

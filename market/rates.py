@@ -20,13 +20,13 @@ rates and periods. All functions are pure.
 from __future__ import annotations
 
 import math
-import numbers
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
 from market.calendar import business_days_between, calendar_days_between
+from market.validation import FieldError, Integer, Number, OneOf, Rational
 
 __all__ = [
     "BPS_PER_UNIT",
@@ -51,49 +51,25 @@ noise from arithmetic on rates (``0.1 + 0.2 == 0.30000000000000004``) never cost
 (or a whole tick)."""
 
 
-def _check_int(value: object, field: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{field}={value!r} must be an int")
-    v = int(value)
-    if minimum is not None and v < minimum:
-        raise ValueError(f"{field}={v} must be >= {minimum}")
-    return v
-
-
-def _check_rate(value: object, field: str) -> float:
-    """A finite rate > -1 (a growth factor 1 + r > 0), as float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
-        raise ValueError(f"{field}={value!r} must be a real number")
-    r = float(value)
-    if not math.isfinite(r) or r <= -1.0:
-        raise ValueError(f"{field}={value!r} must be finite and > -1 (1 + rate > 0)")
-    return r
+_INTEGER = Integer()
+_DAYS = Integer(0)
+_DAYS_POSITIVE = Integer(1)
+#: a rate r for the math: finite with a growth factor 1 + r > 0
+_RATE = Number(-1, lo_open=True, text="must be a finite number > -1 (1 + rate > 0)")
+#: a rate read exactly: a float as its shortest round-tripping decimal
+_EXACT_RATE = Rational(text="must be a finite int, float, Decimal or Fraction")
+_ROUNDING = OneOf(("half_even", "up"))
 
 
 def exact_rate(rate: float | int | Decimal | Fraction, field: str = "rate") -> Fraction:
     """The exact rational a rate denotes. A float is read as its shortest round-tripping decimal
     (``repr``), so ``0.0007`` means exactly 7/10000 and not the binary number nearest to it."""
-    if isinstance(rate, bool):
-        raise ValueError(f"{field}={rate!r} must be a number, not a bool")
-    if isinstance(rate, numbers.Integral):
-        return Fraction(int(rate))
-    if isinstance(rate, Fraction):
-        return rate
-    if isinstance(rate, Decimal):
-        if not rate.is_finite():
-            raise ValueError(f"{field}={rate!r} must be finite")
-        return Fraction(rate)
-    if isinstance(rate, numbers.Real):
-        f = float(rate)
-        if not math.isfinite(f):
-            raise ValueError(f"{field}={rate!r} must be finite")
-        return Fraction(Decimal(repr(f)))
-    raise ValueError(f"{field}={rate!r} must be an int, float, Decimal or Fraction")
+    return _EXACT_RATE.check(field, rate)
 
 
 def bps_to_rate(bps: int) -> float:
     """Basis points -> rate as a float: ``bps / 10000`` (correctly rounded)."""
-    return _check_int(bps, "bps") / BPS_PER_UNIT
+    return _INTEGER.check("bps", bps) / BPS_PER_UNIT
 
 
 def rate_to_bps(
@@ -106,8 +82,7 @@ def rate_to_bps(
     ``rate_to_bps(0.0007, rounding="up") == 7`` (not 8 from binary noise). ``"up"`` uses
     :func:`ceil_bps` (snaps values within :data:`BPS_SNAP` of an integer).
     """
-    if rounding not in ("half_even", "up"):
-        raise ValueError(f"rounding={rounding!r} must be 'half_even' or 'up'")
+    _ROUNDING.check("rounding", rounding)
     x = exact_rate(rate) * BPS_PER_UNIT
     return round(x) if rounding == "half_even" else ceil_bps(x)
 
@@ -128,7 +103,7 @@ def _pow_minus_one(rate: float, exponent: float) -> float:
 
 def cdi_daily_factor(cdi: float) -> float:
     """Daily CDI accrual factor ``(1 + cdi) ** (1/252)``."""
-    c = _check_rate(cdi, "cdi")
+    c = _RATE.check("cdi", cdi)
     return math.exp(math.log1p(c) / 252)
 
 
@@ -138,8 +113,8 @@ def cdi_to_apr(cdi: float, du: int, dc: int) -> float:
 
     ``du >= 0`` (``du == 0`` gives ``0.0``: nothing accrues), ``dc >= 1``, ``du <= dc``.
     """
-    c = _check_rate(cdi, "cdi")
-    du_, dc_ = _check_period(du, dc, du_min=0)
+    c = _RATE.check("cdi", cdi)
+    du_, dc_ = _check_period(du, dc, du_rule=_DAYS)
     return _pow_minus_one(c, (du_ * 365) / (252 * dc_))
 
 
@@ -149,16 +124,16 @@ def apr_to_cdi(apr: float, du: int, dc: int) -> float:
 
     ``du >= 1`` (no CDI rate is defined by a period without business days), ``dc >= du``.
     """
-    a = _check_rate(apr, "apr")
-    du_, dc_ = _check_period(du, dc, du_min=1)
+    a = _RATE.check("apr", apr)
+    du_, dc_ = _check_period(du, dc, du_rule=_DAYS_POSITIVE)
     return _pow_minus_one(a, (252 * dc_) / (365 * du_))
 
 
-def _check_period(du: int, dc: int, *, du_min: int) -> tuple[int, int]:
-    du_ = _check_int(du, "du", minimum=du_min)
-    dc_ = _check_int(dc, "dc", minimum=1)
+def _check_period(du: int, dc: int, *, du_rule: Integer) -> tuple[int, int]:
+    du_ = du_rule.check("du", du)
+    dc_ = _DAYS_POSITIVE.check("dc", dc)
     if du_ > dc_:
-        raise ValueError(f"du={du_} must be <= dc={dc_} (business days are calendar days)")
+        raise FieldError("du", du_, f"must be <= dc={dc_} (business days are calendar days)")
     return du_, dc_
 
 
@@ -167,10 +142,10 @@ def cdi_to_apr_between(cdi: float, start: date, end: date) -> float:
     ``end - start`` (``end > start``; years 2020-2035)."""
     dc = calendar_days_between(start, end)
     if dc <= 0:
-        raise ValueError(f"end={end} must be after start={start}")
+        raise FieldError("end", end.isoformat(), f"must be after start={start.isoformat()}")
     return cdi_to_apr(cdi, business_days_between(start, end), dc)
 
 
 def monthly_rate(apr: float) -> float:
     """Monthly effective rate of an APR-365: ``i = (1 + apr) ** (1/12) - 1``."""
-    return _pow_minus_one(_check_rate(apr, "apr"), 1 / 12)
+    return _pow_minus_one(_RATE.check("apr", apr), 1 / 12)

@@ -56,7 +56,8 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 from functools import lru_cache
 
-from market.money import check_cents, round_half_even
+from market.money import CENTS, POSITIVE_CENTS, round_half_even
+from market.validation import Day, FieldError, Instance, Integer
 
 __all__ = [
     "Installment",
@@ -100,18 +101,18 @@ class Prepayment:
     total_cents: int
 
 
-def _check_int(value: object, field: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{field}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{field}={value} must be >= {minimum}")
-    return value
+_BPS = Integer(0)
+_MONTHS = Integer(1)
+_DAYS = Integer(0)
+_PERIOD_DAYS = Integer(1)
+_DAY = Day()
+_WEIGHTS = Instance(Mapping, "must be a non-empty mapping of key -> int weight")
+_KEY = Instance(str, "must be a string")
 
 
 def monthly_rate_decimal(apr_bps: int) -> Decimal:
     """``(1 + apr_bps/10000) ** (1/12) - 1`` to 50 significant digits (platform independent)."""
-    bps = _check_int(apr_bps, "apr_bps", 0)
-    return _monthly_rate(bps)
+    return _monthly_rate(_BPS.check("apr_bps", apr_bps))
 
 
 @lru_cache(maxsize=4096)
@@ -144,13 +145,9 @@ def schedule_columns(
     """:func:`price_schedule` as four columns ``(payment, interest, principal, balance)`` in
     centavos, installment 1 first: the same numbers without building ``Installment`` objects
     (the simulation's loans keep only these lists)."""
-    p, n, bps = principal_cents, term_months, apr_bps
-    if type(p) is not int or type(n) is not int or type(bps) is not int or p <= 0 or n < 1:
-        p = check_cents(principal_cents, "principal_cents", allow_zero=False)
-        n = _check_int(term_months, "term_months", 1)
-        bps = _check_int(apr_bps, "apr_bps", 0)
-    elif bps < 0:
-        bps = _check_int(apr_bps, "apr_bps", 0)  # raises
+    p = POSITIVE_CENTS.check("principal_cents", principal_cents)
+    bps = _BPS.check("apr_bps", apr_bps)
+    n = _MONTHS.check("term_months", term_months)
     i, i_f, discount = _rate_terms(bps, n)
     if discount is None:  # i == 0
         pmt = round_half_even(Fraction(p, n))
@@ -165,9 +162,9 @@ def price_schedule_decimal(
     """Reference implementation of :func:`price_schedule`: every installment's interest as the
     50-digit ``Decimal`` product (no float fast path). Kept to prove the fast path equal
     (tests) and to benchmark it; same arguments, same result."""
-    p = check_cents(principal_cents, "principal_cents", allow_zero=False)
-    n = _check_int(term_months, "term_months", 1)
+    p = POSITIVE_CENTS.check("principal_cents", principal_cents)
     i = monthly_rate_decimal(apr_bps)
+    n = _MONTHS.check("term_months", term_months)
     if i == 0:
         pmt = round_half_even(Fraction(p, n))
     else:
@@ -262,12 +259,12 @@ def prepayment(
     ``round_half_even(balance * i * days_since_due / days_in_period)`` with ``i`` the monthly
     rate of ``apr_bps``. ``0 <= days_since_due <= days_in_period``, ``days_in_period >= 1``.
     """
-    b = check_cents(balance_cents, "balance_cents")
+    b = CENTS.check("balance_cents", balance_cents)
     i = monthly_rate_decimal(apr_bps)
-    period = _check_int(days_in_period, "days_in_period", 1)
-    elapsed = _check_int(days_since_due, "days_since_due", 0)
+    period = _PERIOD_DAYS.check("days_in_period", days_in_period)
+    elapsed = _DAYS.check("days_since_due", days_since_due)
     if elapsed > period:
-        raise ValueError(f"days_since_due={elapsed} must be <= days_in_period={period}")
+        raise FieldError("days_since_due", elapsed, f"must be <= days_in_period={period}")
     accrued = _CTX.divide(
         _CTX.multiply(_CTX.multiply(Decimal(b), i), Decimal(elapsed)), Decimal(period)
     )
@@ -286,7 +283,7 @@ def distribute_pro_rata(amount_cents: int, weights: Mapping[str, int]) -> dict[s
 
     ``amount_cents >= 0``; weights are ints >= 0 with a positive total; keys are strings.
     """
-    amount = check_cents(amount_cents, "amount_cents")
+    amount = CENTS.check("amount_cents", amount_cents)
     pro = ProRata(weights)
     return dict(zip(pro.keys, pro.split(amount), strict=True))
 
@@ -299,29 +296,19 @@ class ProRata:
     __slots__ = ("keys", "total", "weights")
 
     def __init__(self, weights: Mapping[str, int]) -> None:
-        if not isinstance(weights, Mapping) or not weights:
-            raise ValueError(
-                f"weights={weights!r} must be a non-empty mapping of key -> int weight"
-            )
-        keys = tuple(weights)
-        ws = tuple(weights.values())
-        for key, w in zip(keys, ws, strict=True):
-            if type(key) is not str or type(w) is not int or w < 0:  # the checks, with messages
-                if not isinstance(key, str):
-                    raise ValueError(f"weights key {key!r} must be a str")
-                ws = tuple(check_cents(v, f"weights[{k!r}]") for k, v in weights.items())
-                break
-        self.keys: tuple[str, ...] = keys
-        self.weights: tuple[int, ...] = ws
-        self.total = sum(ws)
+        if not _WEIGHTS.check("weights", weights):  # a mapping, but empty
+            raise FieldError("weights", weights, _WEIGHTS.text)
+        self.keys: tuple[str, ...] = tuple(_KEY.check("weights key", k) for k in weights)
+        self.weights: tuple[int, ...] = tuple(
+            CENTS.check(f"weights[{k!r}]", w) for k, w in weights.items()
+        )
+        self.total = sum(self.weights)
         if self.total <= 0:
-            raise ValueError(f"weights total={self.total} must be > 0")
+            raise FieldError("sum(weights)", self.total, "must be > 0")
 
     def split(self, amount_cents: int) -> tuple[int, ...]:
         """Parts of ``amount_cents`` (int >= 0) by largest remainder, in ``keys`` order."""
-        amount = amount_cents
-        if type(amount) is not int or amount < 0:
-            amount = check_cents(amount_cents, "amount_cents")
+        amount = CENTS.check("amount_cents", amount_cents)
         total = self.total
         ws = self.weights
         parts = [amount * w // total for w in ws]
@@ -345,10 +332,7 @@ def monthly_due_dates(start: date, term_months: int) -> tuple[date, ...]:
     """Due dates of a monthly schedule: the same day of month as ``start`` in each of the next
     ``term_months`` months, clamped to the month's last day (Jan 31 -> Feb 28/29 -> Mar 31).
     Calendar days only; no business-day rolling."""
-    if not isinstance(start, date):
-        raise ValueError(f"start={start!r} must be a datetime.date")
-    n = _check_int(term_months, "term_months", 1)
-    return _due_dates(start, n)
+    return _due_dates(_DAY.check("start", start), _MONTHS.check("term_months", term_months))
 
 
 @lru_cache(maxsize=16384)

@@ -8,7 +8,7 @@ the rule accepts it (numpy integers become ``int``, a ratio becomes a ``float``,
 
 Rules are small immutable objects: :class:`Integer`, :class:`Number`, :class:`Rational`,
 :class:`Seconds`, :class:`Text`, :class:`Flag`, :class:`OneOf`, :class:`Bytes`,
-:class:`Pattern`, :class:`Day`; the common ones are ready made (:data:`POSITIVE_INT64`,
+:class:`Pattern`, :class:`Day`, :class:`Instance`; the common ones are ready made (:data:`POSITIVE_INT64`,
 :data:`NON_NEGATIVE_INT64`, :data:`SECONDS`, :data:`TEXT`, :data:`FLAG`).  A rule that relates two fields (``du <= dc``) raises
 ``FieldError(field, value, rule)`` itself, in the same format.  Integers are real integers:
 ``bool``, floats and strings are refused; numpy integers are accepted.
@@ -37,6 +37,7 @@ __all__ = [
     "Day",
     "FieldError",
     "Flag",
+    "Instance",
     "Integer",
     "Number",
     "OneOf",
@@ -341,6 +342,21 @@ class Day(Rule):
 
     def check(self, field: str, value: Any) -> Any:
         if isinstance(value, date) and not hasattr(value, "hour"):
+            return value
+        raise FieldError(field, value, self.text)
+
+
+class Instance(Rule):
+    """An instance of ``kinds`` (a type or a tuple of types), returned as is."""
+
+    __slots__ = ("kinds",)
+
+    def __init__(self, kinds: type | tuple[type, ...], text: str) -> None:
+        super().__init__(text)
+        self.kinds = kinds
+
+    def check(self, field: str, value: Any) -> Any:
+        if isinstance(value, self.kinds):
             return value
         raise FieldError(field, value, self.text)
 

@@ -15,7 +15,6 @@ from market.oracle.aggregator import (
     aggregate,
     divergence_gap,
     divergence_step,
-    source_state,
     twap,
 )
 from market.oracle.twap import (
@@ -35,7 +34,6 @@ __all__ = [
     "aggregate",
     "divergence_gap",
     "divergence_step",
-    "source_state",
     "twap",
     "twap_with_newest",
 ]

@@ -24,9 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from market.validation import FieldError, Number
+
 __all__ = ["twap", "twap_with_newest"]
 
 _INF = math.inf
+_NOW = Number(text="must be a finite number of seconds")
+_WINDOW = Number(0, lo_open=True)
+_PRICE = Number(0, lo_open=True)
 
 
 def twap_with_newest(
@@ -38,10 +43,8 @@ def twap_with_newest(
     ``ValueError`` for a non-positive or non-finite ``window_s``, a non-finite ``now``, times not
     in non-decreasing order (inside the scanned part), or a price that is not finite and > 0.
     """
-    if not -_INF < now < _INF:
-        raise ValueError(f"twap now={now!r}: must be a finite number of seconds")
-    if not 0 < window_s < _INF:
-        raise ValueError(f"twap window_s={window_s!r}: must be finite and > 0")
+    _NOW.check("now", now)
+    _WINDOW.check("window_s", window_s)
     i = len(history) - 1
     while i >= 0 and history[i][0] > now:
         i -= 1
@@ -57,12 +60,11 @@ def twap_with_newest(
     while i >= 0:
         t, p = history[i]
         if not t <= end:
-            raise ValueError(
-                f"twap history[{i}].t={t!r}: times must be finite and non-decreasing "
-                f"(next entry at {end!r})"
+            raise FieldError(
+                f"history[{i}].t", t, f"must be finite and <= the next entry's time {end!r}"
             )
         if not 0 < p < _INF:
-            raise ValueError(f"twap history[{i}].price={p!r}: must be finite and > 0")
+            _PRICE.check(f"history[{i}].price", p)  # raises
         lo = t if t > start else start
         dur = end - lo
         if dur > 0:

@@ -34,7 +34,6 @@ from market.oracle.aggregator import (
     SourceState,
     aggregate,
     divergence_step,
-    source_state,
 )
 from sim.agents.feeders import Feeder
 from sim.config.world import OraclesConfig
@@ -99,19 +98,18 @@ def _states(
     """The :class:`SourceState` of each feeder's newest publication at or before ``now``.
     ``memo`` (feeder id -> its last ``state_at`` answer and state) lets consecutive reads
     between two publications reuse the same (frozen, equal) object instead of building and
-    validating a new one (``state_at`` returns the very same tuple while it holds). New states
-    are built by :func:`market.oracle.aggregator.source_state` (same value and rules, cheaper)."""
+    validating a new one (``state_at`` returns the very same tuple while it holds)."""
     out = []
     for f in feeders:
         st = f.state_at(now)
         if st is None:
             continue
         if memo is None:
-            out.append(source_state(f.id, st[0], st[1]))
+            out.append(SourceState(f.id, st[0], st[1]))
             continue
         got = memo.get(f.id)
         if got is None or got[0] is not st:
-            got = memo[f.id] = (st, source_state(f.id, st[0], st[1]))
+            got = memo[f.id] = (st, SourceState(f.id, st[0], st[1]))
         out.append(got[1])
     return out
 

@@ -157,15 +157,15 @@ def test_cet_with_fractional_and_day_zero_flows() -> None:
 @pytest.mark.parametrize(
     ("received", "payments", "match"),
     [
-        (0, [(30, 100)], r"received_cents=0 must be > 0"),
-        (100, [], r"payments=\[\] must be a non-empty sequence"),
-        (100, [(30, 0)], r"no CET exists"),
-        (100, [(0, 100), (30, 5)], r"no CET exists"),
-        (100, [(-1, 100)], r"payments\[0\]\.days=-1 must be finite and >= 0"),
-        (100, [(30, 1.5)], r"payments\[0\]\.cents=1\.5 must be an integer"),
-        (100, [(30, 100, 1)], r"payments\[0\]=\(30, 100, 1\) must be a \(days, cents\) pair"),
-        (100, [("30", 100)], r"payments\[0\]\.days='30' must be a number"),
-        (100.0, [(30, 100)], r"received_cents=100\.0 must be an integer"),
+        (0, [(30, 100)], r"received_cents=0: must be a whole number of centavos > 0"),
+        (100, [], r"payments=\[\]: must be a non-empty sequence"),
+        (100, [(30, 0)], r"payments=\[\(30, 0\)\]: must pay something after day 0"),
+        (100, [(0, 100), (30, 5)], r"received_cents=100: must exceed the 100 cents paid on day 0"),
+        (100, [(-1, 100)], r"payments\[0\]\.days=-1: must be a finite number of days >= 0"),
+        (100, [(30, 1.5)], r"payments\[0\]\.cents=1\.5: must be a whole number of centavos"),
+        (100, [(30, 100, 1)], r"payments\[0\]=\(30, 100, 1\): must be a \(days, cents\) pair"),
+        (100, [("30", 100)], r'payments\[0\]\.days="30": must be a finite number of days'),
+        (100.0, [(30, 100)], r"received_cents=100\.0: must be a whole number of centavos"),
     ],
 )
 def test_cet_validation(received: object, payments: object, match: str) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from market.oracle.aggregator import (
     FAILOVER,
@@ -23,6 +22,7 @@ from market.oracle.aggregator import (
     divergence_step,
 )
 from market.oracle.twap import twap, twap_with_newest
+from market.validation import show
 
 CFG = OracleConfig()
 NOW = 1_000.0
@@ -48,11 +48,12 @@ def src(sid: str, price: float, age: float = 1.0) -> SourceState:
         ("quorum", 0, "must be None or an integer >= 1"),
         ("quorum", 2.0, "must be None or an integer >= 1"),
         ("secondary_quorum", -1, "must be None or an integer >= 1"),
-        ("mad_floor", -0.1, r"must be in \[0, 1\)"),
+        ("mad_floor", -0.1, r"must be a finite number in \[0, 1\)"),
     ],
 )
 def test_config_validation_names_field_value_and_rule(field: str, value: object, rule: str) -> None:
-    with pytest.raises(ValueError, match=rf"oracle\.{field}={value!r}: {rule}".replace("(", r"\(")):
+    prefix = re.escape(f"oracle.{field}={show(value)}: ")
+    with pytest.raises(ValueError, match=prefix + rule.replace("(", r"\(")):
         OracleConfig(**{field: value})  # type: ignore[arg-type]
 
 
@@ -69,7 +70,7 @@ def test_source_price_validation(price: object) -> None:
 
 
 def test_source_id_and_time_validation_and_coercion() -> None:
-    with pytest.raises(ValueError, match=r"source\.source_id='': must be a non-empty string"):
+    with pytest.raises(ValueError, match=r'source\.source_id="": must be a non-empty string'):
         SourceState("", 1.0, 0.0)
     with pytest.raises(ValueError, match=r"source\[a\]\.updated_at=nan: must be a finite"):
         SourceState("a", 1.0, math.nan)
@@ -78,15 +79,16 @@ def test_source_id_and_time_validation_and_coercion() -> None:
 
 
 def test_duplicate_ids_and_foreign_objects_rejected() -> None:
-    with pytest.raises(ValueError, match=r"primary source_id='a': duplicate source id"):
+    unique = "must be unique within the set"
+    with pytest.raises(ValueError, match=f'primary source_id="a": {unique}'):
         aggregate([src("a", 5.0), src("b", 5.0), src("a", 5.1)], NOW, CFG)
-    with pytest.raises(ValueError, match=r"secondary source_id='x': duplicate"):
+    with pytest.raises(ValueError, match=f'secondary source_id="x": {unique}'):
         aggregate([], NOW, CFG, secondary=[src("x", 5.0), src("x", 5.0)])
-    with pytest.raises(ValueError, match=r"secondary source_id='x': duplicate"):  # even if unused
+    with pytest.raises(ValueError, match=f'secondary source_id="x": {unique}'):  # even if unused
         aggregate([src("a", 5.0)], NOW, CFG, secondary=[src("x", 5.0), src("x", 5.0)])
-    with pytest.raises(ValueError, match=r"primary source=\(.*must be a SourceState"):
+    with pytest.raises(ValueError, match=r"primary source=\(.*: must be a SourceState"):
         aggregate([("a", 5.0, NOW)], NOW, CFG)  # type: ignore[list-item]
-    with pytest.raises(ValueError, match=r"oracle now=nan: must be a finite"):
+    with pytest.raises(ValueError, match=r"now=nan: must be a finite number of seconds"):
         aggregate([src("a", 5.0)], math.nan, CFG)
 
 
@@ -200,12 +202,12 @@ def test_twap_edge_cases() -> None:
     assert twap([(10.0, 5.0)], 10.0, 300.0) == 5.0  # zero weight: the standing price
     assert twap([(5.0, 1.0), (5.0, 3.0)], 10.0, 300.0) == 3.0  # same t: the later one stands
     with pytest.raises(
-        ValueError, match=r"history\[0\]\.t=6\.0: times must be finite and non-decreasing"
+        ValueError, match=r"history\[0\]\.t=6\.0: must be finite and <= the next entry's time"
     ):
         twap([(6.0, 1.0), (5.0, 3.0)], 10.0, 300.0)
-    with pytest.raises(ValueError, match=r"history\[1\]\.price=-3\.0: must be finite and > 0"):
+    with pytest.raises(ValueError, match=r"history\[1\]\.price=-3\.0: must be a finite number > 0"):
         twap([(4.0, 1.0), (5.0, -3.0)], 10.0, 300.0)
-    with pytest.raises(ValueError, match=r"twap window_s=0: must be finite and > 0"):
+    with pytest.raises(ValueError, match=r"window_s=0: must be a finite number > 0"):
         twap([(4.0, 1.0)], 10.0, 0)
 
 
@@ -264,24 +266,3 @@ def test_divergence_rejects_time_going_backwards() -> None:
         ValueError, match=r"now=99\.0: must not be earlier than state\.as_of=100\.0"
     ):
         _div([5.0, 5.2], 99.0, st)
-
-
-@given(
-    st.one_of(st.text(max_size=6), st.integers(), st.none()),
-    st.one_of(st.floats(allow_nan=True), st.integers(-5, 5), st.booleans(), st.text(max_size=2)),
-    st.one_of(st.floats(allow_nan=True), st.integers(-5, 5), st.booleans()),
-)
-def test_source_state_builds_the_same_value_under_the_same_rules(sid, price, updated) -> None:
-    from market.oracle.aggregator import source_state
-
-    try:
-        want = SourceState(sid, price, updated)
-    except ValueError as err:
-        with pytest.raises(ValueError) as got:
-            source_state(sid, price, updated)
-        assert str(got.value) == str(err)
-        return
-    got_state = source_state(sid, price, updated)
-    assert type(got_state) is SourceState
-    assert got_state == want and hash(got_state) == hash(want)
-    assert type(got_state.price) is float and type(got_state.updated_at) is float

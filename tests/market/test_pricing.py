@@ -45,10 +45,10 @@ def test_fee_is_exact_ceiling(funded: int, bps: int) -> None:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        ((-1, 50), r"funded_cents=-1 must be >= 0"),
-        ((100.0, 50), r"funded_cents=100\.0 must be an integer"),
-        ((100, -5), r"fee_bps=-5 must be an int >= 0"),
-        ((100, 0.5), r"fee_bps=0\.5 must be an int >= 0"),
+        ((-1, 50), r"funded_cents=-1: must be a whole number of centavos >= 0"),
+        ((100.0, 50), r"funded_cents=100\.0: must be a whole number of centavos"),
+        ((100, -5), r"fee_bps=-5: must be an integer >= 0"),
+        ((100, 0.5), r"fee_bps=0\.5: must be an integer >= 0"),
     ],
 )
 def test_fee_validation(args: tuple, match: str) -> None:
@@ -89,12 +89,12 @@ def test_risk_floor_monotone_in_k(pd: float, lgd: float, k1: float, k2: float) -
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        ((1.0, 0.5, 0.1), r"pd=1\.0 must be in \[0, 1\)"),
-        ((-0.01, 0.5, 0.1), r"pd=-0\.01 must be in \[0, 1\)"),
-        ((float("nan"), 0.5, 0.1), r"pd=nan must be finite"),
-        ((0.1, 1.5, 0.1), r"lgd=1\.5 must be in \[0, 1\]"),
-        ((0.1, 0.5, -0.1), r"k=-0\.1 must be >= 0"),
-        ((0.1, "0.5", 0.1), r"lgd='0\.5' must be an int, float, Decimal or Fraction"),
+        ((1.0, 0.5, 0.1), r"pd=1\.0: must be a finite number in \[0, 1\)"),
+        ((-0.01, 0.5, 0.1), r"pd=-0\.01: must be a finite number in \[0, 1\)"),
+        ((float("nan"), 0.5, 0.1), r"pd=nan: must be a finite number"),
+        ((0.1, 1.5, 0.1), r"lgd=1\.5: must be a finite number in \[0, 1\]"),
+        ((0.1, 0.5, -0.1), r"k=-0\.1: must be a finite number >= 0"),
+        ((0.1, "0.5", 0.1), r'lgd="0\.5": must be a finite number in \[0, 1\]'),
     ],
 )
 def test_risk_floor_validation(args: tuple, match: str) -> None:
@@ -176,7 +176,7 @@ def test_quote_properties(
         ({"headroom_bps": -1, "tick_bps": 5, "policy_cap_bps": 100}, r"headroom_bps=-1"),
         (
             {"headroom_bps": 0, "tick_bps": 0, "policy_cap_bps": 100},
-            r"tick_bps=0 must be an int >= 1",
+            r"tick_bps=0: must be an integer >= 1",
         ),
         ({"headroom_bps": 0, "tick_bps": 5, "policy_cap_bps": -3}, r"policy_cap_bps=-3"),
         ({"headroom_bps": 0, "tick_bps": 5.0, "policy_cap_bps": 100}, r"tick_bps=5\.0"),

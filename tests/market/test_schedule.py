@@ -102,13 +102,13 @@ def test_long_high_rate_drift_lands_on_last_installment() -> None:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        ((0, 1200, 12), r"principal_cents=0 must be > 0"),
-        ((-5, 1200, 12), r"principal_cents=-5 must be > 0"),
-        ((1000.0, 1200, 12), r"principal_cents=1000\.0 must be an integer"),
-        ((1000, -1, 12), r"apr_bps=-1 must be >= 0"),
-        ((1000, 12.5, 12), r"apr_bps=12\.5 must be an int"),
-        ((1000, 1200, 0), r"term_months=0 must be >= 1"),
-        ((1000, 1200, True), r"term_months=True must be an int"),
+        ((0, 1200, 12), r"principal_cents=0: must be a whole number of centavos > 0"),
+        ((-5, 1200, 12), r"principal_cents=-5: must be a whole number of centavos > 0"),
+        ((1000.0, 1200, 12), r"principal_cents=1000\.0: must be a whole number of centavos"),
+        ((1000, -1, 12), r"apr_bps=-1: must be an integer >= 0"),
+        ((1000, 12.5, 12), r"apr_bps=12\.5: must be an integer >= 0"),
+        ((1000, 1200, 0), r"term_months=0: must be an integer >= 1"),
+        ((1000, 1200, True), r"term_months=true: must be an integer >= 1"),
     ],
 )
 def test_schedule_validation(args: tuple, match: str) -> None:
@@ -146,13 +146,15 @@ def test_prepayment_properties(p: int, bps: int, n: int, data: st.DataObject) ->
 
 
 def test_prepayment_validation() -> None:
-    with pytest.raises(ValueError, match=r"days_since_due=31 must be <= days_in_period=30"):
+    with pytest.raises(ValueError, match=r"days_since_due=31: must be <= days_in_period=30"):
         prepayment(1000, 1200, 31, 30)
-    with pytest.raises(ValueError, match=r"days_in_period=0 must be >= 1"):
+    with pytest.raises(ValueError, match=r"days_in_period=0: must be an integer >= 1"):
         prepayment(1000, 1200, 0, 0)
-    with pytest.raises(ValueError, match=r"days_since_due=-1 must be >= 0"):
+    with pytest.raises(ValueError, match=r"days_since_due=-1: must be an integer >= 0"):
         prepayment(1000, 1200, -1, 30)
-    with pytest.raises(ValueError, match=r"balance_cents=-1 must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"balance_cents=-1: must be a whole number of centavos >= 0"
+    ):
         prepayment(-1, 1200, 1, 30)
 
 
@@ -202,12 +204,12 @@ def test_distribute_ties_by_key(amount: int, k: int) -> None:
 @pytest.mark.parametrize(
     ("amount", "weights", "match"),
     [
-        (-1, {"a": 1}, r"amount_cents=-1 must be >= 0"),
-        (10, {}, r"weights=\{\} must be a non-empty mapping"),
-        (10, {"a": 0}, r"weights total=0 must be > 0"),
-        (10, {"a": -1, "b": 2}, r"weights\['a'\]=-1 must be >= 0"),
-        (10, {"a": 1.5}, r"weights\['a'\]=1\.5 must be an integer"),
-        (10, {1: 1}, r"weights key 1 must be a str"),
+        (-1, {"a": 1}, r"amount_cents=-1: must be a whole number of centavos >= 0"),
+        (10, {}, r"weights=\{\}: must be a non-empty mapping"),
+        (10, {"a": 0}, r"sum\(weights\)=0: must be > 0"),
+        (10, {"a": -1, "b": 2}, r"weights\['a'\]=-1: must be a whole number of centavos >= 0"),
+        (10, {"a": 1.5}, r"weights\['a'\]=1\.5: must be a whole number of centavos"),
+        (10, {1: 1}, r"weights key=1: must be a string"),
         (Decimal(10), {"a": 1}, r"amount_cents=Decimal\('10'\)"),
     ],
 )
@@ -339,30 +341,32 @@ def test_pro_rata_validation_and_numpy_weights() -> None:
     pro = ProRata({"b": np.int64(1), "a": 1})
     assert pro.weights == (1, 1) and all(type(w) is int for w in pro.weights)
     assert pro.split(3) == (1, 2)  # the spare centavo goes to the smallest key on a tie
-    with pytest.raises(ValueError, match=r"weights\['a'\]=-1 must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"weights\['a'\]=-1: must be a whole number of centavos >= 0"
+    ):
         ProRata({"a": -1})
-    with pytest.raises(ValueError, match=r"weights key 1 must be a str"):
+    with pytest.raises(ValueError, match=r"weights key=1: must be a string"):
         ProRata({1: 1})  # type: ignore[dict-item]
-    with pytest.raises(ValueError, match=r"amount_cents=-1 must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"amount_cents=-1: must be a whole number of centavos >= 0"
+    ):
         pro.split(-1)
-    with pytest.raises(ValueError, match=r"amount_cents=1\.5 must be an integer"):
+    with pytest.raises(ValueError, match=r"amount_cents=1\.5: must be a whole number of centavos"):
         pro.split(1.5)  # type: ignore[arg-type]
 
 
-def test_schedule_columns_fast_path_keeps_the_argument_rules() -> None:
+def test_schedule_columns_takes_numpy_integers_and_keeps_the_argument_rules() -> None:
     import numpy as np
 
     from market.schedule import schedule_columns
 
     want = schedule_columns(1_234_567, 2_345, 18)
-    assert schedule_columns(np.int64(1_234_567), 2_345, 18) == want  # numpy principal: ok
-    with pytest.raises(ValueError, match=r"term_months=np.int64\(18\) must be an int"):
-        schedule_columns(1_234_567, 2_345, np.int64(18))
+    assert schedule_columns(np.int64(1_234_567), np.int32(2_345), np.int64(18)) == want
     assert schedule_columns(1_000, 0, 3) == (
         [333, 333, 334],
         [0, 0, 0],
         [333, 333, 334],
         [667, 334, 0],
     )
-    with pytest.raises(ValueError, match=r"apr_bps=True must be an int"):
+    with pytest.raises(ValueError, match=r"apr_bps=true: must be an integer >= 0"):
         schedule_columns(1_000, True, 3)
