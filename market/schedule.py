@@ -20,8 +20,7 @@ on every platform and Python build. :func:`price_schedule_decimal` is that rule 
 directly and kept as the reference. :func:`price_schedule` / :func:`schedule_columns` give
 exactly the same installments faster: the monthly rate (50-digit and as a double) and the
 annuity discount are memoised together per (``apr_bps``, ``n``) (a few hundred distinct inputs
-in a run; one cache lookup per schedule, after plain ``int`` arguments are checked inline), ``PMT``
-is computed in ``Decimal`` as above, and each month's interest takes a float fast path that is
+in a run; one cache lookup per schedule, after the arguments are checked), ``PMT`` is computed in ``Decimal`` as above, and each month's interest takes a float fast path that is
 provably exact or else falls back to the ``Decimal`` product:
 
   with ``i_f = float(i)`` (correctly rounded) and ``x = balance * i_f`` in IEEE-754 doubles,
@@ -135,8 +134,7 @@ def price_schedule(principal_cents: int, apr_bps: int, term_months: int) -> tupl
     ``round_half_even(P / n)`` with the last absorbing the rest), ``term_months >= 1``.
     Returns installments numbered 1..n; see the module docstring for the rounding rules.
     """
-    pay, inte, prin, bal = schedule_columns(principal_cents, apr_bps, term_months)
-    return tuple(map(Installment, range(1, len(pay) + 1), pay, inte, prin, bal))
+    return _installments(*schedule_columns(principal_cents, apr_bps, term_months))
 
 
 def schedule_columns(
@@ -169,8 +167,23 @@ def price_schedule_decimal(
         pmt = round_half_even(Fraction(p, n))
     else:
         pmt = _round_cents(_CTX.divide(_CTX.multiply(Decimal(p), i), _discount(apr_bps, n)))
-    pay, inte, prin, bal = _amortise_decimal(p, n, pmt, i)
-    return tuple(map(Installment, range(1, n + 1), pay, inte, prin, bal))
+    return _installments(*_amortise_decimal(p, n, pmt, i))
+
+
+def _installments(
+    payment: list[int], interest: list[int], principal: list[int], balance: list[int]
+) -> tuple[Installment, ...]:
+    """The schedule's columns as :class:`Installment` records, numbered from 1."""
+    return tuple(
+        Installment(
+            number=k + 1,
+            payment_cents=payment[k],
+            interest_cents=interest[k],
+            principal_cents=principal[k],
+            balance_cents=balance[k],
+        )
+        for k in range(len(payment))
+    )
 
 
 def _amortise_decimal(

@@ -213,7 +213,10 @@ def _select(
     kept_prices = sorted([s.price for s in kept])
     oldest = min([s.updated_at for s in kept])
     ids = tuple(sorted([s.source_id for s in kept]))
-    return OracleAnswer(OK, kept_prices[k // 2], ids, now - oldest, now), ""
+    answer = OracleAnswer(
+        status=OK, price=kept_prices[k // 2], sources=ids, age_s=now - oldest, as_of=now
+    )
+    return answer, ""
 
 
 def aggregate(
@@ -242,7 +245,9 @@ def aggregate(
     if tw is not None:
         age = now - tw[1]
         if age <= cfg.twap_max_age_s:
-            return OracleAnswer(FALLBACK_TWAP, tw[0], (), age, now, why)
+            return OracleAnswer(
+                status=FALLBACK_TWAP, price=tw[0], sources=(), age_s=age, as_of=now, reason=why
+            )
         reasons.append(f"twap: newest input {age:g} s old > twap_max_age_s={cfg.twap_max_age_s:g}")
     else:
         reasons.append("twap: no history")
@@ -250,12 +255,19 @@ def aggregate(
         sec, why2 = _select(secondary, now, cfg, cfg.secondary_quorum, "secondary")
         if sec is not None:
             return OracleAnswer(
-                FAILOVER, sec.price, sec.sources, sec.age_s, now, "; ".join(reasons)
+                status=FAILOVER,
+                price=sec.price,
+                sources=sec.sources,
+                age_s=sec.age_s,
+                as_of=now,
+                reason="; ".join(reasons),
             )
         reasons.append(why2)
     else:
         reasons.append("secondary: none configured")
-    return OracleAnswer(NO_PRICE, None, (), None, now, "; ".join(reasons))
+    return OracleAnswer(
+        status=NO_PRICE, price=None, sources=(), age_s=None, as_of=now, reason="; ".join(reasons)
+    )
 
 
 # ---------------------------------------------------------------------------- divergence watch
@@ -298,8 +310,8 @@ def divergence_step(
         raise FieldError("now", now, f"must not be earlier than state.as_of={state.as_of!r}")
     gap = divergence_gap(sources, now, cfg)
     if gap <= cfg.divergence:
-        return DivergenceState(False, None, None, gap, now)
+        return DivergenceState(red=False, since=None, red_since=None, gap=gap, as_of=now)
     since = state.since if state.since is not None else now
     red = now - since > cfg.divergence_for_s
     red_since = (state.red_since if state.red_since is not None else now) if red else None
-    return DivergenceState(red, since, red_since, gap, now)
+    return DivergenceState(red=red, since=since, red_since=red_since, gap=gap, as_of=now)

@@ -56,26 +56,41 @@ def make_auction(n: int, seed: int = 20240601) -> tuple[Any, Any, Any]:
     revealed = rng.random(n) >= 0.02
     ids = [f"o{i:07d}" for i in range(n)]
     lenders = [f"l{i % max(1, n // 20):06d}" for i in range(n)]
-    cols = OfferColumns(ids, lenders, amount, rate, t, revealed)
+    cols = OfferColumns(
+        offer_id=ids,
+        lender=lenders,
+        amount_cents=amount,
+        rate_bps=rate,
+        committed_at=t,
+        revealed=revealed,
+    )
     eligible = revealed & (amount >= 1000) & (rate % 5 == 0) & (rate <= 3000)
-    request = AuctionRequest(1, "b1", max(1, int(amount[eligible].sum()) * 2 // 5), 3000, 12, 0)
+    request = AuctionRequest(
+        auction_id=1,
+        borrower="b1",
+        amount_cents=max(1, int(amount[eligible].sum()) * 2 // 5),
+        max_rate_bps=3000,
+        term_months=12,
+        opened_at=0,
+    )
     return request, cols, AuctionRules()
 
 
 def _offers(cols: Any) -> list[Any]:
     from market.auction.types import Offer
 
+    amounts, rates = cols.amount_cents.tolist(), cols.rate_bps.tolist()
+    times, revealed = cols.committed_at.tolist(), cols.revealed.tolist()
     return [
-        Offer(i, lender, a, r, t, v)
-        for i, lender, a, r, t, v in zip(
-            cols.offer_id,
-            cols.lender,
-            cols.amount_cents.tolist(),
-            cols.rate_bps.tolist(),
-            cols.committed_at.tolist(),
-            cols.revealed.tolist(),
-            strict=True,
+        Offer(
+            offer_id=cols.offer_id[k],
+            lender=cols.lender[k],
+            amount_cents=amounts[k],
+            rate_bps=rates[k],
+            committed_at=times[k],
+            revealed=revealed[k],
         )
+        for k in range(len(cols))
     ]
 
 
