@@ -39,7 +39,7 @@ byte-stable for a given run. Definitions:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -108,18 +108,56 @@ def _claims_value(loans: pd.DataFrame, lgd: float) -> np.ndarray:
     return np.where(status == "DELINQUENT", bal * (1.0 - lgd), bal + accrued)
 
 
+#: ledger kinds of the payments a lender receives
+_RECEIVED = ("installment", "prepayment", "recovery")
+_FLOW_COLUMNS = ("t_s", "src", "dst", "amount_cents", "kind")
+
+
+def _cash_flows(
+    batches: Iterable[pd.DataFrame], pool_acct: str | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The ledger cash flows of the non-pool lenders together and of the pool, from the
+    postings in ``batches`` (row order): ``who -> (t_s, cents)``, the fundings (``lock``,
+    negative) first, then the payments received, each in posting order."""
+    parts: dict[str, tuple[list[np.ndarray], ...]] = {
+        who: ([], [], [], []) for who in ("lenders", "pool")
+    }
+    for b in batches:
+        t = b["t_s"].to_numpy(dtype=np.float64)
+        amt = b["amount_cents"].to_numpy(dtype=np.float64)
+        src, dst, kind = b["src"], b["dst"], b["kind"]
+        received = kind.isin(_RECEIVED).to_numpy(dtype=bool)
+        lock = (kind == "lock").to_numpy(dtype=bool)
+        masks = {
+            "lenders": (
+                lock & src.str.startswith("lender:").to_numpy(dtype=bool),
+                received & dst.str.startswith("lender:").to_numpy(dtype=bool),
+            )
+        }
+        if pool_acct is not None:
+            masks["pool"] = (
+                lock & (src == pool_acct).to_numpy(dtype=bool),
+                received & (dst == pool_acct).to_numpy(dtype=bool),
+            )
+        for who, (out_mask, in_mask) in masks.items():
+            out_t, out_c, in_t, in_c = parts[who]
+            out_t.append(t[out_mask])
+            out_c.append(-amt[out_mask])
+            in_t.append(t[in_mask])
+            in_c.append(amt[in_mask])
+    return {
+        who: (np.concatenate([*out_t, *in_t, []]), np.concatenate([*out_c, *in_c, []]))
+        for who, (out_t, out_c, in_t, in_c) in parts.items()
+    }
+
+
 def _returns(
-    ledger: pd.DataFrame, loans: pd.DataFrame, end_s: float, lgd: float, pool_acct: str | None
+    flows: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    loans: pd.DataFrame,
+    end_s: float,
+    lgd: float,
+    pool_acct: str | None,
 ) -> tuple[float | None, float | None]:
-    src = ledger["src"].to_numpy()
-    dst = ledger["dst"].to_numpy()
-    kind = ledger["kind"].to_numpy()
-    amt = ledger["amount_cents"].to_numpy(dtype=np.float64)
-    t = ledger["t_s"].to_numpy(dtype=np.float64)
-    received = np.isin(kind, ("installment", "prepayment", "recovery"))
-    lock = kind == "lock"
-    is_lender_src = np.char.startswith(src.astype(str), "lender:")
-    is_lender_dst = np.char.startswith(dst.astype(str), "lender:")
     value = _claims_value(loans, lgd)
     principal = loans["principal_cents"].to_numpy(dtype=np.float64)
     pool_share = np.divide(
@@ -131,16 +169,15 @@ def _returns(
     out: list[float | None] = []
     for who in ("lenders", "pool"):
         if who == "lenders":
-            out_mask, in_mask = lock & is_lender_src, received & is_lender_dst
             terminal = float(np.sum(value * (1.0 - pool_share)))
         else:
             if pool_acct is None:
                 out.append(None)
                 continue
-            out_mask, in_mask = lock & (src == pool_acct), received & (dst == pool_acct)
             terminal = float(np.sum(value * pool_share))
-        tt = np.concatenate([t[out_mask], t[in_mask], [end_s]])
-        cc = np.concatenate([-amt[out_mask], amt[in_mask], [terminal]])
+        t, cents = flows[who]
+        tt = np.concatenate([t, [end_s]])
+        cc = np.concatenate([cents, [terminal]])
         out.append(irr_annual(tt, cc))
     return out[0], out[1]
 
@@ -190,6 +227,48 @@ def _calibration(loans: pd.DataFrame, end_s: float) -> dict[str, Any]:
     }
 
 
+#: the columns of each table the KPIs read
+_USED: dict[str, tuple[str, ...]] = {
+    "requests": ("request_id", "t_s"),
+    "decisions": ("decision", "reason", "ttvp_ms"),
+    "auctions": (
+        "request_id",
+        "amount_cents",
+        "extensions",
+        "clearing_rate_bps",
+        "filled_cents",
+        "confirmed_at",
+        "funding_apr",
+        "insufficient_funds",
+        "final_status",
+    ),
+    "offers": ("lender", "reject_reason", "outcome", "allocated_cents"),
+    "loans": (
+        "principal_cents",
+        "pool_cents",
+        "pd_model",
+        "hazard_true",
+        "cet_annual",
+        "outcome",
+        "missed_at",
+        "written_off_cents",
+        "exposure_months",
+        "balance_end_cents",
+        "accrued_interest_end_cents",
+        "dpd_end",
+        "hhi",
+        "fee_cents",
+    ),
+}
+
+
+def _columns(tables: Mapping[str, pd.DataFrame], name: str, cols: tuple[str, ...]) -> pd.DataFrame:
+    """Columns ``cols`` of table ``name`` (read alone when ``tables`` can)."""
+    if hasattr(tables, "read"):
+        return tables.read(name, cols)
+    return tables[name][list(cols)]
+
+
 def compute_kpis(
     tables: Mapping[str, pd.DataFrame],
     *,
@@ -199,11 +278,24 @@ def compute_kpis(
     pool: Mapping[str, Any] | None = None,
     attest: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """KPIs of a run from its tables (see the module docstring for every definition)."""
+    """KPIs of a run from its tables (see the module docstring for every definition).
+
+    Reads only the columns it needs, through ``tables.read(name, columns)`` and, for the
+    ledger, ``tables.batches(name, columns)`` row group by row group when ``tables`` offers
+    them (:class:`sim.tables.files.EventTables`), else from the DataFrames of the mapping."""
     from market.cet import percent_2dp
 
-    req, dec, auc = tables["requests"], tables["decisions"], tables["auctions"]
-    offers, loans, ledger = tables["offers"], tables["loans"], tables["ledger"]
+    req = _columns(tables, "requests", _USED["requests"])
+    dec = _columns(tables, "decisions", _USED["decisions"])
+    auc = _columns(tables, "auctions", _USED["auctions"])
+    offers = _columns(tables, "offers", _USED["offers"])
+    loans = _columns(tables, "loans", _USED["loans"])
+    pool_acct = pool.get("account") if pool else None
+    if hasattr(tables, "batches"):
+        postings = tables.batches("ledger", _FLOW_COLUMNS)
+    else:
+        postings = iter([tables["ledger"]])
+    flows = _cash_flows(postings, pool_acct)
     k: dict[str, Any] = {}
     n_dec = len(dec)
     decision = dec["decision"].to_numpy()
@@ -274,7 +366,7 @@ def compute_kpis(
         k["hhi_platform"] = None
     k["pool_utilisation"] = _r(pool.get("utilisation")) if pool else None
     k["pool_nav_per_token"] = _r(pool.get("nav_per_token")) if pool else None
-    r_l, r_p = _returns(ledger, loans, end_s, lgd, pool.get("account") if pool else None)
+    r_l, r_p = _returns(flows, loans, end_s, lgd, pool_acct)
     k["lender_return_annual"] = _r(r_l)
     k["pool_return_annual"] = _r(r_p)
     cet = loans["cet_annual"].to_numpy(dtype=np.float64)

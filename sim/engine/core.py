@@ -8,13 +8,19 @@ lenders and the pool — and owns the operations the processes call:
   lender:<id>:free`` / ``pool:<id>``, the pool minting tokens 1:1) and starts the arrival
   process (one :func:`sim.engine.decision.request_process` per request);
 - :meth:`Engine.pricing_event` / :meth:`Engine.decide` record a pricing attempt / a decision
-  (table row + sink record);
-- :meth:`Engine.open_auction` starts one :func:`sim.engine.auctions.auction_process`;
+  of a request (:class:`sim.engine.decision.RequestCtx`): table row + sink record;
+- :meth:`Engine.open_auction` starts one :func:`sim.engine.auctions.auction_process`; when it
+  ends, the auction's row and its offers' rows are written from its final state;
 - :meth:`Engine.fund` moves the money of a confirmed auction (lock, disburse, fee), hands the
   settlement to the sink (``settle_auction`` with the escrow balance after LoanConfirmed,
   which locks and pays out in one step, and the auction ``rules``), lets the borrower spend
-  the cash and originates the loan (:class:`sim.engine.loans.LoanBook`);
-- :meth:`Engine.finish` writes the auctions, offers and loans rows from the final state.
+  the cash and originates the loan (:class:`sim.engine.loans.LoanBook`, which hands every
+  loan that ends back for its ``loans`` row) and keeps its CET inputs (:attr:`Engine.cets`);
+- :meth:`Engine.finish` writes the rows of the auctions still open and the loans still
+  outstanding, as of the end of the run.
+
+Only live state stays in memory: the open auctions, the outstanding loans, the ledger's
+balances; every row goes to the event log (:class:`sim.tables.events.EventLog`) as it is made.
 
 Random streams (``SeedTree`` component names): ``borrowers.arrivals``,
 ``borrowers.population``, ``lenders.population``, ``lenders.bids``, ``pool.bids``,
@@ -24,12 +30,10 @@ Random streams (``SeedTree`` component names): ``borrowers.arrivals``,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from market.calendar import DAY_S, sim_date
 from market.oracle.aggregator import OracleAnswer
@@ -38,13 +42,15 @@ from sim.agents.lenders import LenderBook
 from sim.agents.pool import Pool
 from sim.agents.population import sample_borrowers
 from sim.engine.auctions import AuctionCtx, auction_process, settle_payload
-from sim.engine.decision import request_process
+from sim.engine.cet_fast import LoanCets
+from sim.engine.decision import RequestCtx, request_process
 from sim.engine.latency import LatencySampler
-from sim.engine.loans import LoanBook
+from sim.engine.loans import Loan, LoanBook, loan_row
 from sim.engine.pricing import FundingCurve, Priced
 from sim.ledger.book import ESCROW, PLATFORM_FEES, Ledger
 from sim.model.batcher import DynamicBatcher
 from sim.tables.events import EventLog
+from sim.tables.rows import DecisionRow, PricingEventRow
 
 if TYPE_CHECKING:
     import simpy
@@ -78,6 +84,7 @@ class Engine:
         *,
         scorer: Any,
         sink: Any,
+        log: EventLog,
         ledger: Ledger | None = None,
     ) -> None:
         self.scenario = scenario
@@ -98,7 +105,7 @@ class Engine:
         self.twap_max_age_s = float(agg.twap_max_age_s)
         self.ledger = ledger if ledger is not None else Ledger()
         self.ledger.allow_negative("debt:")
-        self.log = EventLog()
+        self.log = log
         self.funding = FundingCurve()
         model_cfg = scenario.model
         self.latency = LatencySampler(scenario.latency, model_cfg.inference_ms, seeds.rng)
@@ -143,8 +150,12 @@ class Engine:
             pool_account=self.pool.account if self.pool is not None else None,
             on_pool_principal=self._pool_delta,
             start_date=self.start_date,
+            on_end=self._loan_ended,
         )
-        self.auctions: list[AuctionCtx] = []
+        self.cets = LoanCets()
+        #: auctions not concluded yet, by id (a concluded one is written out and dropped)
+        self.open_auctions: dict[int, AuctionCtx] = {}
+        self.auctions_opened = 0
         self._pricing_seq = 0
         self._lender_apr_cache: dict[tuple[int, date, int], float] = {}
         self.pool_utilisation: float | None = None
@@ -207,41 +218,41 @@ class Engine:
     # ------------------------------------------------------------------ recording
     def pricing_event(
         self,
-        rid: int,
-        attempt: int,
+        req: RequestCtx,
         answer: OracleAnswer,
-        pd: float,
         priced: Priced | None,
         outcome: str,
         reason: str | None = None,
     ) -> None:
-        """Record one pricing attempt (row + ``price`` record). ``reason`` (default: the
-        answer's own) says why an attempt was not priced."""
+        """Record attempt ``req.attempts`` to price ``req`` (row + ``price`` record).
+        ``reason`` (default: the answer's own) says why an attempt was not priced."""
         now = self.env.now
         eid = self._pricing_seq
         self._pricing_seq += 1
         q = priced.quote if priced is not None else None
         valid = priced is not None
-        row = (
-            eid,
-            rid,
-            now,
-            attempt,
-            "cdi",
-            answer.status,
-            math.nan if answer.price is None else float(answer.price),
-            math.nan if answer.age_s is None else float(answer.age_s),
-            ",".join(answer.sources),
-            answer.reason if reason is None else reason,
-            valid,
-            priced.funding_apr if priced is not None else math.nan,
-            priced.k if priced is not None else math.nan,
-            pd,
-            q.r_min_bps if q is not None else None,
-            q.max_rate_bps if q is not None else None,
-            outcome,
+        rid, attempt, pd = req.request_id, req.attempts, req.pd
+        self.log.rows["pricing_events"].append(
+            PricingEventRow(
+                event_id=eid,
+                request_id=rid,
+                t_s=now,
+                attempt=attempt,
+                feed="cdi",
+                oracle_status=answer.status,
+                oracle_price=math.nan if answer.price is None else float(answer.price),
+                oracle_age_s=math.nan if answer.age_s is None else float(answer.age_s),
+                oracle_sources=",".join(answer.sources),
+                oracle_reason=answer.reason if reason is None else reason,
+                valid=valid,
+                funding_apr=priced.funding_apr if priced is not None else math.nan,
+                k=priced.k if priced is not None else math.nan,
+                pd=pd,
+                r_min_bps=q.r_min_bps if q is not None else None,
+                max_rate_bps=q.max_rate_bps if q is not None else None,
+                outcome=outcome,
+            )
         )
-        self.log.rows["pricing_events"].append(row)
         if not self._payloads:
             self.sink.record("price", _NO_PAYLOAD, now)
             return
@@ -263,42 +274,31 @@ class Engine:
             now,
         )
 
-    def decide(
-        self,
-        rid: int,
-        decision: str,
-        reason: str | None,
-        pd: float,
-        amount: int,
-        approved: int,
-        r_min_bps: int | None,
-        max_rate_bps: int | None,
-        oracle_status: str,
-        ttvp_ms: float,
-        decision_ms: float,
-        parts: tuple[float, float, float, float, float],
-        batch_size: int,
-        attempts: int,
-    ) -> None:
-        """Record one decision (row + ``decision`` record)."""
+    def decide(self, req: RequestCtx) -> None:
+        """Record the decision on ``req`` now (row + ``decision`` record); the decision time
+        is the time since the request arrived."""
         now = self.env.now
         self.log.rows["decisions"].append(
-            (
-                rid,
-                now,
-                decision,
-                reason,
-                pd,
-                amount,
-                approved,
-                r_min_bps,
-                max_rate_bps,
-                oracle_status,
-                ttvp_ms,
-                decision_ms,
-                *parts,
-                batch_size,
-                attempts,
+            DecisionRow(
+                request_id=req.request_id,
+                t_s=now,
+                decision=req.decision,
+                reason=req.reason,
+                pd_model=req.pd,
+                amount_requested_cents=req.amount_cents,
+                amount_approved_cents=req.approved_cents,
+                r_min_bps=req.r_min_bps,
+                max_rate_bps=req.max_rate_bps,
+                oracle_status=req.oracle_status,
+                ttvp_ms=req.ttvp_ms,
+                decision_ms=(now - req.t0) * 1000.0,
+                network_ms=req.network_ms,
+                batch_wait_ms=req.batch_wait_ms,
+                inference_ms=req.inference_ms,
+                oracle_ms=req.oracle_ms,
+                pricing_ms=req.pricing_ms,
+                batch_size=req.batch_size,
+                attempts=req.attempts,
             )
         )
         if not self._payloads:
@@ -307,14 +307,14 @@ class Engine:
         self.sink.record(
             "decision",
             {
-                "request_id": rid,
-                "borrower": self.borrower_id(rid),
-                "decision": decision,
-                "reason": reason,
-                "pd": pd,
-                "amount_cents": approved,
-                "max_rate_bps": max_rate_bps,
-                "ttvp_ms": _f(ttvp_ms),
+                "request_id": req.request_id,
+                "borrower": req.borrower,
+                "decision": req.decision,
+                "reason": req.reason,
+                "pd": req.pd,
+                "amount_cents": req.approved_cents,
+                "max_rate_bps": req.max_rate_bps,
+                "ttvp_ms": _f(req.ttvp_ms),
             },
             now,
         )
@@ -331,22 +331,40 @@ class Engine:
     # ------------------------------------------------------------------ auctions and funding
     def open_auction(
         self,
-        rid: int,
-        borrower: str,
-        amount: int,
+        req: RequestCtx,
+        *,
+        amount_cents: int,
         max_rate_bps: int,
-        term: int,
-        pd: float,
         cdi: float,
         funding_apr: float,
     ) -> AuctionCtx:
-        """Open the auction of approved request ``rid`` now (auction id = request id)."""
+        """Open the auction of approved request ``req`` now (auction id = request id); its
+        rows are written when its process ends."""
+        rid = req.request_id
         ctx = AuctionCtx(
-            rid, rid, borrower, self.env.now, amount, max_rate_bps, term, pd, cdi, funding_apr
+            auction_id=rid,
+            request_id=rid,
+            borrower=req.borrower,
+            opened_at=self.env.now,
+            amount_cents=amount_cents,
+            max_rate_bps=max_rate_bps,
+            term_months=req.term_months,
+            pd_model=req.pd,
+            cdi=cdi,
+            funding_apr=funding_apr,
         )
-        self.auctions.append(ctx)
-        self.env.process(auction_process(self, ctx))
+        self.open_auctions[rid] = ctx
+        self.auctions_opened += 1
+        proc = self.env.process(auction_process(self, ctx))
+        proc.callbacks.append(lambda _: self._auction_concluded(ctx))
         return ctx
+
+    def _auction_concluded(self, ctx: AuctionCtx) -> None:
+        """Write the rows of an auction whose process ended and drop it."""
+        del self.open_auctions[ctx.auction_id]
+        rows = self.log.rows
+        rows["auctions"].append(ctx.auction_row())
+        rows["offers"].extend(ctx.offer_rows())
 
     def release(self, ctx: AuctionCtx) -> None:
         """The auction concluded: its offers no longer count as the lenders' open offers."""
@@ -379,7 +397,7 @@ class Engine:
         if filled - fee:
             led.transfer(now, b_cash, "external", filled - fee, "spend", aid)
         allocations = [(acct[a.lender], a.amount_cents, a.rate_bps) for a in result.allocations]
-        self.loans.originate(
+        loan = self.loans.originate(
             loan_id=aid,
             request_id=ctx.request_id,
             borrower=ctx.borrower,
@@ -389,53 +407,25 @@ class Engine:
             pd_model=ctx.pd_model,
             hazard_true=float(self.hazard_true[ctx.request_id]),
         )
+        # the contract CET: received = principal - fee, the schedule on its due dates
+        self.cets.add(
+            aid,
+            loan.principal_cents - loan.fee_cents,
+            loan.pay_cents,
+            [(t - loan.funded_at) / DAY_S for t in loan.due_s],
+        )
+
+    def _loan_ended(self, loan: Loan) -> None:
+        """Write the row of a loan whose process ended (its CET is set at the end)."""
+        self.log.rows["loans"].append(loan_row(loan, self.env.now))
 
     # ------------------------------------------------------------------ end of run
-    def finish(self, t_end: float, cet_of: Callable[[Any], float]) -> None:
-        """Write auctions, offers and loans rows as of ``t_end``."""
-        log = self.log
-        for ctx in self.auctions:
-            log.rows["auctions"].append(ctx.auction_row())
-            log.rows["offers"].extend(ctx.offer_rows())
-        for loan in self.loans.loans:
-            dpd = 0
-            if loan.status == "DELINQUENT":
-                dpd = int((t_end - loan.missed_at) // DAY_S)
-            exposure = loan.exposure_months
-            if loan.status == "ACTIVE":
-                exposure = float(sum(1 for t in loan.due_s if t <= t_end))
-            n_lenders = len({a for t in loan.tranches for a in t.weights})
-            by_lender: dict[str, int] = {}
-            for t in loan.tranches:
-                for a, w in t.weights.items():
-                    by_lender[a] = by_lender.get(a, 0) + w
-            s = np.asarray(list(by_lender.values()), dtype=np.float64) / loan.principal_cents
-            log.rows["loans"].append(
-                (
-                    loan.loan_id,
-                    loan.request_id,
-                    loan.borrower,
-                    loan.funded_at,
-                    loan.principal_cents,
-                    loan.fee_cents,
-                    loan.rate_bps,
-                    loan.term_months,
-                    loan.installment(1)[0],
-                    n_lenders,
-                    float(np.sum(s * s)),
-                    loan.pool_cents,
-                    loan.pd_model,
-                    loan.hazard_true,
-                    cet_of(loan),
-                    loan.status,
-                    loan.ended_at,
-                    loan.missed_at,
-                    loan.written_off_at,
-                    loan.recovered_cents,
-                    loan.written_off_cents,
-                    float(exposure),
-                    loan.balance_cents if loan.status not in ("REPAID", "PREPAID") else 0,
-                    loan.accrued_interest(t_end),
-                    dpd,
-                )
-            )
+    def finish(self, t_end: float) -> None:
+        """Write the rows of the auctions still open and the loans still outstanding, as of
+        ``t_end``."""
+        rows = self.log.rows
+        for ctx in self.open_auctions.values():
+            rows["auctions"].append(ctx.auction_row())
+            rows["offers"].extend(ctx.offer_rows())
+        for loan in self.loans.outstanding.values():
+            rows["loans"].append(loan_row(loan, t_end))

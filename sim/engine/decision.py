@@ -24,18 +24,50 @@ sink; every decision a ``decisions`` row and a ``decision`` record.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from market.oracle.aggregator import NO_PRICE, OracleAnswer
 from sim.engine.pricing import answer_valid_at, price
+from sim.tables.rows import RequestRow
 
 if TYPE_CHECKING:
     from sim.engine.core import Engine
 
-__all__ = ["request_process"]
+__all__ = ["APPROVED", "DECLINED", "RequestCtx", "request_process"]
 
 APPROVED = "APPROVED"
 DECLINED = "DECLINED"
+
+
+@dataclass(slots=True)
+class RequestCtx:
+    """One loan request through the decision core: what was asked, what the model and the
+    oracle said, what was decided and where the time went (simulated ms). Built by keyword on
+    arrival, filled in as the request proceeds, recorded by :meth:`Engine.decide` (its
+    ``decisions`` row and ``decision`` record)."""
+
+    request_id: int
+    t0: float
+    borrower: str
+    amount_cents: int
+    term_months: int
+    pd: float = math.nan
+    batch_size: int = 0
+    network_ms: float = 0.0
+    batch_wait_ms: float = 0.0
+    inference_ms: float = 0.0
+    oracle_ms: float = 0.0
+    pricing_ms: float = 0.0
+    attempts: int = 0
+    # the decision
+    decision: str = DECLINED
+    reason: str | None = None
+    approved_cents: int = 0
+    r_min_bps: int | None = None
+    max_rate_bps: int | None = None
+    oracle_status: str = ""
+    ttvp_ms: float = math.nan  # time to valid price; NaN when the request was never priced
 
 
 def _expired(answer: OracleAnswer, now: float, staleness_s: float, twap_max_age_s: float) -> str:
@@ -51,119 +83,99 @@ def _expired(answer: OracleAnswer, now: float, staleness_s: float, twap_max_age_
 def request_process(eng: Engine, rid: int):
     """The simpy process of request ``rid`` (see the module docstring)."""
     env = eng.env
-    t0 = env.now
     lat = eng.latency
     cfg = eng.engine_cfg
-    amount = int(eng.amount_cents[rid])
-    term = int(eng.term_months[rid])
-    borrower = eng.borrower_id(rid)
-    eng.log.add(
-        "requests",
-        (rid, t0, borrower, amount, term, float(eng.pd_true[rid]), float(eng.hazard_true[rid])),
+    req = RequestCtx(
+        request_id=rid,
+        t0=env.now,
+        borrower=eng.borrower_id(rid),
+        amount_cents=int(eng.amount_cents[rid]),
+        term_months=int(eng.term_months[rid]),
     )
-    net_ms = lat.network()
-    yield env.timeout(net_ms / 1000.0)
+    eng.log.rows["requests"].append(
+        RequestRow(
+            request_id=rid,
+            t_s=req.t0,
+            borrower=req.borrower,
+            amount_cents=req.amount_cents,
+            term_months=req.term_months,
+            pd_true=float(eng.pd_true[rid]),
+            hazard_true=float(eng.hazard_true[rid]),
+        )
+    )
+    req.network_ms = lat.network()
+    yield env.timeout(req.network_ms / 1000.0)
     batch, k = eng.batcher.submit(eng.features[rid])
-    pd, wait_ms, infer_ms, batch_size = (yield batch)[k]
-    pd = float(pd)
-    attempts = 0
-    oracle_ms = 0.0
-    pricing_ms = 0.0
+    pd, req.batch_wait_ms, req.inference_ms, req.batch_size = (yield batch)[k]
+    req.pd = float(pd)
     while True:
-        attempts += 1
+        req.attempts += 1
         o_ms = lat.oracle_read()
-        oracle_ms += o_ms
+        req.oracle_ms += o_ms
         yield env.timeout(o_ms / 1000.0)
         answer = eng.oracles.read("cdi", env.now)
         valid = answer.status != NO_PRICE
         why = None
         if valid:
             p_ms = lat.pricing()
-            pricing_ms += p_ms
+            req.pricing_ms += p_ms
             yield env.timeout(p_ms / 1000.0)
             valid = answer_valid_at(answer, env.now, eng.staleness_s, eng.twap_max_age_s)
             if not valid:
                 why = _expired(answer, env.now, eng.staleness_s, eng.twap_max_age_s)
         if valid:
             break
-        retry = cfg.no_price_action == "defer" and attempts <= cfg.no_price_max_retries
-        outcome = "DEFERRED" if retry else "NO_PRICE"
-        eng.pricing_event(rid, attempts, answer, pd, None, outcome, why)
+        retry = cfg.no_price_action == "defer" and req.attempts <= cfg.no_price_max_retries
+        eng.pricing_event(req, answer, None, "DEFERRED" if retry else "NO_PRICE", why)
         if not retry:
-            decision_ms = (env.now - t0) * 1000.0
-            eng.decide(
-                rid,
-                DECLINED,
-                "NO_PRICE",
-                pd,
-                amount,
-                0,
-                None,
-                None,
-                answer.status,
-                math.nan,
-                decision_ms,
-                (net_ms, wait_ms, infer_ms, oracle_ms, pricing_ms),
-                batch_size,
-                attempts,
-            )
+            req.reason = "NO_PRICE"
+            req.oracle_status = answer.status
+            eng.decide(req)
             return
         yield env.timeout(cfg.no_price_retry_s)
 
     now = env.now
-    ttvp_ms = (now - t0) * 1000.0
+    req.ttvp_ms = (now - req.t0) * 1000.0
     priced = price(
-        pd,
+        req.pd,
         float(answer.price),
         eng.calendar_date(now),
-        term,
+        req.term_months,
         cfg,
         eng.rules.tick_bps,
         eng.funding,
     )
     q = priced.quote
     reason = None
-    approved_amount = amount
-    if pd > cfg.max_pd:
+    approved_amount = req.amount_cents
+    if req.pd > cfg.max_pd:
         reason = "PD_ABOVE_MAX"
     elif not q.approved:
         reason = q.reason or "DECLINED"
     else:
-        cap = cfg.amount_cap_cents(pd)
-        if cap is not None and amount > cap:
+        cap = cfg.amount_cap_cents(req.pd)
+        if cap is not None and req.amount_cents > cap:
             if cfg.amount_cap_action == "decline":
                 reason = "AMOUNT_ABOVE_CAP"
             else:
                 approved_amount = cap
     decision = DECLINED if reason is not None else APPROVED
-    if decision == APPROVED and approved_amount != amount:
+    if decision == APPROVED and approved_amount != req.amount_cents:
         reason = "AMOUNT_CAPPED"
-    eng.pricing_event(rid, attempts, answer, pd, priced, decision)
-    eng.decide(
-        rid,
-        decision,
-        reason,
-        pd,
-        amount,
-        approved_amount if decision == APPROVED else 0,
-        q.r_min_bps,
-        q.max_rate_bps,
-        answer.status,
-        ttvp_ms,
-        ttvp_ms,
-        (net_ms, wait_ms, infer_ms, oracle_ms, pricing_ms),
-        batch_size,
-        attempts,
-    )
+    eng.pricing_event(req, answer, priced, decision)
+    req.decision = decision
+    req.reason = reason
+    req.approved_cents = approved_amount if decision == APPROVED else 0
+    req.r_min_bps = q.r_min_bps
+    req.max_rate_bps = q.max_rate_bps
+    req.oracle_status = answer.status
+    eng.decide(req)
     if decision == APPROVED:
         assert q.max_rate_bps is not None
         eng.open_auction(
-            rid,
-            borrower,
-            approved_amount,
-            q.max_rate_bps,
-            term,
-            pd,
-            float(answer.price),
-            priced.funding_apr,
+            req,
+            amount_cents=approved_amount,
+            max_rate_bps=q.max_rate_bps,
+            cdi=float(answer.price),
+            funding_apr=priced.funding_apr,
         )

@@ -65,8 +65,17 @@ from market.schedule import (
     schedule_columns,
 )
 from sim.ledger.book import DEFAULTED, Ledger, PreparedPostings
+from sim.tables.rows import LoanRow, PaymentRow
 
-__all__ = ["BEHAVIOUR_BLOCK", "Loan", "LoanBook", "Tranche", "build_tranches", "due_times"]
+__all__ = [
+    "BEHAVIOUR_BLOCK",
+    "Loan",
+    "LoanBook",
+    "Tranche",
+    "build_tranches",
+    "due_times",
+    "loan_row",
+]
 
 #: loans per block of behaviour uniforms (3 per loan) drawn at once from ``loans.behaviour``
 BEHAVIOUR_BLOCK = 512
@@ -230,7 +239,7 @@ class LoanBook:
         self,
         env,
         ledger: Ledger,
-        log_payment: Callable[[tuple], None],
+        log_payment: Callable[[PaymentRow], None],
         *,
         lgd: float,
         default_dpd: int,
@@ -240,6 +249,7 @@ class LoanBook:
         pool_account: str | None,
         on_pool_principal: Callable[[float, int], None],
         start_date: date,
+        on_end: Callable[[Loan], None] | None = None,
     ) -> None:
         self.env = env
         self.ledger = ledger
@@ -252,7 +262,10 @@ class LoanBook:
         self.pool_account = pool_account
         self._on_pool = on_pool_principal
         self.start_date = start_date
-        self.loans: list[Loan] = []
+        self._on_end = on_end
+        #: loans whose process has not ended, by loan id (ended loans are handed to on_end)
+        self.outstanding: dict[int, Loan] = {}
+        self.originated = 0
         self._uniforms: list[float] = []  # behaviour uniforms not used yet (popped from the end)
 
     # ------------------------------------------------------------------ behaviour
@@ -327,7 +340,8 @@ class LoanBook:
         )
         if pool_cents:
             self._on_pool(now, pool_cents)
-        self.loans.append(loan)
+        self.outstanding[loan_id] = loan
+        self.originated += 1
         self.env.process(self._run(loan))
         return loan
 
@@ -383,7 +397,19 @@ class LoanBook:
         seq = loan.pay_seq
         loan.pay_seq = seq + 1
         total = prepared.amount[0]  # the income posting (first) carries the payment's total
-        self._log_payment((lid, seq, now, kind, number, total, total - principal, principal, new))
+        self._log_payment(
+            PaymentRow(
+                loan_id=lid,
+                seq=seq,
+                t_s=now,
+                kind=kind,
+                number=number,
+                amount_cents=total,
+                interest_cents=total - principal,
+                principal_cents=principal,
+                balance_after_cents=new,
+            )
+        )
 
     @staticmethod
     def _pool_claim(loan: Loan) -> int:
@@ -421,6 +447,9 @@ class LoanBook:
         else:
             loan.status = REPAID
             loan.ended_at = env.now
+        del self.outstanding[loan.loan_id]
+        if self._on_end is not None:
+            self._on_end(loan)
 
     def _prepay(self, loan: Loan, prev_due: float, next_due: float) -> None:
         now = self.env.now
@@ -476,6 +505,49 @@ class LoanBook:
         self._pay(loan, "recovery", loan.paid + 1, prepared, recover)
         loan.recovered_cents = recover
         loan.ended_at = env.now
+
+
+def loan_row(loan: Loan, t_end: float, cet_annual: float = math.nan) -> LoanRow:
+    """The ``loans`` row of ``loan`` as of ``t_end`` (a loan that ended reads the same at any
+    later time). ``cet_annual`` is set where the run knows it (see
+    :class:`sim.engine.cet_fast.LoanCets`)."""
+    status = loan.status
+    dpd = int((t_end - loan.missed_at) // DAY_S) if status == DELINQUENT else 0
+    exposure = loan.exposure_months
+    if status == ACTIVE:
+        exposure = float(sum(1 for t in loan.due_s if t <= t_end))
+    by_lender: dict[str, int] = {}
+    for t in loan.tranches:
+        for a, w in t.weights.items():
+            by_lender[a] = by_lender.get(a, 0) + w
+    s = np.asarray(list(by_lender.values()), dtype=np.float64) / loan.principal_cents
+    return LoanRow(
+        loan_id=loan.loan_id,
+        request_id=loan.request_id,
+        borrower=loan.borrower,
+        funded_at=loan.funded_at,
+        principal_cents=loan.principal_cents,
+        fee_cents=loan.fee_cents,
+        rate_bps=loan.rate_bps,
+        term_months=loan.term_months,
+        installment_cents=loan.installment(1)[0],
+        n_lenders=len(by_lender),
+        hhi=float(np.sum(s * s)),
+        pool_cents=loan.pool_cents,
+        pd_model=loan.pd_model,
+        hazard_true=loan.hazard_true,
+        cet_annual=cet_annual,
+        outcome=status,
+        ended_at=loan.ended_at,
+        missed_at=loan.missed_at,
+        written_off_at=loan.written_off_at,
+        recovered_cents=loan.recovered_cents,
+        written_off_cents=loan.written_off_cents,
+        exposure_months=float(exposure),
+        balance_end_cents=loan.balance_cents if status not in (REPAID, PREPAID) else 0,
+        accrued_interest_end_cents=loan.accrued_interest(t_end),
+        dpd_end=dpd,
+    )
 
 
 def _paid_until(d: int, p: int, n: int) -> tuple[int, bool]:

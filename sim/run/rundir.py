@@ -195,24 +195,18 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_parquet(df: Any, path: Path) -> None:
-    """Write a pandas DataFrame (or Arrow table) as Parquet with deterministic bytes."""
+    """Write a pandas DataFrame (or Arrow table) as Parquet with deterministic bytes (the
+    writer options of :data:`sim.tables.stream.PARQUET_OPTIONS`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from sim.tables.stream import PARQUET_OPTIONS
 
     table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
     table = table.replace_schema_metadata(None)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
-        pq.write_table(
-            table,
-            fh,
-            compression="zstd",
-            compression_level=3,
-            use_dictionary=True,
-            write_statistics=True,
-            version="2.6",
-            data_page_version="1.0",
-        )
+        pq.write_table(table, fh, **PARQUET_OPTIONS)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -278,15 +272,18 @@ class RunStage:
     ) -> None:
         """Write events, kpis.json, scenario.yaml and, last, manifest.json for ``result``
         (a ``SimResult``: ``tables``, ``kpis``, ``targets``, ``seed_tree``, ``model``,
-        ``stats``)."""
+        ``stats``). Tables that ``simulate(..., out_dir=stage.path)`` streamed into this
+        stage's ``events/`` stay as written."""
         from sim.config.yaml_io import dump_yaml
 
         events = self._staging / "events"
         events.mkdir(exist_ok=True)
+        streamed = Path(getattr(result.tables, "events_dir", "")) == events
         for table_name in sorted(result.tables):
             if not table_name.replace("_", "").isalnum():
                 raise ValueError(f"event table name {table_name!r}: must be [A-Za-z0-9_]")
-            write_parquet(result.tables[table_name], events / f"{table_name}.parquet")
+            if not streamed:  # tables a run streamed into this stage are already in place
+                write_parquet(result.tables[table_name], events / f"{table_name}.parquet")
         kpis = {"format_version": FORMAT_VERSION, "kpis": result.kpis, "targets": result.targets}
         _write_bytes(self._staging / "kpis.json", canonical_json_bytes(kpis))
         resolved = dict(scenario.canonical_dict())

@@ -6,14 +6,19 @@ the dynamic batcher. The simpy environment runs the world (feeders, oracle servi
 request arrivals over ``horizon_days``, the auctions they open and the loans they fund, and
 then the loans alone for ``engine.runoff_days``.
 
-Result: ``tables`` (the event tables of :mod:`sim.tables.events` plus ``oracle_ticks`` and
-``ledger``), ``kpis`` (:func:`sim.kpis.compute_kpis`), ``targets``
+The tables stream to ``<out_dir>/events/*.parquet`` as the run goes
+(:class:`sim.run.recorder.RunRecorder`); only live state (open auctions, outstanding loans,
+balances) stays in memory. ``out_dir`` defaults to a temporary directory owned by the result.
+Result: ``tables`` (:class:`sim.tables.files.EventTables`: the event tables of
+:mod:`sim.tables.events` plus ``oracle_ticks`` and ``ledger``, read back from those files on
+first use), ``kpis`` (:func:`sim.kpis.compute_kpis`, from the files' columns), ``targets``
 (:meth:`KpiTargets.to_targets`), ``seed_tree``, ``model`` and ``stats`` (``events`` = simpy
 events processed, ``requests``, ``wall_s`` = the whole call = ``setup_s`` (model load, world
 build, arrivals and populations drawn, engine wired) + ``sim_wall_s`` (``env.run``: the event
-loop) + ``finish_s`` (sink close, CETs, ledger check, tables, KPIs); ``events_per_s`` and
-``requests_per_s`` over ``sim_wall_s``; batcher and sink stats, ...). Raises :class:`sim.ledger.book.LedgerImbalanceError` when the books do not
-balance at the end.
+loop, which also streams the tables) + ``finish_s`` (sink close, the rows left, loan CETs,
+final event tables, ledger check, KPIs); ``events_per_s`` and ``requests_per_s`` over
+``sim_wall_s``; batcher and sink stats, ...). Raises
+:class:`sim.ledger.book.LedgerImbalanceError` when the books do not balance at the end.
 
 The attestation ``sink`` defaults to :class:`sim.attest.NullSink` (no chain); the CLI passes
 ``sim.attest.make_sink(scenario.chain, state_dir)``. The engine calls ``sink.tick`` four
@@ -26,17 +31,17 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+import simpy
 
 from market.calendar import DAY_S
-from sim.engine.cet_fast import cet_annual_many
-from sim.engine.loans import Loan
+from sim.tables.files import EventTables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +56,7 @@ __all__ = ["SimResult", "simulate"]
 class SimResult:
     """Everything one run produced (see the module docstring)."""
 
-    tables: dict[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]
     kpis: dict[str, Any]
     targets: dict[str, dict[str, float]]
     seed_tree: dict[str, Any]
@@ -59,13 +64,15 @@ class SimResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _events_processed(env: Any) -> int:
-    """simpy events processed so far: events scheduled (simpy's id counter) minus queued."""
-    eid = getattr(env, "_eid", None)
-    queue = getattr(env, "_queue", None)
-    if eid is None or queue is None:  # pragma: no cover - other simpy versions
-        return -1
-    return next(eid) - len(queue)
+def run_counting(env: simpy.Environment, until: float) -> int:
+    """Process every event of ``env`` before ``until`` (as ``env.run(until=until)`` does) and
+    return how many, through simpy's public ``peek`` and ``step``."""
+    peek, step = env.peek, env.step
+    n = 0
+    while peek() < until:
+        step()
+        n += 1
+    return n
 
 
 def attestation_end_s(scenario: Scenario) -> float:
@@ -74,25 +81,6 @@ def attestation_end_s(scenario: Scenario) -> float:
     a = scenario.auction
     longest = a.ttl_s + a.max_extensions * a.snipe_extension_s + a.reveal_window_s
     return scenario.horizon_days * DAY_S + longest + scenario.engine.confirmation_delay_s + 3600.0
-
-
-def _loan_cets(loans: list[Loan]) -> dict[int, float]:
-    """Contract CET of every loan (received = principal - fee; payments = the schedule on its
-    due dates), vectorised; see :mod:`sim.engine.cet_fast`."""
-    if not loans:
-        return {}
-    m = max(ln.term_months for ln in loans)
-    n = len(loans)
-    pay = np.zeros((n, m))
-    days = np.zeros((n, m))
-    rec = np.empty(n)
-    for i, ln in enumerate(loans):
-        k = ln.term_months
-        pay[i, :k] = [ln.installment(j)[0] for j in range(1, k + 1)]
-        days[i, :k] = [(t - ln.funded_at) / DAY_S for t in ln.due_s]
-        rec[i] = ln.principal_cents - ln.fee_cents
-    cet = cet_annual_many(rec, pay, days)
-    return {ln.loan_id: float(c) for ln, c in zip(loans, cet.tolist(), strict=True)}
 
 
 @contextlib.contextmanager
@@ -126,12 +114,28 @@ def simulate(
     sink: AttestationSink | None = None,
     progress: Callable[[float], None] | None = None,
     models_dir: Path = Path("models"),
+    out_dir: Path | None = None,
 ) -> SimResult:
-    """Run ``scenario`` (seed: ``seed`` or the scenario's) and return its :class:`SimResult`.
+    """Run ``scenario`` (seed: ``seed`` or the scenario's) and return its :class:`SimResult`;
+    the tables are written to ``out_dir/events/`` (default: a temporary directory that lives
+    as long as the result's ``tables``).
 
     The cyclic garbage collector is paused while it runs (see :func:`_cyclic_gc_paused`)."""
+    owner = None
+    if out_dir is None:
+        owner = tempfile.TemporaryDirectory(prefix="ce-run-")
+        out_dir = Path(owner.name)
     with _cyclic_gc_paused():
-        return _simulate(scenario, seed=seed, sink=sink, progress=progress, models_dir=models_dir)
+        result = _simulate(
+            scenario,
+            seed=seed,
+            sink=sink,
+            progress=progress,
+            models_dir=models_dir,
+            out_dir=Path(out_dir),
+        )
+    result.tables = EventTables(Path(out_dir) / "events", owner=owner)
+    return result
 
 
 def _simulate(
@@ -141,14 +145,14 @@ def _simulate(
     sink: AttestationSink | None,
     progress: Callable[[float], None] | None,
     models_dir: Path,
+    out_dir: Path,
 ) -> SimResult:
-    import simpy
-
     from sim.attest import NullSink
     from sim.engine.core import Engine
     from sim.kpis import compute_kpis
     from sim.model import ensure_model
     from sim.model.serving import PDScorer
+    from sim.run.recorder import RunRecorder
     from sim.seeds import SeedTree
     from sim.world import build_world
 
@@ -160,49 +164,51 @@ def _simulate(
     sink = sink if sink is not None else NullSink()
     env = simpy.Environment()
     world = build_world(scenario, env, seeds)
-    eng = Engine(scenario, env, world, seeds, scorer=scorer, sink=sink)
-    eng.start()
+    recorder = RunRecorder(out_dir)
+    try:
+        eng = Engine(scenario, env, world, seeds, scorer=scorer, sink=sink, log=recorder.log)
+        eng.start()
 
-    horizon_s = scenario.horizon_days * DAY_S
-    end_s = horizon_s + scenario.engine.runoff_days * DAY_S
-    att_end = min(attestation_end_s(scenario), max(end_s, horizon_s))
-    # a batch is sealed at the first tick after its oldest record is batch_interval_s old:
-    # ticking 4x per interval bounds inclusion latency by 1.25 intervals (NullSink: no ticks)
-    tick_s = max(1.0, float(scenario.chain.batch_interval_s) / 4.0)
+        horizon_s = scenario.horizon_days * DAY_S
+        end_s = horizon_s + scenario.engine.runoff_days * DAY_S
+        att_end = min(attestation_end_s(scenario), max(end_s, horizon_s))
+        # a batch is sealed at the first tick after its oldest record is batch_interval_s old:
+        # ticking 4x per interval bounds inclusion latency by 1.25 intervals (NullSink: none)
+        tick_s = max(1.0, float(scenario.chain.batch_interval_s) / 4.0)
 
-    def ticker():
-        while env.now + tick_s <= att_end:
-            yield env.timeout(tick_s)
-            sink.tick(env.now)
+        def ticker():
+            while env.now + tick_s <= att_end:
+                yield env.timeout(tick_s)
+                sink.tick(env.now)
 
-    if not isinstance(sink, NullSink):
-        env.process(ticker())
-    if progress is not None:
+        if not isinstance(sink, NullSink):
+            env.process(ticker())
+        if progress is not None:
 
-        def reporter():
-            step = max(DAY_S, end_s / 200.0)
-            while env.now < end_s:
-                yield env.timeout(min(step, end_s - env.now))
-                progress(env.now / end_s)
+            def reporter():
+                step = max(DAY_S, end_s / 200.0)
+                while env.now < end_s:
+                    yield env.timeout(min(step, end_s - env.now))
+                    progress(env.now / end_s)
 
-        env.process(reporter())
+            env.process(reporter())
+        env.process(recorder.process(env, eng.ledger, world.oracles, end_s))
 
-    sim0 = time.perf_counter()
-    setup_s = sim0 - wall0
-    env.run(until=end_s)
-    sim_wall = time.perf_counter() - sim0
-    events = _events_processed(env)
-    if eng.pool is not None and eng.pool_utilisation is None:
-        # run(until=horizon) with no run-off stops before the window's own event at horizon_s
-        eng.pool_utilisation = eng.pool.utilisation(horizon_s)
+        sim0 = time.perf_counter()
+        setup_s = sim0 - wall0
+        events = run_counting(env, end_s)
+        sim_wall = time.perf_counter() - sim0
+        if eng.pool is not None and eng.pool_utilisation is None:
+            # run(until=horizon) with no run-off stops before the window's own event at horizon_s
+            eng.pool_utilisation = eng.pool.utilisation(horizon_s)
 
-    cets = _loan_cets(eng.loans.loans)
-    eng.finish(end_s, lambda loan: cets.get(loan.loan_id, float("nan")))
+        eng.finish(end_s)
+        cets = eng.cets.solve()
+        recorder.finish(end_s, eng.ledger, world.oracles, {"loans": _cet_column(cets)})
+    finally:
+        recorder.close()
     eng.ledger.check()
 
-    tables = eng.log.frames()
-    tables["oracle_ticks"] = world.oracles.ticks_frame(upto=end_s)
-    tables["ledger"] = eng.ledger.table()
     pool_info = None
     if eng.pool is not None:
         pool = eng.pool
@@ -216,7 +222,7 @@ def _simulate(
         }
     attest_stats = dict(sink.close(att_end))
     kpis = compute_kpis(
-        tables,
+        EventTables(recorder.events_dir),
         horizon_s=horizon_s,
         end_s=end_s,
         lgd=scenario.engine.lgd,
@@ -234,8 +240,8 @@ def _simulate(
         "finish_s": wall - setup_s - sim_wall,
         "events_per_s": events / sim_wall if sim_wall > 0 else float("nan"),
         "requests_per_s": n_req / sim_wall if sim_wall > 0 else float("nan"),
-        "auctions": len(eng.auctions),
-        "loans": len(eng.loans.loans),
+        "auctions": eng.auctions_opened,
+        "loans": eng.loans.originated,
         "postings": len(eng.ledger),
         "oracle_reads": world.oracles.reads,
         "batcher": eng.batcher.stats(),
@@ -243,10 +249,24 @@ def _simulate(
         "simulated_days": end_s / DAY_S,
     }
     return SimResult(
-        tables=tables,
+        tables=EventTables(recorder.events_dir),
         kpis=kpis,
         targets=scenario.kpi_targets.to_targets(),
         seed_tree=seeds.as_dict(),
         model=handle.as_dict(),
         stats=stats,
     )
+
+
+def _cet_column(cets: Mapping[int, float]) -> Callable[[Any], Any]:
+    """Sets the ``cet_annual`` column of the (sorted) ``loans`` Arrow table from ``cets``."""
+
+    def set_cet(table: Any) -> Any:
+        import pyarrow as pa
+
+        ids = table.column("loan_id").to_pylist()
+        values = pa.array([cets[i] for i in ids], type=pa.float64())
+        i = table.schema.get_field_index("cet_annual")
+        return table.set_column(i, table.schema.field(i), values)
+
+    return set_cet

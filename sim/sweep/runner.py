@@ -44,6 +44,7 @@ def run_one(
     from sim.config.scenario import load_scenario
     from sim.run.rundir import RunStage, run_dir_name
     from sim.run.simulation import simulate
+    from sim.tables.files import EventTables
 
     t0 = time.perf_counter()
     scenario = load_scenario(spec.scenario, spec.overrides)
@@ -51,9 +52,16 @@ def run_one(
     with RunStage(out_root, name) as stage:
         sink = make_sink(scenario.chain, stage.chain_dir)
         result = simulate(
-            scenario, seed=spec.seed, sink=sink, progress=progress, models_dir=Path(models_dir)
+            scenario,
+            seed=spec.seed,
+            sink=sink,
+            progress=progress,
+            models_dir=Path(models_dir),
+            out_dir=stage.path,
         )
         stage.write_result(scenario, spec.seed, result, overrides=spec.overrides)
+    if keep_result:  # the tables now live in the committed run directory
+        result.tables = EventTables(stage.final_path / "events")
     return RunOutcome(
         spec=spec,
         run=name,

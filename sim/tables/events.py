@@ -1,10 +1,18 @@
-"""Event tables of a run: rows appended as tuples during the simulation, DataFrames at the end.
+"""Event tables of a run: rows buffered as the run goes, spooled to Parquet, sorted at the end.
 
-The hot loop only appends a tuple to a list (:meth:`EventLog.add`); :meth:`EventLog.frames`
-builds one ``pandas.DataFrame`` per table with the column order and dtypes of
-:data:`SCHEMAS`, rows sorted by the table's key (so the row order never depends on the order
-in which simultaneous simpy events ran). Nullable integers use pandas' ``Int64``, optional
-strings are ``object`` columns holding ``None``.
+The hot loop only appends a row (one :mod:`sim.tables.rows` type per table, built by keyword)
+to a list (``EventLog.rows[table].append``). :meth:`EventLog.flush` turns every buffer of
+``flush_rows`` rows or more into one Arrow row group of the table's spool file
+(``events/.spool/<table>.parquet``, written by the run's :class:`~sim.tables.stream.WriteQueue`)
+and empties it, so memory holds at most one buffer per table. :meth:`EventLog.finish` reads
+each spool back one table at a time, sorts its rows by the table's key (so the row order never
+depends on the order in which simultaneous simpy events ran, nor on when a row was written),
+lets the caller set columns known only at the end, and writes ``events/<table>.parquet``.
+
+Column types are those of the row types; a string column without any value (every row
+``None``, or no rows) is written with Arrow's ``null`` type, as pandas' own conversion infers
+it, so a table reads back (``pandas.read_parquet``) exactly as a DataFrame of the same rows
+written by :func:`sim.run.rundir.write_parquet` would.
 
 Tables (keys in brackets):
 
@@ -13,22 +21,28 @@ Tables (keys in brackets):
   time to valid price and its parts.
 - ``pricing_events`` [event_id] — every pricing attempt with the oracle answer it used.
 - ``auctions`` [auction_id] — every auction opened: reserve, close, extensions, clearing,
-  confirmation.
-- ``offers`` [auction_id, seq] — every commit attempt, accepted or rejected, and its outcome.
-- ``loans`` [loan_id] — every confirmed loan, its outcome and its state at the end.
+  confirmation (written when the auction reaches its final state).
+- ``offers`` [auction_id, seq] — every commit attempt, accepted or rejected, and its outcome
+  (written with its auction).
+- ``loans`` [loan_id] — every confirmed loan, its outcome and its state at the end (written
+  when the loan ends; loans still outstanding at the end of the run then).
 - ``payments`` [loan_id, seq] — every borrower payment (installment, prepayment, recovery).
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.tables.rows import ROW_TYPES, dtypes
+from sim.tables.rows import ROW_TYPES, arrow_schema, dtypes
+from sim.tables.stream import ParquetStream, WriteQueue, arrow_table
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["SCHEMAS", "SORT_KEYS", "EventLog"]
+__all__ = ["SCHEMAS", "SORT_KEYS", "EventLog", "build_frame", "inferred_nulls"]
 
 #: table -> ((column, pandas dtype), ...) in column order, derived from its row type.
 SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {table: dtypes(table) for table in ROW_TYPES}
@@ -44,27 +58,100 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "payments": ("loan_id", "seq"),
 }
 
+#: rows a table buffers before :meth:`EventLog.flush` spools them
+FLUSH_ROWS = 16_384
+#: sorted rows per row group of a final table
+SORTED_ROWS = 65_536
+
 
 class EventLog:
-    """Row buffers for every table in :data:`SCHEMAS` (tuples in column order)."""
+    """Row buffers of every table in :data:`SCHEMAS`, spooled under ``events_dir``."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("_queue", "_spools", "events_dir", "flush_rows", "rows")
 
-    def __init__(self) -> None:
-        self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in SCHEMAS}
+    def __init__(self, events_dir: Path, queue: WriteQueue, flush_rows: int = FLUSH_ROWS) -> None:
+        if flush_rows < 1:
+            raise ValueError(f"flush_rows={flush_rows}: must be >= 1")
+        self.events_dir = Path(events_dir)
+        self.flush_rows = flush_rows
+        self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in ROW_TYPES}
+        self._queue = queue
+        self._spools: dict[str, ParquetStream] = {}
 
-    def add(self, table: str, row: tuple[Any, ...]) -> None:
-        """Append one row (a tuple in the table's column order)."""
-        self.rows[table].append(row)
+    def flush(self, force: bool = False) -> None:
+        """Spool every buffer of ``flush_rows`` rows or more (every non-empty one when
+        ``force``) as one row group and empty it."""
+        for name, buf in self.rows.items():
+            if len(buf) >= self.flush_rows or (force and buf):
+                spool = self._spools.get(name)
+                if spool is None:
+                    path = self.events_dir / ".spool" / f"{name}.parquet"
+                    spool = self._spools[name] = ParquetStream(
+                        path, arrow_schema(name), self._queue, compression="lz4"
+                    )
+                spool.write(arrow_table(buf, spool.schema))
+                buf.clear()
 
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """One DataFrame per table: schema column order and dtypes, rows sorted by key."""
-        return {name: build_frame(name, rows) for name, rows in self.rows.items()}
+    def finish(self, set_columns: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
+        """Write ``events/<table>.parquet`` for every table: the spooled rows and the rows
+        still buffered, sorted by key, one table at a time, in row groups of
+        :data:`SORTED_ROWS` sorted rows (so memory holds one table's spool in Arrow form and
+        one row group). ``set_columns[table]`` (if given) maps each sorted row group to the one
+        to write (e.g. to set a column known only now)."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        self.flush(force=True)
+        for spool in self._spools.values():
+            spool.close()
+        self._queue.drain()
+        for name in ROW_TYPES:
+            spool = self._spools.get(name)
+            table = pq.read_table(spool.path) if spool is not None else None
+            if table is None or table.num_rows == 0:
+                table = arrow_schema(name).empty_table()
+            keys = [(k, "ascending") for k in SORT_KEYS[name]]
+            order = pc.sort_indices(table, sort_keys=keys)
+            schema = inferred_nulls(table.slice(0, 0), table).schema
+            final = ParquetStream(self.events_dir / f"{name}.parquet", schema, self._queue)
+            for start in range(0, table.num_rows, SORTED_ROWS):
+                part = table.take(order[start : start + SORTED_ROWS])
+                if set_columns and name in set_columns:
+                    part = set_columns[name](part)
+                final.write(inferred_nulls(part, table))
+            final.close()
+            del table, order
+        self._queue.drain()
+        shutil.rmtree(self.events_dir / ".spool", ignore_errors=True)
+
+
+def sort_rows(table_name: str, table: Any) -> Any:
+    """``table`` (Arrow) with its rows sorted by the key of ``table_name``."""
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return table
+    keys = [(k, "ascending") for k in SORT_KEYS[table_name]]
+    return table.take(pc.sort_indices(table, sort_keys=keys))
+
+
+def inferred_nulls(table: Any, whole: Any = None) -> Any:
+    """``table`` with every string column that holds no value in ``whole`` (default:
+    ``table``; all null, or no rows) as Arrow's ``null`` type: what
+    ``pyarrow.Table.from_pandas`` infers for such an ``object`` column, so the table reads
+    back into pandas as that DataFrame would."""
+    import pyarrow as pa
+
+    whole = table if whole is None else whole
+    for i, f in enumerate(table.schema):
+        if pa.types.is_string(f.type) and whole.column(i).null_count == whole.num_rows:
+            table = table.set_column(i, pa.field(f.name, pa.null()), pa.nulls(table.num_rows))
+    return table
 
 
 def build_frame(table: str, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """DataFrame of ``rows`` for ``table`` with its schema; raises ``ValueError`` on a row of
-    the wrong width."""
+    """In-memory DataFrame of ``rows`` for ``table`` with its schema's dtypes, sorted by key;
+    raises ``ValueError`` on a row of the wrong width."""
     import pandas as pd
 
     schema = SCHEMAS[table]
