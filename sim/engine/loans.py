@@ -30,8 +30,9 @@ order, so a run stays deterministic): ``D = max(1, ceil(log1p(-u1) / log1p(-h)))
 of the geometric law: ``P(D > k) = (1 - h) ** k``; ``D = 1`` when ``h >= 1``, never when
 ``h = 0``), ``P`` likewise from ``u2``, and ``u3`` the point within month ``P``.
 
-Payment plan: at origination each tranche keeps its Price schedule as columns
-(:func:`market.schedule.schedule_columns`) and the loan the per-installment totals. The postings
+Payment plan: at origination each tranche keeps the payments and principal parts of its Price
+schedule (:func:`market.schedule.schedule_columns`) as int64 arrays, the loan the
+per-installment totals and its due times (arrays: a run holds every outstanding loan). The postings
 of an installment (income + the split to the lenders) are validated once with
 :meth:`sim.ledger.book.Ledger.prepare_pass_through` and reused while the installments repeat (the
 level ones), so a payment event posts them (:meth:`sim.ledger.book.Ledger.post_prepared`) and the
@@ -47,10 +48,13 @@ per rate, each with its own Price schedule; the borrower pays the sum. Under ``u
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from itertools import accumulate
+from typing import Any
 
 import numpy as np
 
@@ -90,18 +94,34 @@ PREPAID = "PREPAID"
 
 @dataclass(slots=True)
 class Tranche:
-    """Allocations of one loan earning the same rate, and their Price schedule as columns
-    (index ``k - 1`` for installment ``k``; ``balance_cents`` is the principal left after it)."""
+    """Allocations of one loan earning the same rate, and their Price schedule: the payment
+    and the principal part of each installment (index ``k - 1`` for installment ``k``) as
+    compact int64 arrays (a loan lives for years of simulated time: they are most of its
+    memory); the interest parts and the balances are derived from them."""
 
     rate_bps: int
     principal_cents: int
     weights: dict[str, int]  # lender account -> allocated cents
-    payment_cents: list[int]
-    interest_cents: list[int]
-    principal_parts: list[int]
-    balance_cents: list[int]
+    payment_cents: array[int]
+    principal_parts: array[int]
     _split_cache: dict[int, tuple[tuple[str, ...], tuple[int, ...]]] = field(default_factory=dict)
     _pro_rata: ProRata | None = None
+
+    @property
+    def interest_cents(self) -> list[int]:
+        """The interest part of each installment (payment minus principal)."""
+        return [
+            pay - prin for pay, prin in zip(self.payment_cents, self.principal_parts, strict=True)
+        ]
+
+    @property
+    def balance_cents(self) -> list[int]:
+        """The principal left after each installment."""
+        return [self.principal_cents - paid for paid in accumulate(self.principal_parts)]
+
+    def balance_after(self, k: int) -> int:
+        """The principal left after installment ``k`` (``k = 0``: before the first)."""
+        return self.principal_cents - sum(self.principal_parts[:k])
 
     @property
     def schedule(self) -> tuple[Installment, ...]:
@@ -144,7 +164,7 @@ class Loan:
     fee_cents: int
     term_months: int
     tranches: list[Tranche]
-    due_s: list[float]
+    due_s: array[float]
     pd_model: float
     hazard_true: float
     pool_cents: int
@@ -166,11 +186,11 @@ class Loan:
     debt_account: str = ""
     principal_account: str = ""
     #: per installment: the total paid and its principal part, summed over tranches
-    pay_cents: list[int] = field(default_factory=list)
-    principal_parts: list[int] = field(default_factory=list)
+    pay_cents: array[int] = field(default_factory=lambda: array("q"))
+    principal_parts: array[int] = field(default_factory=lambda: array("q"))
     #: per installment: the key of its postings (the payment when there is one tranche, else
     #: the tuple of the tranches' payments)
-    pay_keys: list = field(default_factory=list)
+    pay_keys: Sequence[Any] = field(default_factory=list)
 
     @property
     def rate_bps(self) -> int:
@@ -190,7 +210,7 @@ class Loan:
         frac = min(max((t_s - prev) / (nxt - prev), 0.0), 1.0)
         total = 0.0
         for t in self.tranches:
-            bal = t.balance_cents[self.paid - 1] if self.paid else t.principal_cents
+            bal = t.balance_after(self.paid)
             total += bal * ((1.0 + t.rate_bps / 10_000.0) ** (1.0 / 12.0) - 1.0) * frac
         return round_half_even(total)
 
@@ -202,10 +222,10 @@ class Loan:
         return pay, pay - prin, prin
 
 
-def due_times(funded_at: float, funded_date: date, term_months: int) -> list[float]:
+def due_times(funded_at: float, funded_date: date, term_months: int) -> array[float]:
     """Simulated times of the ``term_months`` due dates of a loan funded at ``funded_at``
     (calendar date ``funded_date``): same day of each following month, same time of day."""
-    return [funded_at + offset for offset in _due_offsets(funded_date, term_months)]
+    return array("d", [funded_at + offset for offset in _due_offsets(funded_date, term_months)])
 
 
 @lru_cache(maxsize=8192)
@@ -228,7 +248,16 @@ def build_tranches(allocations: list[tuple[str, int, int]], term_months: int) ->
     for rate in sorted(by_rate):
         w = by_rate[rate]
         p = sum(w.values())
-        out.append(Tranche(rate, p, w, *schedule_columns(p, rate, term_months)))
+        pay, _, prin, _ = schedule_columns(p, rate, term_months)
+        out.append(
+            Tranche(
+                rate_bps=rate,
+                principal_cents=p,
+                weights=w,
+                payment_cents=array("q", pay),
+                principal_parts=array("q", prin),
+            )
+        )
     return out
 
 
@@ -299,12 +328,14 @@ class LoanBook:
             t0 = tranches[0]
             principal = t0.principal_cents
             pay, prin = t0.payment_cents, t0.principal_parts
-            keys: list = pay
+            keys: Sequence[Any] = pay
         else:
             principal = sum(t.principal_cents for t in tranches)
             keys = list(zip(*(t.payment_cents for t in tranches), strict=True))
-            pay = [sum(col) for col in keys]
-            prin = [sum(col) for col in zip(*(t.principal_parts for t in tranches), strict=True)]
+            pay = array("q", [sum(col) for col in keys])
+            prin = array(
+                "q", [sum(col) for col in zip(*(t.principal_parts for t in tranches), strict=True)]
+            )
         funded_date = sim_date(self.start_date, now)
         d, p, frac = self._behaviour(hazard_true)
         pool_cents = 0
@@ -458,7 +489,7 @@ class LoanBook:
         amounts = []
         principal = 0
         for t in loan.tranches:
-            bal = t.balance_cents[loan.paid - 1] if loan.paid else t.principal_cents
+            bal = t.balance_after(loan.paid)
             if bal <= 0:
                 amounts.append(0)
                 continue
