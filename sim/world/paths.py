@@ -246,31 +246,50 @@ def _cdi_meetings(
     return out
 
 
+#: Poisson jump counts drawn per block by :func:`_gbm_jumps`
+_JUMP_BLOCK = 1 << 20
+
+
 def _gbm_jumps(
     cfg: UsdBrlConfig, s0: float, n_steps: int, step_s: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Path of ``n_steps + 1`` points from ``s0``; returns (path, jump step index, jump log)."""
+    """Path of ``n_steps + 1`` points from ``s0``; returns (path, jump step index, jump log).
+
+    Draws, in order: ``n_steps`` standard normals (the diffusion), ``n_steps`` Poisson jump
+    counts, one normal per jump. Built in place in the path's own array (the counts drawn in
+    blocks, which gives the same draws), so a long horizon needs about one path of memory."""
     dt = step_s / _YEAR_S
     sigma = cfg.vol_annual
     drift = (cfg.drift_annual - 0.5 * sigma * sigma) * dt
-    log_inc = drift + sigma * math.sqrt(dt) * rng.standard_normal(n_steps)
-    counts = rng.poisson(cfg.jump_intensity_per_year * dt, size=n_steps)
-    total = int(counts.sum())
-    jump_step = np.repeat(np.arange(n_steps, dtype=np.int64), counts)
-    jump_log = rng.normal(cfg.jump_mean, cfg.jump_sd, size=total) if total else np.zeros(0)
-    if total:
-        log_inc += np.bincount(jump_step, weights=jump_log, minlength=n_steps)
     path = np.empty(n_steps + 1, dtype=np.float64)
     path[0] = 0.0
-    np.cumsum(log_inc, out=path[1:])
-    with np.errstate(over="ignore", under="ignore"):  # out of range: _check_usdbrl says so
-        path = s0 * np.exp(path)
+    log_inc = path[1:]  # the increments, then (cumsum in place) the log-path
+    rng.standard_normal(out=log_inc)
+    log_inc *= sigma * math.sqrt(dt)
+    log_inc += drift
+    lam = cfg.jump_intensity_per_year * dt
+    steps, counts = [], []
+    for a in range(0, n_steps, _JUMP_BLOCK):
+        block = rng.poisson(lam, size=min(_JUMP_BLOCK, n_steps - a))
+        hit = np.flatnonzero(block)
+        steps.append(hit + a)
+        counts.append(block[hit])
+    jump_step = np.repeat(np.concatenate([*steps, np.zeros(0, dtype=np.int64)]),
+                          np.concatenate([*counts, np.zeros(0, dtype=np.int64)]))  # fmt: skip
+    total = len(jump_step)
+    jump_log = rng.normal(cfg.jump_mean, cfg.jump_sd, size=total) if total else np.zeros(0)
+    # each step's jumps added to its increment in draw order (as np.bincount sums them)
+    uniq, first, inverse = np.unique(jump_step, return_index=True, return_inverse=True)
+    step_sums = np.zeros(len(uniq))
+    np.add.at(step_sums, inverse, jump_log)
+    log_inc[uniq] += step_sums
     # one entry per step with jumps (several jumps in one step are summed)
-    if total:
-        uniq, first = np.unique(jump_step, return_index=True)
-        sums = np.add.reduceat(jump_log, first)
-        return path, uniq, sums
-    return path, np.zeros(0, dtype=np.int64), np.zeros(0)
+    sums = np.add.reduceat(jump_log, first) if total else np.zeros(0)
+    np.cumsum(log_inc, out=log_inc)
+    with np.errstate(over="ignore", under="ignore"):  # out of range: _check_usdbrl says so
+        np.exp(path, out=path)
+        path *= s0
+    return path, uniq.astype(np.int64), sums
 
 
 def _check_cdi(meetings: Sequence[PolicyMeeting]) -> None:
