@@ -74,11 +74,16 @@ def irr_annual(t_s: np.ndarray, cash_cents: np.ndarray) -> float | None:
     c = np.asarray(cash_cents, dtype=np.float64)
     if c.size == 0 or not (c > 0).any() or not (c < 0).any():
         return None
-    yrs = (t - t.min()) / (365.0 * DAY_S)
+    yrs = t - t.min()
+    yrs /= 365.0 * DAY_S
     scale = np.abs(c).sum()
+    term = np.empty_like(c)  # c * exp(-y * yrs), computed in place (runs have millions of flows)
 
     def npv(y: float) -> float:
-        return float(np.sum(c * np.exp(-y * yrs)) / scale)
+        np.multiply(yrs, -y, out=term)
+        np.exp(term, out=term)
+        np.multiply(c, term, out=term)
+        return float(np.sum(term) / scale)
 
     lo, hi = -1.0, 1.0
     for _ in range(60):
@@ -115,10 +120,10 @@ _FLOW_COLUMNS = ("t_s", "src", "dst", "amount_cents", "kind")
 
 def _cash_flows(
     batches: Iterable[pd.DataFrame], pool_acct: str | None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+) -> dict[str, tuple[list[np.ndarray], ...]]:
     """The ledger cash flows of the non-pool lenders together and of the pool, from the
-    postings in ``batches`` (row order): ``who -> (t_s, cents)``, the fundings (``lock``,
-    negative) first, then the payments received, each in posting order."""
+    postings in ``batches`` (row order): ``who -> (out_t, out_cents, in_t, in_cents)``, one
+    array per batch of the fundings (``lock``, negative) and of the payments received."""
     parts: dict[str, tuple[list[np.ndarray], ...]] = {
         who: ([], [], [], []) for who in ("lenders", "pool")
     }
@@ -145,14 +150,11 @@ def _cash_flows(
             out_c.append(-amt[out_mask])
             in_t.append(t[in_mask])
             in_c.append(amt[in_mask])
-    return {
-        who: (np.concatenate([*out_t, *in_t, []]), np.concatenate([*out_c, *in_c, []]))
-        for who, (out_t, out_c, in_t, in_c) in parts.items()
-    }
+    return parts
 
 
 def _returns(
-    flows: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    flows: dict[str, tuple[list[np.ndarray], ...]],
     loans: pd.DataFrame,
     end_s: float,
     lgd: float,
@@ -175,9 +177,12 @@ def _returns(
                 out.append(None)
                 continue
             terminal = float(np.sum(value * pool_share))
-        t, cents = flows[who]
-        tt = np.concatenate([t, [end_s]])
-        cc = np.concatenate([cents, [terminal]])
+        # fundings then payments received, each in posting order, then the terminal value
+        out_t, out_c, in_t, in_c = flows.pop(who)
+        tt = np.concatenate([*out_t, *in_t, [end_s]])
+        del out_t[:], in_t[:]
+        cc = np.concatenate([*out_c, *in_c, [terminal]])
+        del out_c[:], in_c[:]
         out.append(irr_annual(tt, cc))
     return out[0], out[1]
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.tables.rows import ROW_TYPES, arrow_schema, dtypes
-from sim.tables.stream import ParquetStream, WriteQueue, arrow_table
+from sim.tables.stream import ParquetStream, WriteQueue, arrow_table, release_arrow_memory
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -60,7 +60,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
 
 #: rows a table buffers before :meth:`EventLog.flush` spools them
 FLUSH_ROWS = 16_384
-#: sorted rows per row group of a final table
+#: rows per row group of a final table
 SORTED_ROWS = 65_536
 
 
@@ -94,35 +94,47 @@ class EventLog:
 
     def finish(self, set_columns: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
         """Write ``events/<table>.parquet`` for every table: the spooled rows and the rows
-        still buffered, sorted by key, one table at a time, in row groups of
-        :data:`SORTED_ROWS` sorted rows (so memory holds one table's spool in Arrow form and
-        one row group). ``set_columns[table]`` (if given) maps each sorted row group to the one
-        to write (e.g. to set a column known only now)."""
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
+        still buffered, sorted by key, one table at a time (memory holds one table in Arrow
+        form), in row groups of :data:`SORTED_ROWS` rows. ``set_columns[table]`` (if given)
+        maps each sorted row group to the one to write (e.g. to set a column known only
+        now)."""
         self.flush(force=True)
         for spool in self._spools.values():
             spool.close()
         self._queue.drain()
         for name in ROW_TYPES:
             spool = self._spools.get(name)
-            table = pq.read_table(spool.path) if spool is not None else None
+            table = _read_sorted(name, spool.path) if spool is not None else None
             if table is None or table.num_rows == 0:
                 table = arrow_schema(name).empty_table()
-            keys = [(k, "ascending") for k in SORT_KEYS[name]]
-            order = pc.sort_indices(table, sort_keys=keys)
             schema = inferred_nulls(table.slice(0, 0), table).schema
             final = ParquetStream(self.events_dir / f"{name}.parquet", schema, self._queue)
             for start in range(0, table.num_rows, SORTED_ROWS):
-                part = table.take(order[start : start + SORTED_ROWS])
+                part = table.slice(start, SORTED_ROWS)
                 if set_columns and name in set_columns:
                     part = set_columns[name](part)
                 final.write(inferred_nulls(part, table))
             final.close()
-            del table, order
+            del table
+            release_arrow_memory()
         self._queue.drain()
         shutil.rmtree(self.events_dir / ".spool", ignore_errors=True)
+
+
+def _read_sorted(table_name: str, path: Path) -> Any:
+    """The rows of the Parquet file ``path`` sorted by the key of ``table_name``, read and
+    ordered one column at a time (memory: the sorted table and one column)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    keys = SORT_KEYS[table_name]
+    order = pc.sort_indices(pf.read(columns=list(keys)), sort_keys=[(k, "ascending") for k in keys])
+    columns = [
+        pf.read(columns=[f.name]).column(0).combine_chunks().take(order) for f in pf.schema_arrow
+    ]
+    return pa.Table.from_arrays(columns, schema=pf.schema_arrow)
 
 
 def sort_rows(table_name: str, table: Any) -> Any:

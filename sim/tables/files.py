@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.tables.rows import ROW_TYPES
+from sim.tables.stream import release_arrow_memory
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -60,7 +61,9 @@ class EventTables(Mapping[str, "pd.DataFrame"]):
         import pandas as pd
 
         cols = list(columns) if columns is not None else None
-        return pd.read_parquet(self.path(name), columns=cols)
+        frame = pd.read_parquet(self.path(name), columns=cols)
+        release_arrow_memory()
+        return frame
 
     def batches(self, name: str, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
         """Table ``name``'s ``columns``, one DataFrame per row group, in row order."""
@@ -68,4 +71,6 @@ class EventTables(Mapping[str, "pd.DataFrame"]):
 
         pf = pq.ParquetFile(self.path(name))
         for i in range(pf.num_row_groups):
-            yield pf.read_row_group(i, columns=list(columns)).to_pandas()
+            frame = pf.read_row_group(i, columns=list(columns)).to_pandas()
+            release_arrow_memory()
+            yield frame

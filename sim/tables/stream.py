@@ -11,6 +11,9 @@
   with the deterministic writer options of :data:`PARQUET_OPTIONS` (the same as the run
   directory's other files), so the bytes depend only on the rows and how they were grouped.
 - :func:`arrow_table` — rows (tuples in column order) to an Arrow table of a given schema.
+- :func:`release_arrow_memory` — hand the pages Arrow's allocator keeps for reuse back to the
+  system (after each row group written and each table read back), so a long run's resident
+  memory follows what it holds, not what it once held.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PARQUET_OPTIONS", "ParquetStream", "WriteQueue", "arrow_table"]
+__all__ = [
+    "PARQUET_OPTIONS",
+    "ParquetStream",
+    "WriteQueue",
+    "arrow_table",
+    "release_arrow_memory",
+]
 
 #: ``pyarrow.parquet`` writer options of every Parquet file of a run directory: no pandas
 #: metadata, no timestamps, so the bytes depend only on the rows (and their row groups).
@@ -96,6 +105,8 @@ class ParquetStream:
         if table.num_rows:
             self.rows += table.num_rows
             self._writer.write_table(table, table.num_rows)
+        del table
+        release_arrow_memory()
 
     def close(self) -> None:
         """Finish the file after the row groups handed over before (through the queue)."""
@@ -113,3 +124,10 @@ def arrow_table(rows: Sequence[tuple[Any, ...]], schema: Any) -> Any:
         raise ValueError(f"rows have {len(cols)} values: schema has {width} columns")
     arrays = [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def release_arrow_memory() -> None:
+    """Return the memory Arrow's default pool keeps for reuse to the system (a few µs)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
