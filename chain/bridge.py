@@ -156,6 +156,13 @@ class AttestationBridge:
             self._settlement = AuctionSettler(self.deployment)
         self._settlement.settle(auction)
 
+    def abort(self) -> None:
+        """The run failed: close the partial files and leave them unfinished (their hidden
+        ``.partial`` names never look complete)."""
+        for fh in (self._records_fh, self._proofs_fh):
+            if not fh.closed:
+                fh.close()
+
     def close(self, sim_time_s: float) -> Mapping[str, Any]:
         """Seal the rest, write every file, return the stats (idempotent)."""
         if self._closed_stats is not None:

@@ -227,6 +227,10 @@ class BridgeWorker:
         return dict(stats)
 
     # -- shipping ----------------------------------------------------------------------------
+    def abort(self) -> None:
+        """Stop the worker now, without sealing what is queued (the run failed). Idempotent."""
+        self._stop()
+
     def _ship(self, tick_s: float | None) -> None:
         chunk = Chunk(self._kinds, self._payloads, self._times, tick_s)
         self._kinds, self._payloads, self._times = [], [], []

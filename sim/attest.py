@@ -79,6 +79,10 @@ class AttestationSink(Protocol):
         """Seal the rest and return the stats (:data:`STATS_KEYS`)."""
         ...
 
+    def abort(self) -> None:
+        """The run failed: release everything at once (stop any worker), seal nothing more."""
+        ...
+
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
     """The canonical JSON text of a payload (sorted keys, no spaces, ASCII); its UTF-8 bytes
@@ -147,6 +151,9 @@ class NullSink:
     def records_by_kind(self) -> dict[str, int]:
         """Records received so far, per kind."""
         return dict(self._by_kind)
+
+    def abort(self) -> None:
+        """Nothing to release without a chain."""
 
     def close(self, sim_time_s: float) -> Mapping[str, Any]:
         """Stats with every :data:`STATS_KEYS` key (no batches, no gas, no inclusion latency;

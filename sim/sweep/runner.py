@@ -51,14 +51,18 @@ def run_one(
     name = run_dir_name(scenario, spec.seed)
     with RunStage(out_root, name) as stage:
         sink = make_sink(scenario.chain, stage.chain_dir)
-        result = simulate(
-            scenario,
-            seed=spec.seed,
-            sink=sink,
-            progress=progress,
-            models_dir=Path(models_dir),
-            out_dir=stage.path,
-        )
+        try:
+            result = simulate(
+                scenario,
+                seed=spec.seed,
+                sink=sink,
+                progress=progress,
+                models_dir=Path(models_dir),
+                out_dir=stage.path,
+            )
+        except BaseException:
+            sink.abort()  # e.g. stop the attestation worker now, not when the sink is collected
+            raise
         stage.write_result(scenario, spec.seed, result, overrides=spec.overrides)
     if keep_result:  # the tables now live in the committed run directory
         result.tables = EventTables(stage.final_path / "events")
