@@ -175,3 +175,14 @@ def test_ce_run_reports_a_dead_chain_in_one_line(tmp_path) -> None:
     assert err[0].startswith("ce run: error: attestation failed: ValueError: rpc_url=")
     assert "no JSON-RPC node answers" in err[0]
     assert not any(tmp_path.iterdir())  # nothing that looks like a run
+
+
+def test_a_failed_run_aborts_its_worker_at_once(tmp_path) -> None:
+    """`run_one` aborts the sink when the simulation raises: the worker stops then, not when
+    the sink object is collected (a sweep worker or a notebook lives on)."""
+    worker = make_sink(ChainConfig(backend="eth-tester", batch_size=4), tmp_path)
+    worker.record("price", {"i": 1}, 0.0)
+    assert not _gone(worker.pid)
+    worker.abort()
+    assert _wait_gone(worker.pid)
+    worker.abort()  # idempotent
