@@ -175,14 +175,16 @@ def _installments(
 ) -> tuple[Installment, ...]:
     """The schedule's columns as :class:`Installment` records, numbered from 1."""
     return tuple(
-        Installment(
-            number=k + 1,
-            payment_cents=payment[k],
-            interest_cents=interest[k],
-            principal_cents=principal[k],
-            balance_cents=balance[k],
-        )
-        for k in range(len(payment))
+        [
+            Installment(
+                number=k + 1,
+                payment_cents=payment[k],
+                interest_cents=interest[k],
+                principal_cents=principal[k],
+                balance_cents=balance[k],
+            )
+            for k in range(len(payment))
+        ]
     )
 
 
@@ -311,9 +313,9 @@ class ProRata:
     def __init__(self, weights: Mapping[str, int]) -> None:
         if not _WEIGHTS.check("weights", weights):  # a mapping, but empty
             raise FieldError("weights", weights, _WEIGHTS.text)
-        self.keys: tuple[str, ...] = tuple(_KEY.check("weights key", k) for k in weights)
+        self.keys: tuple[str, ...] = tuple([_KEY.check("weights key", k) for k in weights])
         self.weights: tuple[int, ...] = tuple(
-            CENTS.check(f"weights[{k!r}]", w) for k, w in weights.items()
+            [CENTS.check(f"weights[{k!r}]", w) for k, w in weights.items()]
         )
         self.total = sum(self.weights)
         if self.total <= 0:

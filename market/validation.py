@@ -179,18 +179,27 @@ class Number(Rule):
         text: str = "",
     ) -> None:
         super().__init__(text or "must be a finite number" + _bounds(lo, hi, lo_open, hi_open))
-        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
+        # no bound is an open infinite one: comparisons alone then refuse inf and nan
+        self.lo = -math.inf if lo is None else float(lo)
+        self.hi = math.inf if hi is None else float(hi)
+        self.lo_open = lo_open or lo is None
+        self.hi_open = hi_open or hi is None
 
     def check(self, field: str, value: Any) -> Any:
         t = type(value)
-        if (t is not float and t is not int) and (
-            isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal)
+        if (
+            t is float
+            or t is int
+            or (not isinstance(value, bool) and isinstance(value, numbers.Real | Decimal))
         ):
-            raise FieldError(field, value, self.text)
-        x = float(value)
-        if not math.isfinite(x) or not _within(x, self.lo, self.hi, self.lo_open, self.hi_open):
-            raise FieldError(field, value, self.text)
-        return x
+            try:
+                x = float(value)
+            except (OverflowError, ValueError):  # beyond the float range, or a signaling NaN
+                raise FieldError(field, value, self.text) from None
+            lo, hi = self.lo, self.hi
+            if (x > lo if self.lo_open else x >= lo) and (x < hi if self.hi_open else x <= hi):
+                return x
+        raise FieldError(field, value, self.text)
 
 
 class Rational(Rule):
@@ -312,8 +321,10 @@ class Bytes(Rule):
         self.size = size
 
     def check(self, field: str, value: Any) -> Any:
+        if type(value) is bytes and len(value) == self.size:
+            return value
         if isinstance(value, bytes | bytearray) and len(value) == self.size:
-            return value if type(value) is bytes else bytes(value)
+            return bytes(value)
         raise FieldError(field, value, self.text)
 
 

@@ -65,6 +65,7 @@ from market.auction.types import (
     Exclusion,
     FieldError,
     Offer,
+    OfferLike,
     OfferRecord,
 )
 
@@ -91,6 +92,7 @@ __all__ = [
     "FieldError",
     "Offer",
     "OfferColumns",
+    "OfferLike",
     "OfferRecord",
     "Reveal",
     "RevealOutcome",

@@ -36,7 +36,7 @@ from market.auction.types import (
     AuctionRules,
     ClearingResult,
     Exclusion,
-    OfferRecord,
+    OfferLike,
 )
 from market.validation import (
     INT64_MAX,
@@ -122,7 +122,7 @@ class OfferColumns:
                     TEXT.check(f"offers[{i}].{field}", v)
 
     @classmethod
-    def from_offers(cls, offers: Sequence[OfferRecord]) -> OfferColumns:
+    def from_offers(cls, offers: Sequence[OfferLike]) -> OfferColumns:
         """Columns of :class:`~market.auction.types.Offer` objects or lifecycle records."""
         n = len(offers)
         times = [o.committed_at for o in offers]
@@ -190,7 +190,7 @@ class ColumnarResult:
 
 
 def clear(
-    request: AuctionRequest, offers: Sequence[OfferRecord], rules: AuctionRules
+    request: AuctionRequest, offers: Sequence[OfferLike], rules: AuctionRules
 ) -> ClearingResult:
     """Clear one auction; ``offers`` in input order.  Same result as ``clear_reference``."""
     columns = OfferColumns.from_offers(offers)

@@ -25,7 +25,7 @@ from market.auction.types import (
     AuctionRules,
     ClearingResult,
     Exclusion,
-    OfferRecord,
+    OfferLike,
 )
 from market.validation import FieldError
 
@@ -37,7 +37,7 @@ _NA = "NOT_ALLOCATED"
 
 
 def eligibility_reason(
-    offer: OfferRecord, request: AuctionRequest, rules: AuctionRules
+    offer: OfferLike, request: AuctionRequest, rules: AuctionRules
 ) -> str | None:
     """The first exclusion reason that applies to ``offer``, or ``None`` when it is eligible."""
     if not offer.revealed:
@@ -62,7 +62,7 @@ def check_unique_ids(offer_ids: Sequence[str]) -> None:
 
 
 def clear_reference(
-    request: AuctionRequest, offers: Sequence[OfferRecord], rules: AuctionRules
+    request: AuctionRequest, offers: Sequence[OfferLike], rules: AuctionRules
 ) -> ClearingResult:
     """Clear one auction (see the module docstring); ``offers`` in input order (checked
     :class:`~market.auction.types.Offer` objects, or the lifecycle's records)."""
@@ -71,7 +71,7 @@ def clear_reference(
         check_unique_ids(ids)  # raises, naming the first repeated id
     # step 1, :func:`eligibility_reason` inlined: offer_id -> why it is not eligible
     reasons: dict[str, str] = {}
-    eligible: list[OfferRecord] = []
+    eligible: list[OfferLike] = []
     supply = 0
     min_offer, tick, reserve = rules.min_offer_cents, rules.tick_bps, request.max_rate_bps
     for o in offers:
@@ -97,7 +97,7 @@ def clear_reference(
             filled_cents=0,
             fee_cents=0,
             allocations=(),
-            excluded=tuple(Exclusion(oid, get(oid, _NA)) for oid in ids),
+            excluded=tuple([Exclusion(oid, get(oid, _NA)) for oid in ids]),
         )
     filled = min(amount, supply)
 
@@ -148,9 +148,11 @@ def clear_reference(
         filled_cents=filled,
         fee_cents=rules.fee_cents(filled),
         allocations=tuple(
-            Allocation(o.offer_id, o.lender, alloc[o.offer_id], o.rate_bps if own else paid)
-            for o in eligible[:j]
-            if o.offer_id in alloc
+            [
+                Allocation(o.offer_id, o.lender, alloc[o.offer_id], o.rate_bps if own else paid)
+                for o in eligible[:j]
+                if o.offer_id in alloc
+            ]
         ),
-        excluded=tuple(Exclusion(oid, get(oid, _NA)) for oid in ids if oid not in alloc),
+        excluded=tuple([Exclusion(oid, get(oid, _NA)) for oid in ids if oid not in alloc]),
     )

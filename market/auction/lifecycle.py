@@ -64,6 +64,7 @@ from market.auction.types import (
     AuctionRules,
     ClearingResult,
     Exclusion,
+    OfferLike,
     OfferRecord,
 )
 from market.validation import SECONDS, TEXT, Bytes, FieldError
@@ -89,7 +90,7 @@ __all__ = [
     "stage",
 ]
 
-ClearingFn = Callable[[AuctionRequest, Sequence[OfferRecord], AuctionRules], ClearingResult]
+ClearingFn = Callable[[AuctionRequest, Sequence[OfferLike], AuctionRules], ClearingResult]
 #: ``(auction_id, lender, amount_cents, rate_bps, salt) -> commitment``, as
 #: :func:`~market.auction.commitment.offer_commitment`
 CommitmentFn = Callable[[int, str, int, int, bytes], bytes]
@@ -447,7 +448,7 @@ def _closing_offers(
 
 
 def _default_clearing(
-    request: AuctionRequest, offers: Sequence[OfferRecord], rules: AuctionRules
+    request: AuctionRequest, offers: Sequence[OfferLike], rules: AuctionRules
 ) -> ClearingResult:
     if len(offers) > _NUMPY_FROM:
         return clear_numpy(request, offers, rules)

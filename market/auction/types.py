@@ -11,10 +11,9 @@ rules of :mod:`market.validation` and raise :class:`~market.validation.FieldErro
 ``int``s (``bool`` and ``float`` are refused; numpy integers are accepted and normalised to
 ``int``).
 
-:class:`OfferRecord` holds an offer's six fields without checks: it is what the clearing reads,
-built by :mod:`market.auction.lifecycle` from values its commit and reveal rules have already
-checked.  An :class:`Offer` is an :class:`OfferRecord` whose fields were checked at
-construction.  The results (:class:`Allocation`, :class:`Exclusion`, :class:`ClearingResult`,
+:class:`OfferRecord` holds the same six fields as :class:`Offer` without checks: the lifecycle
+builds it from values its commit and reveal rules have already checked.  The clearing reads
+either (:data:`OfferLike`).  The results (:class:`Allocation`, :class:`Exclusion`, :class:`ClearingResult`,
 ``.to_dict()`` is the ``ce auction clear`` JSON object) are plain records built by the clearing
 from checked values.  Code tuples: :data:`PRICING_RULES`, :data:`STATUSES`,
 :data:`EXCLUSION_REASONS`.
@@ -53,6 +52,7 @@ __all__ = [
     "Exclusion",
     "FieldError",
     "Offer",
+    "OfferLike",
     "OfferRecord",
 ]
 
@@ -152,13 +152,12 @@ class AuctionRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class OfferRecord:
-    """A lender's offer to fund ``amount_cents`` at ``rate_bps``, as the clearing reads it.
+class Offer:
+    """A lender's offer to fund ``amount_cents`` at ``rate_bps``, checked at construction
+    (input from outside ``market/``).
 
-    No checks: build it only from values already checked where they entered ``market/`` (the
-    lifecycle's commit and reveal rules do); anything else goes through :class:`Offer`.
     ``revealed=False`` means the offer was never (validly) revealed; its amount and rate are
-    then unknown and given as 0.
+    then unknown and may be given as 0.  A revealed offer needs ``amount_cents > 0``.
     """
 
     offer_id: str
@@ -167,15 +166,6 @@ class OfferRecord:
     rate_bps: int
     committed_at: int | float
     revealed: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Offer(OfferRecord):
-    """An :class:`OfferRecord` checked at construction (input from outside ``market/``).
-
-    A revealed offer needs ``amount_cents > 0``; an unrevealed one may give 0.  An ``Offer``
-    compares equal only to an ``Offer`` (dataclass equality), never to a bare record.
-    """
 
     def __post_init__(self) -> None:
         for name, rule in (
@@ -187,6 +177,24 @@ class Offer(OfferRecord):
             ("committed_at", SECONDS),
         ):
             _set(self, name, rule.check("offer." + name, getattr(self, name)))
+
+
+@dataclass(slots=True)
+class OfferRecord:
+    """An offer's fields as :mod:`market.auction.lifecycle` records them: built from values its
+    commit and reveal rules have checked, so it checks nothing itself, and never changed once
+    built (like the state's dicts).  Same fields and meaning as :class:`Offer`."""
+
+    offer_id: str
+    lender: str
+    amount_cents: int
+    rate_bps: int
+    committed_at: int | float
+    revealed: bool = True
+
+
+#: what the clearing reads: checked input or the lifecycle's records of checked values
+OfferLike = Offer | OfferRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -252,7 +252,9 @@ def auction_process(eng: Engine, ctx: AuctionCtx):
     _plan(eng, ctx)
     planned = ctx.planned
     n = len(planned)
-    oids, commitments = ctx.offer_ids, ctx.commitments.made
+    oids = ctx.offer_ids
+    assert ctx.commitments is not None  # set by _plan
+    commitments = ctx.commitments.made
     at, accepted, reasons = ctx.at, ctx.accepted, ctx.reasons
     # timed commits by time, ties in plan order (the sort is stable); snipers in plan order
     dues = [p.at for p in planned]

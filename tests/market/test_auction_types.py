@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market.auction.clearing_reference import clear_reference
 from market.auction.types import (
     Allocation,
     AuctionRequest,
@@ -259,7 +260,7 @@ def test_messages_stay_on_one_line_and_print_huge_ints() -> None:
     assert str(FieldError("f", "a\nb\u2028", "r")) == 'f="a\\nb\\u2028": r'
 
 
-# --- offers: a checked Offer is an OfferRecord ---------------------------------------------
+# --- offers: a checked Offer and the lifecycle's OfferRecord ------------------------------
 
 
 @given(
@@ -270,16 +271,19 @@ def test_messages_stay_on_one_line_and_print_huge_ints() -> None:
     t=st.one_of(st.integers(0, 2**53), st.floats(0, 2.0**53)),
     revealed=st.booleans(),
 )
-def test_a_checked_offer_holds_the_fields_of_its_record(
+def test_an_offer_and_a_record_of_the_same_values_clear_alike(
     offer_id, lender, amount, rate, t, revealed
 ):
     checked = Offer(offer_id, lender, amount, rate, t, revealed)
     record = OfferRecord(offer_id, lender, amount, rate, t, revealed)
-    assert isinstance(checked, OfferRecord)
+    names = [f.name for f in dataclasses.fields(Offer)]
+    assert names == [f.name for f in dataclasses.fields(OfferRecord)]
     assert dataclasses.astuple(checked) == dataclasses.astuple(record)
-    assert checked != record  # dataclass equality: an Offer equals only an Offer
+    request = AuctionRequest(1, "b", max(amount // 2, 1), 2**63 - 1, 12, 0)
+    rules = AuctionRules(tick_bps=1, min_offer_cents=0)
+    assert clear_reference(request, [checked], rules) == clear_reference(request, [record], rules)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        record.amount_cents = 1  # type: ignore[misc]
+        checked.amount_cents = 1  # type: ignore[misc]
 
 
 def test_offer_record_takes_no_checks_and_offer_all_of_them() -> None:
