@@ -58,7 +58,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sim.ledger.audit import Replay, as_str, postings_frame, postings_table
+from sim.ledger.audit import Replay, as_str, code_arrays, postings_frame, postings_table
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -135,6 +135,7 @@ class PreparedPostings:
     :meth:`Ledger.post_prepared`. Immutable by convention; read-only attributes:
 
     - ``src``, ``dst``, ``amount``, ``kind``, ``ref``: the postings' columns (``ref`` repeated);
+    - ``src_codes``, ``dst_codes``: the ledger's codes of ``src`` and ``dst``;
     - ``deltas``: ``(account, net change)`` of every account touched, in order of first use
       (a zero change is kept for an account not opened yet, which posting then opens, as one
       transfer per row would);
@@ -143,7 +144,19 @@ class PreparedPostings:
       lowest running change);
     - ``total``: the sum of the amounts."""
 
-    __slots__ = ("amount", "deltas", "dst", "kind", "ledger", "needs", "ref", "src", "total")
+    __slots__ = (
+        "amount",
+        "deltas",
+        "dst",
+        "dst_codes",
+        "kind",
+        "ledger",
+        "needs",
+        "ref",
+        "src",
+        "src_codes",
+        "total",
+    )
 
     def __init__(
         self,
@@ -160,6 +173,8 @@ class PreparedPostings:
         only for ``ledger``."""
         self.ledger = ledger
         self.src, self.dst, self.amount, self.kind = src, dst, amount, kind
+        self.src_codes = tuple(map(ledger.account_code, src))
+        self.dst_codes = tuple(map(ledger.account_code, dst))
         self.ref = (ref,) * len(src)
         self.deltas, self.needs = deltas, needs
         self.total = sum(amount)
@@ -177,8 +192,10 @@ class Ledger:
     __slots__ = (
         "_amt",
         "_bal",
+        "_code",
         "_dst",
         "_kind",
+        "_names",
         "_neg",
         "_neg_prefixes",
         "_ref",
@@ -194,13 +211,17 @@ class Ledger:
         self._neg: set[str] = set()
         #: prefixes registered by allow_negative (``external`` itself is always allowed)
         self._neg_prefixes: list[str] = []
-        #: postings held, column-wise: t_s, src, dst, amount_cents, kind, ref; the seq of the
-        #: first is _seq0 (the postings before it were handed over by take_postings)
+        #: account name -> its code, and the names by code (a code is given to every account
+        #: named by a posting, when it is made or prepared)
+        self._code: dict[str, int] = {}
+        self._names: list[str] = []
+        #: postings held, column-wise: t_s, src and dst (account codes), amount_cents, kind,
+        #: ref; the seq of the first is _seq0 (those before were handed over by take_postings)
         self._seq0 = 0
         self._replay = Replay()  # the postings handed over, replayed
         self._t: list[float] = []
-        self._src: list[str] = []
-        self._dst: list[str] = []
+        self._src: list[int] = []
+        self._dst: list[int] = []
         self._amt: list[int] = []
         self._kind: list[str] = []
         self._ref: list[str | int] = []
@@ -262,9 +283,10 @@ class Ledger:
             self._open(dst)
         bal[src] = new_s
         bal[dst] += amount_cents
+        code = self._code
         self._t.append(t_s)
-        self._src.append(src)
-        self._dst.append(dst)
+        self._src.append(code[src])
+        self._dst.append(code[dst])
         self._amt.append(amount_cents)
         self._kind.append(kind)
         self._ref.append(ref)
@@ -314,8 +336,9 @@ class Ledger:
             bal[dst] += amount
         n = len(amounts)
         self._t.extend([t_s] * n)
-        self._src.extend([src] * n)
-        self._dst.extend(dsts)
+        code = self._code
+        self._src.extend([code[src]] * n)
+        self._dst.extend([code[d] for d in dsts])
         self._amt.extend(amounts)
         self._kind.extend([kind] * n)
         self._ref.extend([ref] * n)
@@ -463,8 +486,8 @@ class Ledger:
         for acct, delta in prepared.deltas:
             bal[acct] = get(acct, 0) + delta
         self._t.extend([t_s] * len(prepared.src))
-        self._src.extend(prepared.src)
-        self._dst.extend(prepared.dst)
+        self._src.extend(prepared.src_codes)
+        self._dst.extend(prepared.dst_codes)
         self._amt.extend(prepared.amount)
         self._kind.extend(prepared.kind)
         self._ref.extend(prepared.ref)
@@ -525,8 +548,8 @@ class Ledger:
                 f"ledger sum over {len(self._bal)} accounts is {total} cents: must be 0"
             )
         replay = self._replay.copy()
-        replay.add(self._columns(), self._seq0)
-        problem = replay.mismatch(self._bal)
+        replay.add(self._columns(), self._seq0, len(self._names))
+        problem = replay.mismatch(self._bal, self._names)
         if problem is not None:
             raise LedgerImbalanceError(problem)
         negative = [
@@ -547,8 +570,9 @@ class Ledger:
         postings_table`, ``seq`` numbering every posting of the ledger). They are replayed for
         :meth:`check` first; the ledger then holds only its balances (and later postings)."""
         seq0, cols = self._seq0, self._columns()
-        table = postings_table(cols, seq0)
-        self._replay.add(cols, seq0, table)
+        arrays = code_arrays(self._src, self._dst, self._amt)  # converted once, used twice
+        self._replay.add(cols, seq0, len(self._names), arrays)
+        table = postings_table(cols, seq0, self._names, arrays)
         self._seq0 += len(self._amt)
         self._t, self._src, self._dst = [], [], []
         self._amt, self._kind, self._ref = [], [], []
@@ -558,11 +582,12 @@ class Ledger:
         """The postings held (all of them unless :meth:`take_postings` handed some over) as
         column lists (keys :data:`sim.ledger.audit.COLUMNS`), ready for ``pandas.DataFrame``;
         ``ref`` is rendered as ``str`` so the column has one type."""
+        names = self._names
         return {
             "seq": list(range(self._seq0, self._seq0 + len(self._amt))),
             "t_s": [float(x) for x in self._t],
-            "src": list(self._src),
-            "dst": list(self._dst),
+            "src": [names[c] for c in self._src],
+            "dst": [names[c] for c in self._dst],
             "amount_cents": list(self._amt),
             "kind": list(self._kind),
             "ref": as_str(self._ref),
@@ -572,7 +597,7 @@ class Ledger:
         """The postings held as a pandas DataFrame with columns
         :data:`sim.ledger.audit.COLUMNS` (int64 seq and amounts, float64 times, string ids);
         the same values as :meth:`rows` (:func:`sim.ledger.audit.postings_frame`)."""
-        return postings_frame(self._columns(), self._seq0)
+        return postings_frame(self._columns(), self._seq0, self._names)
 
     # ------------------------------------------------------------------ internals
     def _checked_amount(self, src: str, dst: str, amount: object) -> int:
@@ -600,7 +625,16 @@ class Ledger:
                 "segments without whitespace (e.g. 'lender:L1:free')"
             )
 
+    def account_code(self, name: str) -> int:
+        """The code of account ``name`` in the posting columns (given on first use)."""
+        got = self._code.get(name)
+        if got is None:
+            got = self._code[name] = len(self._names)
+            self._names.append(name)
+        return got
+
     def _open(self, name: str) -> None:
+        self.account_code(name)
         self._bal[name] = 0
         if self.may_go_negative(name):
             self._neg.add(name)
