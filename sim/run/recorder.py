@@ -9,10 +9,11 @@ Parquet writer) and three streams:
   ledger (:meth:`sim.ledger.book.Ledger.take_postings`, which replays them for its check)
   once ``ledger_rows`` are held;
 - the oracle ticks (``events/oracle_ticks.parquet``, in time order): one block per
-  ``every_s`` of simulated time (:meth:`sim.world.oracle_service.OracleService.take_ticks`).
+  ``every_s`` of simulated time (:meth:`sim.world.oracle_service.OracleService.take_ticks`),
+  built (numpy, mostly without the GIL) and written on the writer's thread.
 
-:meth:`RunRecorder.process` is the simpy process that does this every ``every_s`` (a
-simulated day); :meth:`RunRecorder.finish` writes what is left and the final event tables.
+:meth:`RunRecorder.process` is the simpy process that does this every ``every_s`` (two
+simulated days); :meth:`RunRecorder.finish` writes what is left and the final event tables.
 Everything is written inside ``out_dir`` (for ``ce run`` the run's staging directory, so an
 interrupted run leaves nothing that looks complete). The row groups depend only on the
 simulation, so the files' bytes are deterministic.
@@ -38,10 +39,11 @@ if TYPE_CHECKING:
 
 __all__ = ["EVERY_S", "LEDGER_ROWS", "RunRecorder"]
 
-#: simulated time between two flushes
-EVERY_S = DAY_S
+#: simulated time between two flushes (each hands the writer thread a few large jobs: every
+#: job costs the simulation's thread a hand-over of the GIL, so they are few and large)
+EVERY_S = 2 * DAY_S
 #: postings the ledger holds before they are handed over and written as one row group
-LEDGER_ROWS = 65_536
+LEDGER_ROWS = 131_072
 
 
 class RunRecorder:
@@ -94,7 +96,7 @@ class RunRecorder:
         self.log.flush()
         if ledger.held >= self.ledger_rows:
             self._write_postings(ledger)
-        self._ticks.write_built(oracles.take_ticks(now).arrow)
+        self._ticks.write(oracles.take_ticks(now).arrow())
 
     def _write_postings(self, ledger: Ledger) -> None:
         self._postings.write(ledger.take_postings())
@@ -108,7 +110,7 @@ class RunRecorder:
     ) -> None:
         """Write every row left (ticks up to ``end_s``) and the final event tables."""
         self._write_postings(ledger)
-        self._ticks.write_built(oracles.take_ticks(end_s, final=True).arrow)
+        self._ticks.write(oracles.take_ticks(end_s, final=True).arrow())
         self._postings.close()
         self._ticks.close()
         self.log.finish(set_columns)

@@ -59,7 +59,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 #: rows a table buffers before :meth:`EventLog.flush` spools them
-FLUSH_ROWS = 16_384
+FLUSH_ROWS = 65_536
 #: rows per row group of a final table
 SORTED_ROWS = 65_536
 

@@ -18,6 +18,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,13 +47,19 @@ PARQUET_OPTIONS: dict[str, Any] = {
 }
 
 
+#: niceness added to the writer thread (see :func:`_background`)
+_WRITER_NICE = 10
+
+
 class WriteQueue:
     """Runs write jobs on one background thread, in hand-over order (see the module doc)."""
 
     def __init__(self, max_pending: int = 4) -> None:
         if max_pending < 1:
             raise ValueError(f"max_pending={max_pending}: must be >= 1")
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="parquet-writer", initializer=_background
+        )
         self._pending: deque[Future[Any]] = deque()
         self._max = max_pending
 
@@ -75,6 +84,13 @@ class WriteQueue:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _background() -> None:
+    """Lower the writer thread's scheduling priority (Linux: per thread), so that when cores
+    are short the simulation's thread runs first; on an idle core the writer runs as fast."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WRITER_NICE)
+
+
 class ParquetStream:
     """Row groups of one ``schema`` appended to the Parquet file ``path`` through ``queue``."""
 
@@ -89,22 +105,18 @@ class ParquetStream:
         self._writer = pq.ParquetWriter(self.path, schema, **{**PARQUET_OPTIONS, **options})
 
     def write(self, table: Any) -> None:
-        """Append ``table`` (an Arrow table of this stream's schema) as one row group."""
-        self._queue.submit(self._write, table)
-
-    def write_built(self, build: Callable[[], Any]) -> None:
-        """Append the table ``build()`` returns as one row group, building it on the queue's
-        thread (for work that runs mostly without the GIL, e.g. numpy)."""
-        self._queue.submit(lambda: self._write(build()))
-
-    def _write(self, table: Any) -> None:
+        """Append ``table`` (an Arrow table of this stream's schema) as one row group (none
+        for an empty table)."""
         if not table.schema.equals(self.schema):
             raise ValueError(
                 f"{self.path.name} row group schema={table.schema}: must be {self.schema}"
             )
         if table.num_rows:
             self.rows += table.num_rows
-            self._writer.write_table(table, table.num_rows)
+            self._queue.submit(self._write, table)
+
+    def _write(self, table: Any) -> None:
+        self._writer.write_table(table, table.num_rows)
         del table
         release_arrow_memory()
 
