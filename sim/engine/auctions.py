@@ -84,7 +84,7 @@ class PlannedCommitments:
 
 @dataclass(slots=True)
 class AuctionCtx:
-    """Everything recorded about one auction (rows are built from it at the end of the run).
+    """Everything recorded about one auction (its rows are built from it when it concludes).
 
     The planned offers are columns indexed by plan position ``k`` (= the offer's ``seq``):
     ``planned[k]`` is the :class:`~sim.agents.lenders.PlannedCommit`,
