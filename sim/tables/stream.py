@@ -134,7 +134,8 @@ def arrow_table(rows: Sequence[tuple[Any, ...]], schema: Any) -> Any:
     cols = list(zip(*rows, strict=True)) if rows else [()] * width
     if len(cols) != width:
         raise ValueError(f"rows have {len(cols)} values: schema has {width} columns")
-    arrays = [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)]
+    # from_pandas: a missing float (NaN) is stored as null, as pandas writes it
+    arrays = [pa.array(c, type=f.type, from_pandas=True) for c, f in zip(cols, schema, strict=True)]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

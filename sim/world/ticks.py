@@ -243,8 +243,8 @@ def ticks_arrow(block: dict[str, np.ndarray], cats: TickCategories) -> Any:
         if c in STR_COLUMNS:
             dictionary = pa.array(cats.categories(c), type=pa.string())
             arrays.append(pa.DictionaryArray.from_arrays(pa.array(block[c]), dictionary))
-        else:
-            arrays.append(pa.array(block[c]))
+        else:  # from_pandas: a missing value (NaN) is stored as null, as pandas writes it
+            arrays.append(pa.array(block[c], from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
