@@ -123,7 +123,8 @@ def _cash_flows(
 ) -> dict[str, tuple[list[np.ndarray], ...]]:
     """The ledger cash flows of the non-pool lenders together and of the pool, from the
     postings in ``batches`` (row order): ``who -> (out_t, out_cents, in_t, in_cents)``, one
-    array per batch of the fundings (``lock``, negative) and of the payments received."""
+    array per batch of the fundings (``lock``, negative) and of the payments received, each
+    summed per instant."""
     parts: dict[str, tuple[list[np.ndarray], ...]] = {
         who: ([], [], [], []) for who in ("lenders", "pool")
     }
@@ -146,11 +147,20 @@ def _cash_flows(
             )
         for who, (out_mask, in_mask) in masks.items():
             out_t, out_c, in_t, in_c = parts[who]
-            out_t.append(t[out_mask])
-            out_c.append(-amt[out_mask])
-            in_t.append(t[in_mask])
-            in_c.append(amt[in_mask])
+            tt, cc = _per_instant(t[out_mask], amt[out_mask])
+            out_t.append(tt)
+            out_c.append(-cc)
+            tt, cc = _per_instant(t[in_mask], amt[in_mask])
+            in_t.append(tt)
+            in_c.append(cc)
     return parts
+
+
+def _per_instant(t: np.ndarray, cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flows ``cents`` at times ``t`` summed per distinct time (exact: whole centavos far
+    below 2**53), so a long run's IRR works on one flow per payment, not one per lender."""
+    times, at = np.unique(t, return_inverse=True)
+    return times, np.bincount(at, weights=cents, minlength=len(times))
 
 
 def _returns(

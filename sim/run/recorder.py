@@ -12,8 +12,8 @@ Parquet writer) and three streams:
   ``every_s`` of simulated time (:meth:`sim.world.oracle_service.OracleService.take_ticks`),
   built (numpy, mostly without the GIL) and written on the writer's thread.
 
-:meth:`RunRecorder.process` is the simpy process that does this every ``every_s`` (two
-simulated days); :meth:`RunRecorder.finish` writes what is left and the final event tables.
+:meth:`RunRecorder.process` is the simpy process that does this every ``every_s`` (a
+simulated day); :meth:`RunRecorder.finish` writes what is left and the final event tables.
 Everything is written inside ``out_dir`` (for ``ce run`` the run's staging directory, so an
 interrupted run leaves nothing that looks complete). The row groups depend only on the
 simulation, so the files' bytes are deterministic.
@@ -41,9 +41,9 @@ __all__ = ["EVERY_S", "LEDGER_ROWS", "RunRecorder"]
 
 #: simulated time between two flushes (each hands the writer thread a few large jobs: every
 #: job costs the simulation's thread a hand-over of the GIL, so they are few and large)
-EVERY_S = 2 * DAY_S
+EVERY_S = DAY_S
 #: postings the ledger holds before they are handed over and written as one row group
-LEDGER_ROWS = 131_072
+LEDGER_ROWS = 65_536
 
 
 class RunRecorder:

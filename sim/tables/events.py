@@ -32,7 +32,7 @@ Tables (keys in brackets):
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 #: rows a table buffers before :meth:`EventLog.flush` spools them
-FLUSH_ROWS = 65_536
+FLUSH_ROWS = 16_384
 #: rows per row group of a final table
 SORTED_ROWS = 65_536
 
@@ -104,59 +104,78 @@ class EventLog:
         self._queue.drain()
         for name in ROW_TYPES:
             spool = self._spools.get(name)
-            table = _read_sorted(name, spool.path) if spool is not None else None
-            if table is None or table.num_rows == 0:
-                table = arrow_schema(name).empty_table()
-            schema = inferred_nulls(table.slice(0, 0), table).schema
+            empty = arrow_schema(name).empty_table()
+            if spool is None:
+                schema, parts = inferred_nulls(empty).schema, iter(())
+            else:
+                schema, parts = _sorted_parts(name, spool.path)
             final = ParquetStream(self.events_dir / f"{name}.parquet", schema, self._queue)
-            for start in range(0, table.num_rows, SORTED_ROWS):
-                part = table.slice(start, SORTED_ROWS)
+            for part in parts:
                 if set_columns and name in set_columns:
                     part = set_columns[name](part)
-                final.write(inferred_nulls(part, table))
+                final.write(_with_null_columns(part, schema))
             final.close()
-            del table
             release_arrow_memory()
         self._queue.drain()
         shutil.rmtree(self.events_dir / ".spool", ignore_errors=True)
 
 
-def _read_sorted(table_name: str, path: Path) -> Any:
-    """The rows of the Parquet file ``path`` sorted by the key of ``table_name``, read and
-    ordered one column at a time (memory: the sorted table and one column)."""
+def _sorted_parts(table_name: str, path: Path) -> tuple[Any, Iterator[Any]]:
+    """The final schema of the rows in the Parquet file ``path`` (:func:`inferred_nulls`) and
+    the rows sorted by the key of ``table_name`` as tables of :data:`SORTED_ROWS` rows, each
+    gathered one column at a time (memory: the sort order, one column and one part)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
+    spooled = pf.schema_arrow
     keys = SORT_KEYS[table_name]
-    order = pc.sort_indices(pf.read(columns=list(keys)), sort_keys=[(k, "ascending") for k in keys])
-    columns = [
-        pf.read(columns=[f.name]).column(0).combine_chunks().take(order) for f in pf.schema_arrow
-    ]
-    return pa.Table.from_arrays(columns, schema=pf.schema_arrow)
+    order = pc.sort_indices(
+        pf.read(columns=list(keys), use_threads=False), sort_keys=[(k, "ascending") for k in keys]
+    )
+    n = len(order)
+    fields = []
+    for i, f in enumerate(spooled):
+        if pa.types.is_string(f.type):
+            nulls = sum(
+                pf.metadata.row_group(g).column(i).statistics.null_count
+                for g in range(pf.num_row_groups)
+            )
+            if nulls == n:
+                f = pa.field(f.name, pa.null())
+        fields.append(f)
+
+    def parts() -> Iterator[Any]:
+        for start in range(0, n, SORTED_ROWS):
+            rows = order[start : start + SORTED_ROWS]
+            columns = []
+            for f in spooled:
+                columns.append(pf.read(columns=[f.name], use_threads=False).column(0).take(rows))
+                release_arrow_memory()
+            yield pa.Table.from_arrays(columns, schema=spooled)
+
+    return pa.schema(fields), parts()
 
 
-def sort_rows(table_name: str, table: Any) -> Any:
-    """``table`` (Arrow) with its rows sorted by the key of ``table_name``."""
-    import pyarrow.compute as pc
-
-    if table.num_rows == 0:
-        return table
-    keys = [(k, "ascending") for k in SORT_KEYS[table_name]]
-    return table.take(pc.sort_indices(table, sort_keys=keys))
-
-
-def inferred_nulls(table: Any, whole: Any = None) -> Any:
-    """``table`` with every string column that holds no value in ``whole`` (default:
-    ``table``; all null, or no rows) as Arrow's ``null`` type: what
-    ``pyarrow.Table.from_pandas`` infers for such an ``object`` column, so the table reads
-    back into pandas as that DataFrame would."""
+def _with_null_columns(part: Any, schema: Any) -> Any:
+    """``part`` with the columns ``schema`` types as ``null`` replaced by nulls."""
     import pyarrow as pa
 
-    whole = table if whole is None else whole
+    for i, f in enumerate(schema):
+        if pa.types.is_null(f.type) and not pa.types.is_null(part.schema.field(i).type):
+            part = part.set_column(i, f, pa.nulls(part.num_rows))
+    return part
+
+
+def inferred_nulls(table: Any) -> Any:
+    """``table`` with every string column that holds no value (all null, or no rows) as
+    Arrow's ``null`` type: what ``pyarrow.Table.from_pandas`` infers for such an ``object``
+    column, so the table reads back into pandas as that DataFrame would."""
+    import pyarrow as pa
+
     for i, f in enumerate(table.schema):
-        if pa.types.is_string(f.type) and whole.column(i).null_count == whole.num_rows:
+        if pa.types.is_string(f.type) and table.column(i).null_count == table.num_rows:
             table = table.set_column(i, pa.field(f.name, pa.null()), pa.nulls(table.num_rows))
     return table
 
