@@ -67,7 +67,7 @@ SORTED_ROWS = 65_536
 class EventLog:
     """Row buffers of every table in :data:`SCHEMAS`, spooled under ``events_dir``."""
 
-    __slots__ = ("_queue", "_spools", "events_dir", "flush_rows", "rows")
+    __slots__ = ("_spools", "_writes", "events_dir", "flush_rows", "rows")
 
     def __init__(self, events_dir: Path, queue: WriteQueue, flush_rows: int = FLUSH_ROWS) -> None:
         if flush_rows < 1:
@@ -75,7 +75,7 @@ class EventLog:
         self.events_dir = Path(events_dir)
         self.flush_rows = flush_rows
         self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in ROW_TYPES}
-        self._queue = queue
+        self._writes = queue
         self._spools: dict[str, ParquetStream] = {}
 
     def flush(self, force: bool = False) -> None:
@@ -87,7 +87,7 @@ class EventLog:
                 if spool is None:
                     path = self.events_dir / ".spool" / f"{name}.parquet"
                     spool = self._spools[name] = ParquetStream(
-                        path, arrow_schema(name), self._queue, compression="lz4"
+                        path, arrow_schema(name), self._writes, compression="lz4"
                     )
                 spool.write(arrow_table(buf, spool.schema))
                 buf.clear()
@@ -101,7 +101,7 @@ class EventLog:
         self.flush(force=True)
         for spool in self._spools.values():
             spool.close()
-        self._queue.drain()
+        self._writes.drain()
         for name in ROW_TYPES:
             spool = self._spools.get(name)
             empty = arrow_schema(name).empty_table()
@@ -109,14 +109,14 @@ class EventLog:
                 schema, parts = inferred_nulls(empty).schema, iter(())
             else:
                 schema, parts = _sorted_parts(name, spool.path)
-            final = ParquetStream(self.events_dir / f"{name}.parquet", schema, self._queue)
+            final = ParquetStream(self.events_dir / f"{name}.parquet", schema, self._writes)
             for part in parts:
                 if set_columns and name in set_columns:
                     part = set_columns[name](part)
                 final.write(_with_null_columns(part, schema))
             final.close()
             release_arrow_memory()
-        self._queue.drain()
+        self._writes.drain()
         shutil.rmtree(self.events_dir / ".spool", ignore_errors=True)
 
 

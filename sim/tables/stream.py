@@ -101,7 +101,7 @@ class ParquetStream:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.schema = schema
         self.rows = 0
-        self._queue = queue
+        self._writes = queue
         self._writer = pq.ParquetWriter(self.path, schema, **{**PARQUET_OPTIONS, **options})
 
     def write(self, table: Any) -> None:
@@ -113,7 +113,7 @@ class ParquetStream:
             )
         if table.num_rows:
             self.rows += table.num_rows
-            self._queue.submit(self._write, table)
+            self._writes.submit(self._write, table)
 
     def _write(self, table: Any) -> None:
         self._writer.write_table(table, table.num_rows)
@@ -122,7 +122,7 @@ class ParquetStream:
 
     def close(self) -> None:
         """Finish the file after the row groups handed over before (through the queue)."""
-        self._queue.submit(self._writer.close)
+        self._writes.submit(self._writer.close)
 
 
 def arrow_table(rows: Sequence[tuple[Any, ...]], schema: Any) -> Any:
