@@ -119,31 +119,40 @@ _FLOW_COLUMNS = ("t_s", "src", "dst", "amount_cents", "kind")
 
 
 def _cash_flows(
-    batches: Iterable[pd.DataFrame], pool_acct: str | None
+    batches: Iterable[Any], pool_acct: str | None
 ) -> dict[str, tuple[list[np.ndarray], ...]]:
     """The ledger cash flows of the non-pool lenders together and of the pool, from the
-    postings in ``batches`` (row order): ``who -> (out_t, out_cents, in_t, in_cents)``, one
-    array per batch of the fundings (``lock``, negative) and of the payments received, each
-    summed per instant."""
+    postings in ``batches`` (Arrow tables, row order): ``who -> (out_t, out_cents, in_t,
+    in_cents)``, one array per batch of the fundings (``lock``, negative) and of the
+    payments received, each summed per instant."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def mask(values: Any) -> np.ndarray:
+        return values.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+    received_kinds = pa.array(_RECEIVED)
     parts: dict[str, tuple[list[np.ndarray], ...]] = {
         who: ([], [], [], []) for who in ("lenders", "pool")
     }
     for b in batches:
-        t = b["t_s"].to_numpy(dtype=np.float64)
-        amt = b["amount_cents"].to_numpy(dtype=np.float64)
-        src, dst, kind = b["src"], b["dst"], b["kind"]
-        received = kind.isin(_RECEIVED).to_numpy(dtype=bool)
-        lock = (kind == "lock").to_numpy(dtype=bool)
+        if b.num_rows == 0:
+            continue
+        t = b.column("t_s").to_numpy().astype(np.float64, copy=False)
+        amt = b.column("amount_cents").to_numpy().astype(np.float64)
+        src, dst, kind = b.column("src"), b.column("dst"), b.column("kind")
+        received = mask(pc.is_in(kind, value_set=received_kinds))
+        lock = mask(pc.equal(kind, "lock"))
         masks = {
             "lenders": (
-                lock & src.str.startswith("lender:").to_numpy(dtype=bool),
-                received & dst.str.startswith("lender:").to_numpy(dtype=bool),
+                lock & mask(pc.starts_with(src, "lender:")),
+                received & mask(pc.starts_with(dst, "lender:")),
             )
         }
         if pool_acct is not None:
             masks["pool"] = (
-                lock & (src == pool_acct).to_numpy(dtype=bool),
-                received & (dst == pool_acct).to_numpy(dtype=bool),
+                lock & mask(pc.equal(src, pool_acct)),
+                received & mask(pc.equal(dst, pool_acct)),
             )
         for who, (out_mask, in_mask) in masks.items():
             out_t, out_c, in_t, in_c = parts[who]
@@ -309,7 +318,10 @@ def compute_kpis(
     if hasattr(tables, "batches"):
         postings = tables.batches("ledger", _FLOW_COLUMNS)
     else:
-        postings = iter([tables["ledger"]])
+        import pyarrow as pa
+
+        frame = tables["ledger"][list(_FLOW_COLUMNS)]
+        postings = iter([pa.Table.from_pandas(frame, preserve_index=False)])
     flows = _cash_flows(postings, pool_acct)
     k: dict[str, Any] = {}
     n_dec = len(dec)

@@ -61,7 +61,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
 #: rows a table buffers before :meth:`EventLog.flush` spools them
 FLUSH_ROWS = 16_384
 #: rows per row group of a final table
-SORTED_ROWS = 65_536
+SORTED_ROWS = 131_072
 
 
 class EventLog:
@@ -98,15 +98,19 @@ class EventLog:
         form), in row groups of :data:`SORTED_ROWS` rows. ``set_columns[table]`` (if given)
         maps each sorted row group to the one to write (e.g. to set a column known only
         now)."""
-        self.flush(force=True)
+        for name, buf in self.rows.items():  # a table that was spooled: the rest too
+            if name in self._spools and buf:
+                self._spools[name].write(arrow_table(buf, self._spools[name].schema))
+                buf.clear()
         for spool in self._spools.values():
             spool.close()
         self._writes.drain()
         for name in ROW_TYPES:
             spool = self._spools.get(name)
-            empty = arrow_schema(name).empty_table()
-            if spool is None:
-                schema, parts = inferred_nulls(empty).schema, iter(())
+            if spool is None:  # never spooled: sorted from memory
+                table = inferred_nulls(arrow_table(self.rows[name], arrow_schema(name)))
+                self.rows[name].clear()
+                schema, parts = table.schema, iter([table.take(_sort_order(name, table))])
             else:
                 schema, parts = _sorted_parts(name, spool.path)
             final = ParquetStream(self.events_dir / f"{name}.parquet", schema, self._writes)
@@ -115,6 +119,7 @@ class EventLog:
                     part = set_columns[name](part)
                 final.write(_with_null_columns(part, schema))
             final.close()
+            del parts
             release_arrow_memory()
         self._writes.drain()
         shutil.rmtree(self.events_dir / ".spool", ignore_errors=True)
@@ -125,15 +130,11 @@ def _sorted_parts(table_name: str, path: Path) -> tuple[Any, Iterator[Any]]:
     the rows sorted by the key of ``table_name`` as tables of :data:`SORTED_ROWS` rows, each
     gathered one column at a time (memory: the sort order, one column and one part)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
     spooled = pf.schema_arrow
-    keys = SORT_KEYS[table_name]
-    order = pc.sort_indices(
-        pf.read(columns=list(keys), use_threads=False), sort_keys=[(k, "ascending") for k in keys]
-    )
+    order = _sort_order(table_name, pf.read(columns=list(SORT_KEYS[table_name]), use_threads=False))
     n = len(order)
     fields = []
     for i, f in enumerate(spooled):
@@ -147,6 +148,9 @@ def _sorted_parts(table_name: str, path: Path) -> tuple[Any, Iterator[Any]]:
         fields.append(f)
 
     def parts() -> Iterator[Any]:
+        if n <= SORTED_ROWS:  # one part: read at once
+            yield pf.read(use_threads=False).take(order)
+            return
         for start in range(0, n, SORTED_ROWS):
             rows = order[start : start + SORTED_ROWS]
             columns = []
@@ -156,6 +160,13 @@ def _sorted_parts(table_name: str, path: Path) -> tuple[Any, Iterator[Any]]:
             yield pa.Table.from_arrays(columns, schema=spooled)
 
     return pa.schema(fields), parts()
+
+
+def _sort_order(table_name: str, table: Any) -> Any:
+    """The row order of ``table`` sorted by the key of ``table_name``."""
+    import pyarrow.compute as pc
+
+    return pc.sort_indices(table, sort_keys=[(k, "ascending") for k in SORT_KEYS[table_name]])
 
 
 def _with_null_columns(part: Any, schema: Any) -> Any:

@@ -65,12 +65,11 @@ class EventTables(Mapping[str, "pd.DataFrame"]):
         release_arrow_memory()
         return frame
 
-    def batches(self, name: str, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
-        """Table ``name``'s ``columns``, one DataFrame per row group, in row order."""
+    def batches(self, name: str, columns: Sequence[str]) -> Iterator[Any]:
+        """Table ``name``'s ``columns``, one Arrow table per row group, in row order."""
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(self.path(name))
         for i in range(pf.num_row_groups):
-            frame = pf.read_row_group(i, columns=list(columns)).to_pandas()
+            yield pf.read_row_group(i, columns=list(columns), use_threads=False)
             release_arrow_memory()
-            yield frame

@@ -18,9 +18,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,19 +44,13 @@ PARQUET_OPTIONS: dict[str, Any] = {
 }
 
 
-#: niceness added to the writer thread (see :func:`_background`)
-_WRITER_NICE = 10
-
-
 class WriteQueue:
     """Runs write jobs on one background thread, in hand-over order (see the module doc)."""
 
     def __init__(self, max_pending: int = 4) -> None:
         if max_pending < 1:
             raise ValueError(f"max_pending={max_pending}: must be >= 1")
-        self._pool = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="parquet-writer", initializer=_background
-        )
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
         self._pending: deque[Future[Any]] = deque()
         self._max = max_pending
 
@@ -82,13 +73,6 @@ class WriteQueue:
         a run that failed; a run that completes calls :meth:`drain` first)."""
         self._pending.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _background() -> None:
-    """Lower the writer thread's scheduling priority (Linux: per thread), so that when cores
-    are short the simulation's thread runs first; on an idle core the writer runs as fast."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WRITER_NICE)
 
 
 class ParquetStream:
