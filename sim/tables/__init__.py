@@ -1,4 +1,5 @@
-"""The run's event tables: schemas, sort keys and the in-run event log."""
+"""The run's event tables: one row type per table, the schemas derived from them, the in-run
+event log that streams them to Parquet, and the tables read back from a run's files."""
 
 from __future__ import annotations
 
@@ -7,9 +8,30 @@ from sim.tables.events import (
     SORT_KEYS,
     EventLog,
 )
+from sim.tables.files import TABLES, EventTables
+from sim.tables.rows import (
+    ROW_TYPES,
+    AuctionRow,
+    DecisionRow,
+    LoanRow,
+    OfferRow,
+    PaymentRow,
+    PricingEventRow,
+    RequestRow,
+)
 
 __all__ = [
+    "ROW_TYPES",
     "SCHEMAS",
     "SORT_KEYS",
+    "TABLES",
+    "AuctionRow",
+    "DecisionRow",
     "EventLog",
+    "EventTables",
+    "LoanRow",
+    "OfferRow",
+    "PaymentRow",
+    "PricingEventRow",
+    "RequestRow",
 ]
