@@ -1,6 +1,7 @@
-"""Commit–reveal auction lifecycle as pure transitions over a frozen :class:`AuctionState`.
+"""Commit–reveal auction lifecycle as pure transitions over :class:`AuctionState` records.
 
-Functions (each returns a new state, never mutates one):
+Functions (each returns a new state and never changes the one it is given, nor its tuples and
+dicts; states are plain slotted records, like every record the lifecycle builds):
 
 - :func:`open_auction` ``(request, rules) -> AuctionState`` — phase ``OPEN``,
   ``close_at = opened_at + ttl_s``.
@@ -27,7 +28,7 @@ Functions (each returns a new state, never mutates one):
 
 Batch transitions (same rules, same resulting state as the one-by-one calls, checked by
 property tests): :class:`CommitBatch` ``(state)`` applies a run of commits — ``.commit(...)``
-returns ``(accepted, reason, extended)`` and ``.state()`` the frozen result — and
+returns ``(accepted, reason, extended)`` and ``.state()`` the resulting state — and
 :func:`reveal_many` ``(state, reveals) -> (state, outcomes)`` applies a run of
 :class:`Reveal` records; :func:`reveal_and_clear` ``(state, reveals, t, clearing=None) ->
 (state, outcomes)`` is ``reveal_many`` + ``close`` + ``clear`` in one step.  The reveal
@@ -47,7 +48,7 @@ Commit arguments are checked once, where they enter (:func:`commit`, :meth:`Comm
 a reveal's amount, rate and salt are checked by the reveal rule itself (a malformed reveal is a
 ``BAD_REVEAL``, not an exception).  The offers a reveal or the close produces are
 :class:`~market.auction.types.OfferRecord` s built from those checked values; states are
-built by keyword (``dataclasses.replace``).
+built by keyword.
 """
 
 from __future__ import annotations
@@ -125,9 +126,10 @@ class Reveal:
     t: int | float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuctionState:
-    """One auction's state.  The dict fields are never mutated (each transition copies)."""
+    """One auction's state.  Never changed once built, dict fields included: each transition
+    builds a new state by keyword and copies what it changes."""
 
     request: AuctionRequest
     rules: AuctionRules
@@ -156,7 +158,7 @@ class AuctionState:
         return entry[0] if entry else 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommitOutcome:
     state: AuctionState
     accepted: bool
@@ -164,7 +166,7 @@ class CommitOutcome:
     extended: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RevealOutcome:
     state: AuctionState
     accepted: bool
@@ -172,11 +174,35 @@ class RevealOutcome:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConfirmOutcome:
     state: AuctionState
     debits: Mapping[str, int]
     dropped: tuple[str, ...]
+
+
+def _next_state(state: AuctionState, **changes: Any) -> AuctionState:
+    """``dataclasses.replace(state, **changes)`` for :class:`AuctionState`, written out by
+    keyword: every field named once here instead of the generic walk over the dataclass's
+    fields (a state is rebuilt several times per auction; see docs/decisions.md)."""
+    fields = {
+        "request": state.request,
+        "rules": state.rules,
+        "phase": state.phase,
+        "close_at": state.close_at,
+        "extensions": state.extensions,
+        "commits": state.commits,
+        "commit_index": state.commit_index,
+        "lenders": state.lenders,
+        "reveals": state.reveals,
+        "bad_reveals": state.bad_reveals,
+        "offers": state.offers,
+        "result": state.result,
+        "dropped": state.dropped,
+        "debits": state.debits,
+    }
+    fields.update(changes)
+    return AuctionState(**fields)
 
 
 def _need(state: AuctionState, *phases: str, action: str) -> None:
@@ -239,7 +265,7 @@ class CommitBatch:
     of one.  The commit's arguments are checked here, where they enter ``market/``.
 
     ``.commit(offer_id=, lender=, commitment=, t=)`` returns ``(accepted, reason, extended)``;
-    ``.close_at`` / ``.extensions`` follow the accepted commits; ``.state()`` is the frozen
+    ``.close_at`` / ``.extensions`` follow the accepted commits; ``.state()`` is the
     :class:`AuctionState` after them (the batch may go on afterwards).
     """
 
@@ -295,11 +321,11 @@ class CommitBatch:
         return True, None, extended
 
     def state(self) -> AuctionState:
-        """The frozen state after the commits so far."""
+        """The state after the commits so far (a new one; the batch may go on)."""
         base = self._base
         if len(self._commits) == len(base.commits):
             return base
-        return replace(
+        return _next_state(
             base,
             close_at=self._close_at,
             extensions=self._extensions,
@@ -339,7 +365,7 @@ def reveal_many(
         return state, ()
     opened = dict(state.reveals)
     bad, outcomes = _apply_reveals(state, opened, reveals, commitment_of)
-    return replace(state, reveals=opened, bad_reveals=state.bad_reveals + bad), outcomes
+    return _next_state(state, reveals=opened, bad_reveals=state.bad_reveals + bad), outcomes
 
 
 def _apply_reveals(
@@ -409,7 +435,7 @@ def _apply_reveals(
 def close(state: AuctionState, t: int | float) -> AuctionState:
     """End the reveal window and fix the clearing input (phase CLOSED)."""
     _need(state, "OPEN", action="close")
-    return replace(state, phase="CLOSED", offers=_closing_offers(state, state.reveals, t))
+    return _next_state(state, phase="CLOSED", offers=_closing_offers(state, state.reveals, t))
 
 
 def _closing_offers(
@@ -464,7 +490,7 @@ def clear(state: AuctionState, clearing: ClearingFn | None = None) -> AuctionSta
     reference for small auctions and the numpy path for large ones (same results)."""
     _need(state, "CLOSED", action="clear")
     result = (clearing or _default_clearing)(state.request, state.offers, state.rules)
-    return replace(state, phase=_phase_after(result), result=result)
+    return _next_state(state, phase=_phase_after(result), result=result)
 
 
 def reveal_and_clear(
@@ -484,7 +510,7 @@ def reveal_and_clear(
     bad, outcomes = _apply_reveals(state, opened, reveals, commitment_of)
     offers = _closing_offers(state, opened, t)
     result = (clearing or _default_clearing)(state.request, offers, state.rules)
-    new = replace(
+    new = _next_state(
         state,
         phase=_phase_after(result),
         reveals=opened if outcomes else state.reveals,
@@ -537,7 +563,7 @@ def confirm(
         phase, debits = "UNFILLED", {}
     else:  # the loop ended with nothing to drop: ``used`` sums every allocation by lender
         phase, debits = "CONFIRMED", used
-    new = replace(state, phase=phase, result=result, dropped=tuple(dropped), debits=debits)
+    new = _next_state(state, phase=phase, result=result, dropped=tuple(dropped), debits=debits)
     return ConfirmOutcome(state=new, debits=dict(debits), dropped=new.dropped)
 
 

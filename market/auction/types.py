@@ -37,6 +37,7 @@ from market.validation import (
     Integer,
     Number,
     OneOf,
+    Rule,
 )
 
 __all__ = [
@@ -75,10 +76,61 @@ _RATIO = Number(0, 1, lo_open=True, text="must be a number in (0, 1]")
 _PRICING = OneOf(PRICING_RULES)
 _FEE_BPS = Integer(0, 10_000)
 
+#: (attribute, field name in messages, rule) of each checked type, in checking order
+_RULES_FIELDS = tuple(
+    (name, "rules." + name, rule)
+    for name, rule in (
+        ("tick_bps", POSITIVE_INT64),
+        ("max_offers_per_lender", POSITIVE_INT64),
+        ("cooldown_s", NON_NEGATIVE_INT64),
+        ("snipe_window_s", NON_NEGATIVE_INT64),
+        ("snipe_extension_s", NON_NEGATIVE_INT64),
+        ("max_extensions", NON_NEGATIVE_INT64),
+        ("ttl_s", POSITIVE_INT64),
+        ("reveal_window_s", POSITIVE_INT64),
+        ("min_offer_cents", NON_NEGATIVE_INT64),
+        ("min_fill_ratio", _RATIO),
+        ("pricing", _PRICING),
+        ("platform_fee_bps", _FEE_BPS),
+    )
+)
+_REQUEST_FIELDS = tuple(
+    (name, "request." + name, rule)
+    for name, rule in (
+        ("auction_id", NON_NEGATIVE_INT64),
+        ("borrower", TEXT),
+        ("amount_cents", POSITIVE_INT64),
+        ("max_rate_bps", NON_NEGATIVE_INT64),
+        ("term_months", POSITIVE_INT64),
+        ("opened_at", SECONDS),
+    )
+)
+#: an offer's checks by ``revealed``: a revealed offer's amount must be positive, an
+#: unrevealed one's may be 0 (unknown); ``revealed`` itself is checked before the amount
+_OFFER_FIELDS = {
+    revealed: tuple(
+        (name, "offer." + name, rule)
+        for name, rule in (
+            ("offer_id", TEXT),
+            ("lender", TEXT),
+            ("revealed", FLAG),
+            ("amount_cents", POSITIVE_INT64 if revealed else NON_NEGATIVE_INT64),
+            ("rate_bps", NON_NEGATIVE_INT64),
+            ("committed_at", SECONDS),
+        )
+    )
+    for revealed in (True, False)
+}
 
-def _set(obj: object, name: str, value: Any) -> None:
-    """Store a checked (normalised) value on a frozen instance during ``__post_init__``."""
-    object.__setattr__(obj, name, value)
+
+def _check_fields(obj: object, fields: tuple[tuple[str, str, Rule], ...]) -> None:
+    """Check each ``(attribute, field name, rule)`` of a frozen instance in ``__post_init__``,
+    storing the value back only where checking normalised it (a numpy integer to ``int``)."""
+    for name, field, rule in fields:
+        value = getattr(obj, name)
+        checked = rule.check(field, value)
+        if checked is not value:
+            object.__setattr__(obj, name, checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,21 +151,7 @@ class AuctionRules:
     platform_fee_bps: int = 50
 
     def __post_init__(self) -> None:
-        for name, rule in (
-            ("tick_bps", POSITIVE_INT64),
-            ("max_offers_per_lender", POSITIVE_INT64),
-            ("cooldown_s", NON_NEGATIVE_INT64),
-            ("snipe_window_s", NON_NEGATIVE_INT64),
-            ("snipe_extension_s", NON_NEGATIVE_INT64),
-            ("max_extensions", NON_NEGATIVE_INT64),
-            ("ttl_s", POSITIVE_INT64),
-            ("reveal_window_s", POSITIVE_INT64),
-            ("min_offer_cents", NON_NEGATIVE_INT64),
-            ("min_fill_ratio", _RATIO),
-            ("pricing", _PRICING),
-            ("platform_fee_bps", _FEE_BPS),
-        ):
-            _set(self, name, rule.check("rules." + name, getattr(self, name)))
+        _check_fields(self, _RULES_FIELDS)
 
     def min_fill_cents(self, amount_cents: int) -> int:
         """⌈min_fill_ratio × amount⌉, exact: the ratio is read as its shortest decimal form
@@ -140,15 +178,7 @@ class AuctionRequest:
     opened_at: int | float = 0
 
     def __post_init__(self) -> None:
-        for name, rule in (
-            ("auction_id", NON_NEGATIVE_INT64),
-            ("borrower", TEXT),
-            ("amount_cents", POSITIVE_INT64),
-            ("max_rate_bps", NON_NEGATIVE_INT64),
-            ("term_months", POSITIVE_INT64),
-            ("opened_at", SECONDS),
-        ):
-            _set(self, name, rule.check("request." + name, getattr(self, name)))
+        _check_fields(self, _REQUEST_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +198,7 @@ class Offer:
     revealed: bool = True
 
     def __post_init__(self) -> None:
-        for name, rule in (
-            ("offer_id", TEXT),
-            ("lender", TEXT),
-            ("revealed", FLAG),
-            ("amount_cents", POSITIVE_INT64 if self.revealed else NON_NEGATIVE_INT64),
-            ("rate_bps", NON_NEGATIVE_INT64),
-            ("committed_at", SECONDS),
-        ):
-            _set(self, name, rule.check("offer." + name, getattr(self, name)))
+        _check_fields(self, _OFFER_FIELDS[self.revealed is not False])
 
 
 @dataclass(slots=True)

@@ -85,9 +85,11 @@ _MAD_FLOOR = Number(0, 1, hi_open=True)
 _QUORUM = Integer(1, text="must be None or an integer >= 1")
 
 
-def _set(obj: object, name: str, value: Any) -> None:
-    """Store a checked (normalised) value on a frozen instance during ``__post_init__``."""
-    object.__setattr__(obj, name, value)
+def _set(obj: object, name: str, value: Any, checked: Any) -> None:
+    """Store ``checked`` (the checked ``value`` of attribute ``name``) on a frozen instance in
+    ``__post_init__`` where checking normalised it (an int price to ``float``)."""
+    if checked is not value:
+        object.__setattr__(obj, name, checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +102,9 @@ class SourceState:
 
     def __post_init__(self) -> None:
         sid = TEXT.check("source.source_id", self.source_id)
-        _set(self, "price", _PRICE.check(f"source[{sid}].price", self.price))
-        _set(self, "updated_at", _SECONDS.check(f"source[{sid}].updated_at", self.updated_at))
+        price, updated = self.price, self.updated_at
+        _set(self, "price", price, _PRICE.check(f"source[{sid}].price", price))
+        _set(self, "updated_at", updated, _SECONDS.check(f"source[{sid}].updated_at", updated))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +132,14 @@ class OracleConfig:
             "divergence",
             "divergence_for_s",
         ):
-            _set(self, name, _POSITIVE.check("oracle." + name, getattr(self, name)))
-        _set(self, "mad_floor", _MAD_FLOOR.check("oracle.mad_floor", self.mad_floor))
+            value = getattr(self, name)
+            _set(self, name, value, _POSITIVE.check("oracle." + name, value))
+        floor = self.mad_floor
+        _set(self, "mad_floor", floor, _MAD_FLOOR.check("oracle.mad_floor", floor))
         for name in ("quorum", "secondary_quorum"):
             q = getattr(self, name)
             if q is not None:
-                _set(self, name, _QUORUM.check("oracle." + name, q))
+                _set(self, name, q, _QUORUM.check("oracle." + name, q))
 
 
 @dataclass(frozen=True, slots=True)
