@@ -76,10 +76,16 @@ _RATIO = Number(0, 1, lo_open=True, text="must be a number in (0, 1]")
 _PRICING = OneOf(PRICING_RULES)
 _FEE_BPS = Integer(0, 10_000)
 
-#: (attribute, field name in messages, rule) of each checked type, in checking order
-_RULES_FIELDS = tuple(
-    (name, "rules." + name, rule)
-    for name, rule in (
+
+def _named(prefix: str, rules: tuple[tuple[str, Rule], ...]) -> tuple[tuple[str, str, Rule], ...]:
+    """``(attribute, field name in messages, rule)`` of each ``(attribute, rule)``."""
+    return tuple((name, f"{prefix}.{name}", rule) for name, rule in rules)
+
+
+#: each checked type's fields with their rules, in checking order
+_RULES_FIELDS = _named(
+    "rules",
+    (
         ("tick_bps", POSITIVE_INT64),
         ("max_offers_per_lender", POSITIVE_INT64),
         ("cooldown_s", NON_NEGATIVE_INT64),
@@ -92,32 +98,32 @@ _RULES_FIELDS = tuple(
         ("min_fill_ratio", _RATIO),
         ("pricing", _PRICING),
         ("platform_fee_bps", _FEE_BPS),
-    )
+    ),
 )
-_REQUEST_FIELDS = tuple(
-    (name, "request." + name, rule)
-    for name, rule in (
+_REQUEST_FIELDS = _named(
+    "request",
+    (
         ("auction_id", NON_NEGATIVE_INT64),
         ("borrower", TEXT),
         ("amount_cents", POSITIVE_INT64),
         ("max_rate_bps", NON_NEGATIVE_INT64),
         ("term_months", POSITIVE_INT64),
         ("opened_at", SECONDS),
-    )
+    ),
 )
 #: an offer's checks by ``revealed``: a revealed offer's amount must be positive, an
 #: unrevealed one's may be 0 (unknown); ``revealed`` itself is checked before the amount
 _OFFER_FIELDS = {
-    revealed: tuple(
-        (name, "offer." + name, rule)
-        for name, rule in (
+    revealed: _named(
+        "offer",
+        (
             ("offer_id", TEXT),
             ("lender", TEXT),
             ("revealed", FLAG),
             ("amount_cents", POSITIVE_INT64 if revealed else NON_NEGATIVE_INT64),
             ("rate_bps", NON_NEGATIVE_INT64),
             ("committed_at", SECONDS),
-        )
+        ),
     )
     for revealed in (True, False)
 }
