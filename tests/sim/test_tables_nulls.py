@@ -14,4 +14,3 @@ def test_missing_floats_are_null() -> None:
     schema = pa.schema([("t_s", pa.float64()), ("note", pa.string())])
     table = arrow_table([(1.0, "a"), (math.nan, None)], schema)
     assert table["t_s"].null_count == 1 and table["note"].null_count == 1
-

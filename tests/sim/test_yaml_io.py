@@ -157,7 +157,9 @@ def test_dump_yaml_reads_back_equal(data: dict) -> None:
 def test_a_resolved_scenario_with_number_like_strings_replays() -> None:
     from sim.config.scenario import scenario_from_mapping
 
-    sc = load_scenario("small", ["name='1e5'", "description='+1E3'", "lenders.groups[0].name='15e5'"])
+    sc = load_scenario(
+        "small", ["name='1e5'", "description='+1E3'", "lenders.groups[0].name='15e5'"]
+    )
     text = dump_yaml(sc.canonical_dict())
     again = scenario_from_mapping(parse_yaml(text, "scenario.yaml"), where="t")
     assert again.canonical_json() == sc.canonical_json()
