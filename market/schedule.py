@@ -314,9 +314,13 @@ class ProRata:
         if not _WEIGHTS.check("weights", weights):  # a mapping, but empty
             raise FieldError("weights", weights, _WEIGHTS.text)
         self.keys: tuple[str, ...] = tuple([_KEY.check("weights key", k) for k in weights])
-        self.weights: tuple[int, ...] = tuple(
-            [CENTS.check(f"weights[{k!r}]", w) for k, w in weights.items()]
-        )
+        ws = []
+        for k, w in weights.items():
+            try:  # the message names the key: weights['a']
+                ws.append(CENTS.check("weight", w))
+            except FieldError as err:
+                raise err.prefixed(f"weights[{k!r}]") from None
+        self.weights: tuple[int, ...] = tuple(ws)
         self.total = sum(self.weights)
         if self.total <= 0:
             raise FieldError("sum(weights)", self.total, "must be > 0")

@@ -103,8 +103,11 @@ class SourceState:
     def __post_init__(self) -> None:
         sid = TEXT.check("source.source_id", self.source_id)
         price, updated = self.price, self.updated_at
-        _set(self, "price", price, _PRICE.check(f"source[{sid}].price", price))
-        _set(self, "updated_at", updated, _SECONDS.check(f"source[{sid}].updated_at", updated))
+        try:  # the message names the source: source[<id>].price
+            _set(self, "price", price, _PRICE.check("price", price))
+            _set(self, "updated_at", updated, _SECONDS.check("updated_at", updated))
+        except FieldError as err:
+            raise err.prefixed(f"source[{sid}].{err.field}") from None
 
 
 @dataclass(frozen=True, slots=True)
