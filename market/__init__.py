@@ -1,7 +1,9 @@
 """Pure mechanisms of the CreditEngine: money and rates, risk pricing, auctions, oracles.
 
-Frozen dataclasses in, plain data out; no I/O, no simulator, no web3. The modules are public
-(``market.auction.clearing``, ``market.oracle.aggregator``, ...); their main names are re-exported here.
+Checked frozen dataclasses in (checked once, where they enter, by the rules of
+``market.validation``), plain records out; no I/O, no simulator, no web3, no caches but the
+schedule's. The modules are public (``market.auction.clearing``, ``market.oracle.aggregator``,
+...); their main names are re-exported here.
 """
 
 from market.auction import (

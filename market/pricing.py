@@ -12,13 +12,14 @@ Rules (spec/money.md "Risk-based price", spec/auction.md "Fee"):
   ``r_min_bps`` is ``r_min`` in bps rounded up (never quote below the floor).
 * Platform fee: ``fee_cents = ceil(F * fee_bps / 10000)`` in integer arithmetic.
 
-``quote`` works in exact rationals: PD, LGD and k are read as the decimals they print as (a float
-``0.1`` is 1/10), and an ``r_min`` within 1e-6 bp of a whole bp (float noise such as
-``0.1 + 0.2``) is taken as that bp (:data:`market.rates.BPS_SNAP`), so ties at a tick are never
+``quote`` works in exact rationals: PD, LGD and k are read as the decimals they print as (a
+float ``0.1`` is 1/10), and an ``r_min`` within 1e-6 bp of a whole bp (float noise such as ``0.1
++ 0.2``) is taken as that bp (:data:`market.rates.BPS_SNAP`), so ties at a tick are never
 decided by binary noise. For plain floats away from a bp boundary :func:`quote` first computes
-``r_min`` in binary floating point (much cheaper than ``Fraction`` arithmetic) and uses it only when ``r_min`` is farther than the float error bound (plus :data:`BPS_SNAP`) from
-every whole bp, where every decision (ceil to bps, snap, above cap) is the same as the exact
-one; otherwise it falls back to the exact path. The tests check the two agree.
+``r_min`` in binary floating point (much cheaper than ``Fraction`` arithmetic) and uses it only
+when ``r_min`` is farther than the float error bound (plus :data:`BPS_SNAP`) from every whole
+bp, where every decision (ceil to bps, snap, above cap) is the same as the exact one; otherwise
+it falls back to the exact path. The tests check the two agree.
 """
 
 from __future__ import annotations

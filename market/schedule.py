@@ -15,13 +15,14 @@ installment but the last equals ``PMT``.
 
 The rule is defined in 50-digit ``decimal`` arithmetic (libmpdec): ``i`` to 50 significant
 digits, ``interest = round_half_even(D)`` where ``D`` is the 50-digit ``Decimal`` product
-``balance * i``, and ``PMT`` from 50-digit products and quotients; so a schedule is the same
-on every platform and Python build. :func:`price_schedule_decimal` is that rule written out
+``balance * i``, and ``PMT`` from 50-digit products and quotients; so a schedule is the same on
+every platform and Python build. :func:`price_schedule_decimal` is that rule written out
 directly and kept as the reference. :func:`price_schedule` / :func:`schedule_columns` give
 exactly the same installments faster: the monthly rate (50-digit and as a double) and the
 annuity discount are memoised together per (``apr_bps``, ``n``) (a few hundred distinct inputs
-in a run; one cache lookup per schedule, after the arguments are checked), ``PMT`` is computed in ``Decimal`` as above, and each month's interest takes a float fast path that is
-provably exact or else falls back to the ``Decimal`` product:
+in a run; one cache lookup per schedule, after the arguments are checked), ``PMT`` is computed
+in ``Decimal`` as above, and each month's interest takes a float fast path that is provably
+exact or else falls back to the ``Decimal`` product:
 
   with ``i_f = float(i)`` (correctly rounded) and ``x = balance * i_f`` in IEEE-754 doubles,
   ``|x - D| <= |x - balance*i| + |balance*i - D| <= x * 2**-51.98`` (two roundings of relative
@@ -30,8 +31,8 @@ provably exact or else falls back to the ``Decimal`` product:
   bound stays below 1/2), ``D`` lies strictly on the same side of that tie, in the same
   rounding cell, and ``round_half_even(D)`` is ``floor(x)`` or ``floor(x) + 1`` as ``x`` says.
   Otherwise (a band of relative width ``2**-49``: for interest near R$ 100, about one
-  installment in 10**10; and any amount >= 2**49 cents) the ``Decimal`` product is computed. Property tests check the two paths equal, including on
-  constructed near-ties.
+  installment in 10**10; and any amount >= 2**49 cents) the ``Decimal`` product is computed.
+  Property tests check the two paths equal, including on constructed near-ties.
 
 Due dates are memoised per (start, term).
 

@@ -6,12 +6,15 @@ the rule accepts it (numpy integers become ``int``, a ratio becomes a ``float``,
 ``offer.amount_cents=-5: must be a positive integer below 2**63``.  The value is shown as JSON
 (``"abc"``, ``true``, ``null``; numbers as Python prints them), at most 60 characters.
 
-Rules are small immutable objects: :class:`Integer`, :class:`Number`, :class:`Rational`,
-:class:`Seconds`, :class:`Text`, :class:`Flag`, :class:`OneOf`, :class:`Bytes`,
-:class:`Pattern`, :class:`Day`, :class:`Instance`; the common ones are ready made (:data:`POSITIVE_INT64`,
-:data:`NON_NEGATIVE_INT64`, :data:`SECONDS`, :data:`TEXT`, :data:`FLAG`).  A rule that relates two fields (``du <= dc``) raises
-``FieldError(field, value, rule)`` itself, in the same format.  Integers are real integers:
-``bool``, floats and strings are refused; numpy integers are accepted.
+Rules are small objects made once per module: :class:`Integer`, :class:`Number`,
+:class:`Rational`, :class:`Seconds`, :class:`Text`, :class:`Flag`, :class:`OneOf`,
+:class:`Bytes`, :class:`Pattern`, :class:`Day`, :class:`Instance`; the common ones are ready
+made (:data:`POSITIVE_INT64`, :data:`NON_NEGATIVE_INT64`, :data:`SECONDS`, :data:`TEXT`,
+:data:`FLAG`).  A rule that relates two fields (``du <= dc``) raises
+``FieldError(field, value, rule)`` itself, in the same format; a field whose full name is
+only worth building for a message (``source[<id>].price``) is checked under a short name and
+renamed with :meth:`FieldError.prefixed` when it fails.  Integers are real integers: ``bool``,
+floats and strings are refused; numpy integers are accepted.
 """
 
 from __future__ import annotations

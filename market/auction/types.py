@@ -12,11 +12,11 @@ rules of :mod:`market.validation` and raise :class:`~market.validation.FieldErro
 ``int``).
 
 :class:`OfferRecord` holds the same six fields as :class:`Offer` without checks: the lifecycle
-builds it from values its commit and reveal rules have already checked.  The clearing reads
-either (:data:`OfferLike`).  The results (:class:`Allocation`, :class:`Exclusion`, :class:`ClearingResult`,
-``.to_dict()`` is the ``ce auction clear`` JSON object) are plain records built by the clearing
-from checked values.  Code tuples: :data:`PRICING_RULES`, :data:`STATUSES`,
-:data:`EXCLUSION_REASONS`.
+builds it from values its commit and reveal rules have already checked. The clearing reads
+either (:data:`OfferLike`). The results (:class:`Allocation`, :class:`Exclusion`,
+:class:`ClearingResult`, ``.to_dict()`` is the ``ce auction clear`` JSON object) are plain
+records built by the clearing from checked values. Code tuples: :data:`PRICING_RULES`,
+:data:`STATUSES`, :data:`EXCLUSION_REASONS`.
 """
 
 from __future__ import annotations
