@@ -14,13 +14,14 @@ Layout::
 ``confighash8`` is :func:`run_config_hash` — the sha256 of the scenario's canonical JSON
 *without* its seed — so runs that differ only in seed share it.
 
-Atomicity: everything is built in ``<out>/.staging-<name>-<pid>-<token>/`` (same parent, so
+Atomicity: everything is built in ``<out>/.staging-<name>-<pid>-<hex8>/`` (same parent, so
 the final rename is atomic), every file is fsynced, the manifest is written last, then the
 directory is renamed into place. An existing directory of the same name is moved aside only
 once the new one is complete, and deleted after the swap. An interrupted run therefore leaves
 at most a ``.staging-*`` (or, if killed between the two renames, a ``.old-*``) directory, never
 something that looks complete; a Python exception inside :class:`RunStage` removes the staging
-directory.
+directory. The stage holds a lock for its lifetime (:mod:`sim.run.staging`), and every new
+stage first removes the leftovers of dead runs in its parent, never those of a live one.
 
 Determinism contract: the same scenario + overrides + seed give byte-identical ``kpis.json``
 and ``events/*.parquet`` (same library versions), in one process or many. Parquet is written
@@ -36,7 +37,6 @@ import hashlib
 import json
 import math
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sim.run.staging import StageLock, remove_stale
 
 __all__ = [
     "FORMAT_VERSION",
@@ -228,10 +230,14 @@ class RunStage:
         self._root = Path(out_root)
         self._root.mkdir(parents=True, exist_ok=True)
         self._name = name
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self._staging = self._root / f".staging-{name}-{token}"
-        self._staging.mkdir()
-        self._token = token
+        remove_stale(self._root)
+        self._lock = StageLock(self._root, name)
+        self._staging = self._lock.staging
+        try:
+            self._staging.mkdir()
+        except BaseException:
+            self._lock.release()
+            raise
         self._complete = False
         self._committed = False
         self._t0 = time.perf_counter()
@@ -359,15 +365,17 @@ class RunStage:
         final = self.final_path
         old: Path | None = None
         if final.exists():
-            old = self._root / f".old-{self._name}-{self._token}"
+            old = self._lock.old
             os.rename(final, old)
         os.rename(self._staging, final)
         _fsync_dir(self._root)
         self._committed = True
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        self._lock.release()
         return final
 
     def abort(self) -> None:
         """Remove the staging directory (the final directory, if any, is untouched)."""
         shutil.rmtree(self._staging, ignore_errors=True)
+        self._lock.release()

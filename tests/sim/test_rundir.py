@@ -165,9 +165,13 @@ def test_hard_crash_mid_write_leaves_only_staging(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 9, proc.stderr
-    entries = list(tmp_path.iterdir())
-    assert len(entries) == 1 and entries[0].name.startswith(".staging-unit-1-")
-    assert not (entries[0] / "manifest.json").exists()
+    staging = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(staging) == 1 and staging[0].name.startswith(".staging-unit-1-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        staging[0].name,
+        staging[0].name + ".lock",  # the lock file of its dead owner
+    ]
+    assert not (staging[0] / "manifest.json").exists()
     assert not (tmp_path / run_dir_name(SCEN, 1)).exists()
 
 
