@@ -221,7 +221,7 @@ def _field_types(path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
                 raise _fail(p, _brief(v), "must be true or false")
         elif key == "min_fill_ratio":
             if isinstance(v, bool) or not isinstance(v, int | float):
-                raise _fail(p, _brief(v), "must be a number in (0, 1]")
+                raise _fail(p, _brief(v), "must be a number in [0, 1]")
         elif isinstance(v, _HugeInt):
             raise _fail(p, v, "must be an integer below 2**63")
         elif type(v) is not int:

@@ -72,7 +72,8 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "INSUFFICIENT_FUNDS",
 )
 
-_RATIO = Number(0, 1, lo_open=True, text="must be a number in (0, 1]")
+#: 0 is allowed: the clearing treats S = 0 as UNFILLED on its own, so 0 accepts any partial fill
+_RATIO = Number(0, 1, text="must be a number in [0, 1]")
 _PRICING = OneOf(PRICING_RULES)
 _FEE_BPS = Integer(0, 10_000)
 

@@ -387,7 +387,7 @@ class AuctionConfig(_Frozen):
     ttl_s: int = Field(14_400, gt=0, le=MAX_DELAY_S)
     reveal_window_s: int = Field(600, gt=0, le=MAX_DELAY_S)
     min_offer_cents: int = Field(1000, gt=0, le=MAX_CENTS)
-    min_fill_ratio: float = Field(1.0, gt=0, le=1)
+    min_fill_ratio: float = Field(1.0, ge=0, le=1)  # 0: any partial fill (S = 0 is UNFILLED)
     pricing: Literal["uniform", "pay_as_bid", "first_rejected"] = "uniform"
     platform_fee_bps: int = Field(50, ge=0, le=10_000)
 

@@ -55,8 +55,9 @@ def test_rules_defaults_match_spec() -> None:
         ({"ttl_s": 0}, "rules.ttl_s=0"),
         ({"reveal_window_s": 0}, "rules.reveal_window_s=0"),
         ({"min_offer_cents": -1}, "rules.min_offer_cents=-1"),
-        ({"min_fill_ratio": 0}, "rules.min_fill_ratio=0: must be a number in (0, 1]"),
-        ({"min_fill_ratio": 1.5}, "rules.min_fill_ratio=1.5"),
+        ({"min_fill_ratio": -0.001}, "rules.min_fill_ratio=-0.001: must be a number in [0, 1]"),
+        ({"min_fill_ratio": 1.5}, "rules.min_fill_ratio=1.5: must be a number in [0, 1]"),
+        ({"min_fill_ratio": float("inf")}, "rules.min_fill_ratio=inf"),
         ({"min_fill_ratio": True}, "rules.min_fill_ratio=true"),
         ({"min_fill_ratio": "0.5"}, 'rules.min_fill_ratio="0.5"'),
         ({"pricing": "vickrey"}, 'rules.pricing="vickrey": must be one of uniform'),
@@ -82,6 +83,8 @@ def test_min_fill_cents_reads_the_decimal_ratio() -> None:
     assert AuctionRules(min_fill_ratio=0.1).min_fill_cents(30) == 3  # 0.1*30 = 3.0000000000000004
     assert AuctionRules(min_fill_ratio=0.5).min_fill_cents(3) == 2
     assert AuctionRules().min_fill_cents(7) == 7
+    for zero in (0, 0.0, -0.0, np.float64(0)):  # 0: any partial fill (S = 0 is UNFILLED apart)
+        assert AuctionRules(min_fill_ratio=zero).min_fill_cents(1_000_000) == 0
 
 
 def test_fee_is_ceiling() -> None:
@@ -293,7 +296,7 @@ def test_offer_record_takes_no_checks_and_offer_all_of_them() -> None:
 
 
 @given(
-    ratio=st.floats(0.0, 1.0, allow_nan=False).filter(lambda x: x > 0),
+    ratio=st.floats(0.0, 1.0, allow_nan=False),
     amount=st.integers(1, 10**15),
 )
 def test_min_fill_cents_is_the_exact_decimal_ceiling(ratio, amount):

@@ -48,7 +48,9 @@ def cases(draw: st.DrawFn, huge: bool = False) -> tuple[AuctionRequest, list[Off
     rules = AuctionRules(
         tick_bps=TICK,
         min_offer_cents=draw(st.sampled_from([0, 10, 100])),
-        min_fill_ratio=draw(st.sampled_from([1.0, 0.9, 0.5, 0.1, 0.001])),
+        min_fill_ratio=draw(
+            st.one_of(st.sampled_from([1.0, 0.9, 0.5, 0.1, 0.001, 0.0]), st.floats(0.0, 1.0))
+        ),
         pricing=draw(st.sampled_from(PRICING_RULES)),
         platform_fee_bps=draw(st.integers(0, 300)),
     )
@@ -152,6 +154,28 @@ def test_numpy_equals_reference_and_invariants_hold(case) -> None:
     ref = clear_reference(req, offers, rules)
     assert numpy_all_methods(req, offers, rules) == ref
     check_invariants(req, offers, rules, ref)
+
+
+@given(cases(), st.floats(0.0, 1.0))
+def test_ratio_zero_refuses_only_no_supply_and_a_ratio_only_decides_unfilled(case, ratio) -> None:
+    """Spec: UNFILLED if S = 0 or S < ⌈ratio × amount⌉. At ratio 0 only S = 0 is UNFILLED
+    (any positive supply fills, partly if S < amount); any other ratio gives either that same
+    result or UNFILLED, exactly when S is below its minimum."""
+    req, offers, rules = case
+    supply = sum(o.amount_cents for o in offers if eligibility_reason(o, req, rules) is None)
+    any_fill = replace(rules, min_fill_ratio=0.0)
+    at_ratio = replace(rules, min_fill_ratio=ratio)
+    for engine in (clear, clear_reference):
+        zero = engine(req, offers, any_fill)
+        assert (zero.status == "UNFILLED") == (supply == 0)
+        if supply:
+            assert zero.filled_cents == min(supply, req.amount_cents)
+            assert zero.status == ("FILLED" if supply >= req.amount_cents else "PARTIAL")
+        res = engine(req, offers, at_ratio)
+        if supply < at_ratio.min_fill_cents(req.amount_cents):
+            assert res.status == "UNFILLED" and res.allocations == ()
+        else:
+            assert res == zero
 
 
 @settings(max_examples=60)

@@ -34,7 +34,7 @@ def _balances(ledger: pd.DataFrame) -> pd.Series:
     arrivals=st.integers(200, 900),
     pricing=st.sampled_from(["uniform", "pay_as_bid", "first_rejected"]),
     overcommit=st.sampled_from([1.0, 1.5, 4.0]),
-    min_fill=st.sampled_from([0.5, 0.9, 1.0]),
+    min_fill=st.sampled_from([0.0, 0.5, 0.9, 1.0]),
     lgd=st.sampled_from([0.0, 0.45, 1.0]),
     prepay=st.sampled_from([0.0, 0.2]),
     default_dpd=st.sampled_from([5, 90]),
