@@ -236,17 +236,17 @@ BAD = [
     (
         "ratio too big",
         mutate("rules.min_fill_ratio", 1.5),
-        "rules.min_fill_ratio=1.5: must be a number in (0, 1]",
+        "rules.min_fill_ratio=1.5: must be a number in [0, 1]",
     ),
     (
-        "ratio zero",
-        mutate("rules.min_fill_ratio", 0),
-        "rules.min_fill_ratio=0: must be a number in (0, 1]",
+        "ratio negative",
+        mutate("rules.min_fill_ratio", -0.01),
+        "rules.min_fill_ratio=-0.01: must be a number in [0, 1]",
     ),
     (
         "ratio bool",
         mutate("rules.min_fill_ratio", True),
-        "rules.min_fill_ratio=true: must be a number in (0, 1]",
+        "rules.min_fill_ratio=true: must be a number in [0, 1]",
     ),
     (
         "fee above 100%",
@@ -280,7 +280,56 @@ def test_malformed_input_is_one_line_exit_2(
 def test_ratio_nan_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.dumps(SPEC_INPUT).replace('"min_fill_ratio": 0.9', '"min_fill_ratio": NaN')
     code, _, err = run(tmp_path, doc, capsys)
-    assert code == 2 and "rules.min_fill_ratio=nan: must be a number in (0, 1]" in err
+    assert code == 2 and "rules.min_fill_ratio=nan: must be a number in [0, 1]" in err
+
+
+@pytest.mark.parametrize("ratio", [0, 0.0])
+def test_ratio_zero_accepts_any_partial_fill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ratio: float
+) -> None:
+    """The spec: S = 0 is UNFILLED on its own, so a ratio of 0 accepts any positive supply."""
+    doc = mutate("rules.min_fill_ratio", ratio)
+    doc["offers"] = [{**doc["offers"][0], "amount_cents": 1000}]  # S = 0.1 % of the amount
+    code, out, err = run(tmp_path, doc, capsys)
+    assert code == 0 and err == ""
+    got = json.loads(out)
+    assert (got["status"], got["filled_cents"], got["clearing_rate_bps"]) == ("PARTIAL", 1000, 2400)
+    doc["offers"][0]["rate_bps"] = 3005  # above the reserve: S = 0
+    code, out, err = run(tmp_path, doc, capsys)
+    assert code == 0 and err == ""
+    got = json.loads(out)
+    assert (got["status"], got["filled_cents"], got["allocations"]) == ("UNFILLED", 0, [])
+    assert got["excluded"] == [{"offer_id": "o1", "reason": "ABOVE_RESERVE"}]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("100000000", "100000000"),
+        ("17", "17"),
+        ("-1", "-1"),
+        ("99999999999999999999999", "99999999999999999999999"),
+        ("2.5", "2.5"),
+        ("abc", "abc"),
+        ("", '""'),
+        ("1\n2", '"1\\n2"'),
+        ("1\u20282", '"1\\u20282"'),
+    ],
+)
+def test_indent_out_of_range_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, shown: str
+) -> None:
+    code, out, err = run(tmp_path, SPEC_INPUT, capsys, "--indent", value)
+    assert code == 2 and out == ""
+    lines = err.rstrip("\n").splitlines()
+    assert lines == [f"ce auction: error: --indent={shown}: must be an integer in 0..16"]
+
+
+@pytest.mark.parametrize("indent", [0, 16])
+def test_indent_in_range(tmp_path: Path, capsys: pytest.CaptureFixture[str], indent: int) -> None:
+    code, out, err = run(tmp_path, SPEC_INPUT, capsys, "--indent", str(indent))
+    assert code == 0 and err == ""
+    assert f'\n{" " * indent}"status": "FILLED"' in out and json.loads(out)["status"] == "FILLED"
 
 
 @pytest.mark.parametrize(

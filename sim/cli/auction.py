@@ -9,9 +9,14 @@ rule.  The input format is documented in :mod:`market.auction.json_codec`.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 
 from sim.cli._errors import CliError
+
+#: the widest ``--indent``: the output grows by the indent times its nesting on every line
+MAX_INDENT = 16
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,10 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument(
         "--indent",
-        type=int,
         default=None,
         metavar="N",
-        help="pretty-print with N spaces of indentation (default: one line)",
+        help=f"pretty-print with N spaces of indentation, 0..{MAX_INDENT} (default: one line)",
     )
     c.set_defaults(func=_clear)
 
@@ -69,11 +73,20 @@ def _read(path: str) -> str:
         raise CliError(f"FILE={path!r}: cannot be read ({err.strerror})") from None
 
 
-def _clear(args: argparse.Namespace) -> int:
-    import json
+def _indent(text: str | None) -> int | None:
+    """``--indent``'s value as an int in 0..MAX_INDENT (``None``: one line)."""
+    if text is None:
+        return None
+    if re.fullmatch(r"[0-9]{1,3}", text) and int(text) <= MAX_INDENT:
+        return int(text)
+    shown = text if re.fullmatch(r"[-+0-9A-Za-z_.]{1,40}", text) else json.dumps(text[:40])
+    raise CliError(f"--indent={shown}: must be an integer in 0..{MAX_INDENT}")
 
+
+def _clear(args: argparse.Namespace) -> int:
     from market.auction.json_codec import AuctionInputError, loads, parse_clear_input
 
+    indent = _indent(args.indent)
     text = _read(args.file)
     try:
         doc = loads(text)
@@ -90,12 +103,10 @@ def _clear(args: argparse.Namespace) -> int:
         parsed = parse_clear_input(doc)
     except AuctionInputError as err:
         raise CliError(str(err)) from None
-    if args.indent is not None and args.indent < 0:
-        raise CliError(f"--indent={args.indent}: must be >= 0")
     if args.engine == "numpy":
         from market.auction.clearing import clear
     else:
         from market.auction.clearing_reference import clear_reference as clear
     result = clear(parsed.request, parsed.offers, parsed.rules)
-    print(json.dumps(result.to_dict(), indent=args.indent))
+    print(json.dumps(result.to_dict(), indent=indent))
     return 0
