@@ -27,6 +27,7 @@ fixed gas limit:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -356,8 +357,10 @@ def auction_payload(
     """Build the ``settle_auction`` mapping from ``market`` objects.
 
     ``request`` is an ``AuctionRequest``, ``offers`` the ``Offer``s in input order with one
-    32-byte salt each, ``result`` the clearing result as ``ClearingResult.to_dict()``.
-    ``escrow_cents_after`` defaults to 0: ``confirm`` forwards everything.
+    32-byte salt each, ``rules`` the ``AuctionRules`` the result was cleared under (all of
+    them go to the escrow's terms: a result cleared under another min-fill would be refused),
+    ``result`` the clearing result as ``ClearingResult.to_dict()``. ``escrow_cents_after``
+    defaults to 0: ``confirm`` forwards everything.
     """
     if len(salts) != len(offers):
         raise ValueError(f"auction_payload: {len(salts)} salts for {len(offers)} offers")
@@ -381,6 +384,7 @@ def auction_payload(
             for o, salt in zip(offers, salts, strict=True)
         ],
         "result": dict(result),
+        "rules": dataclasses.asdict(rules),
         "escrow_cents_after": escrow_cents_after,
     }
 

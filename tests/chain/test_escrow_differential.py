@@ -2,11 +2,12 @@
 ``FundingEscrow.submitClearing``, and every single mutation of it is rejected.
 
 For random small auctions (<= 12 offers, ties in rate and commit time, off-tick, above-reserve,
-below-minimum and unrevealed offers, all three pricing rules, min_fill ratios) the test replays
-the commit-reveal on chain, then checks with ``eth_call`` that the contract rejects: one centavo
-moved between any two winners, any winner's earned rate changed, r* changed, a winner dropped, an
-unallocated or ineligible offer swapped in for a winner, a phantom offer, a duplicated winner, and
-the opposite status (UNFILLED <-> FILLED); finally the genuine result is sent and accepted.
+below-minimum and unrevealed offers, all three pricing rules, min_fill ratios from 0 to 1) the
+test replays the commit-reveal on chain, then checks with ``eth_call`` that the contract rejects:
+one centavo moved between any two winners, any winner's earned rate changed, r* changed, a winner
+dropped, an unallocated or ineligible offer swapped in for a winner, a phantom offer, a duplicated
+winner, and the opposite status (UNFILLED <-> FILLED); finally the genuine result is sent and
+accepted.
 
 Offer ids are ``o00``, ``o01``, ... and commit times never decrease, so the spec's tie order
 (committed_at, offer_id) is the commit order = the on-chain offer index.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from market.auction.clearing import clear
@@ -28,7 +29,13 @@ from tests.chain.escrow_kit import PHASE, Clearing, EscrowKit, OfferSpec, TermSp
 pytestmark = pytest.mark.slow
 
 AUCTION = 1
-RATIOS = {1.0: 10_000, 0.9: 9_000, 0.75: 7_500, 0.5: 5_000}
+#: min_fill_ratio -> the escrow's minFillBps; 0 accepts any partial fill (S = 0 stays UNFILLED)
+RATIOS = {1.0: 10_000, 0.9: 9_000, 0.75: 7_500, 0.5: 5_000, 0.0: 0}
+
+
+def _one_offer(amount: int, rate: int) -> dict:
+    return {"lender_slot": 0, "amount": amount, "rate": rate, "t": 0, "reveal": True,
+            "salt": b"\x01" * 32}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +139,10 @@ def _mutations(good: Clearing, specs, terms: TermSpec):
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(case=auctions())
+# ratio 0: the smallest eligible supply fills partly; no eligible supply is still UNFILLED
+@example(case=(30_000, 2500, "uniform", 0.0, [_one_offer(1000, 2000)]))
+@example(case=(30_000, 2500, "pay_as_bid", 0.0, [_one_offer(5000, 2600)]))
+@example(case=(30_000, 2500, "first_rejected", 0.0, []))
 def test_python_clearing_accepted_and_every_mutation_rejected(chain, kit, lenders, case):
     amount, max_rate, pricing, ratio, raw = case
     terms = TermSpec(

@@ -114,3 +114,23 @@ def test_bad_auction_mapping_is_named(full_bridge) -> None:
     odd["rules"] = {"min_fill_ratio": 0.12345}
     with pytest.raises(ValueError, match="not a whole number of basis points"):
         full_bridge.settle_auction(odd)
+
+
+def test_ratio_zero_settles_any_partial_fill_and_no_supply_as_unfilled(full_bridge) -> None:
+    """min_fill_ratio 0 is min_fill_bps 0 on chain: any positive supply fills (partly), S = 0
+    is still UNFILLED."""
+    any_fill = AuctionRules(min_fill_ratio=0.0)
+    thin = [Offer("x1", "l9", 1_000, 2000, 5)]  # 0.1 % of the amount
+    partial = _auction(11, thin, rules=any_fill)
+    assert partial["rules"]["min_fill_ratio"] == 0.0 and partial["result"]["status"] == "PARTIAL"
+    full_bridge.settle_auction(partial)
+    escrow = full_bridge.deployment["FundingEscrow"]
+    a = escrow.call("auction", 11)
+    terms, phase, filled = a[0], a[1], a[4]
+    assert (terms[8], phase, filled) == (0, 6, 1_000)  # minFillBps 0; Active; 1 000 cents filled
+    assert full_bridge._settlement.summaries()[-1]["status"] == "PARTIAL"
+    dear = [Offer("x2", "l9", 50_000, 3500, 5)]  # above the reserve: S = 0
+    none = _auction(12, dear, rules=any_fill)
+    assert none["result"]["status"] == "UNFILLED"
+    full_bridge.settle_auction(none)
+    assert escrow.call("auction", 12)[1] == 5  # Unfilled
