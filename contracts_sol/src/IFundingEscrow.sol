@@ -39,7 +39,9 @@ interface IFundingEscrow {
         Pricing pricing;
         uint16 tickBps; // offers off the tick are ineligible
         uint64 minOfferCents; // offers below are ineligible
-        uint16 minFillBps; // min_fill_ratio in bps: UNFILLED when supply < ceil(amount * minFillBps / 10000)
+        // min_fill_ratio in bps, 0..10000: UNFILLED when supply is 0 or below
+        // ceil(amount * minFillBps / 10000), so 0 accepts any partial fill
+        uint16 minFillBps;
         uint8 maxOffersPerLender; // commits per lender per auction
     }
 
