@@ -124,6 +124,7 @@ def _try_lock(path: Path) -> BinaryIO | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` may be a live process here (only for folders without a lock file)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -175,19 +176,28 @@ def remove_stale(parent: str | Path) -> list[str]:
             keys[key] = match
     cleaned = []
     for key, match in sorted(keys.items()):
-        path = _lock_path(parent, key)
-        if key in listed_locks or path.is_file():  # or created while the folder was listed
-            fh = _try_lock(path)
-            if fh is None:
-                continue
-            try:
-                _remove_leftovers(parent, key, match["name"])
-                path.unlink(missing_ok=True)
-            finally:
-                fh.close()
-        elif _pid_alive(int(match["pid"])):
+        try:
+            if _clean(parent, key, match, key in listed_locks):
+                cleaned.append(key)
+        except OSError:  # best effort: what cannot be removed now is left for the next run
             continue
-        else:  # a folder of a version before locks, whose process is gone
-            _remove_leftovers(parent, key, match["name"])
-        cleaned.append(key)
     return cleaned
+
+
+def _clean(parent: Path, key: str, match: re.Match[str], lock_listed: bool) -> bool:
+    """Clean one key's leftovers if its owner is dead; whether it was."""
+    path = _lock_path(parent, key)
+    if lock_listed or path.is_file():  # or created while the folder was being listed
+        fh = _try_lock(path)
+        if fh is None:
+            return False
+        try:
+            _remove_leftovers(parent, key, match["name"])
+            path.unlink(missing_ok=True)
+        finally:
+            fh.close()
+        return True
+    if _pid_alive(int(match["pid"])):
+        return False
+    _remove_leftovers(parent, key, match["name"])  # a folder of a version before locks
+    return True
