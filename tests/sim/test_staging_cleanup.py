@@ -221,6 +221,17 @@ def test_folders_without_a_lock_are_removed_only_when_their_pid_is_gone(tmp_path
     assert _hidden(tmp_path) == sorted(p.name for p in (alive, *foreign))
 
 
+def test_a_dead_stage_whose_pid_was_reused_is_still_removed(tmp_path: Path) -> None:
+    """The lock decides, not the pid: a dead owner's pid now taken by a live process (here:
+    this one, by renaming the leftovers to carry its pid) does not keep the folder."""
+    dead = _dead(tmp_path, "r-1-00000000", "mid-run")
+    reused = tmp_path / f".staging-r-1-00000000-{os.getpid()}-0123abcd"
+    os.rename(f"{dead}.lock", f"{reused}.lock")
+    os.rename(dead, reused)
+    assert remove_stale(tmp_path) == [reused.name.removeprefix(".staging-")]
+    assert _hidden(tmp_path) == []
+
+
 def test_a_lock_is_released_with_its_stage(tmp_path: Path) -> None:
     lock = StageLock(tmp_path, "r-1-00000000")
     assert lock.path.is_file() and str(os.getpid()) in lock.key
