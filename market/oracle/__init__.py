@@ -18,6 +18,8 @@ from market.oracle.aggregator import (
     twap,
 )
 from market.oracle.twap import (
+    TwapInput,
+    TwapResult,
     twap_with_newest,
 )
 
@@ -31,6 +33,8 @@ __all__ = [
     "OracleAnswer",
     "OracleConfig",
     "SourceState",
+    "TwapInput",
+    "TwapResult",
     "aggregate",
     "divergence_gap",
     "divergence_step",

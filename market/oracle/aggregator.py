@@ -4,8 +4,11 @@ A pure function of the source states and ``now`` (simulated seconds); no clock, 
 
 Rules (spec ``oracle_fx.md``; invariant ORACLE_FALLBACK)
 --------------------------------------------------------
-1. **Fresh**: a source is fresh when ``0 <= now − updated_at <= staleness_s``. An update stamped
-   *after* ``now`` cannot be aged and is treated as not fresh.
+1. **Fresh**: a source is fresh when ``0 <= now − observed_at <= staleness_s``, ``observed_at``
+   being when its published value was observed (carried with every publication). Freshness
+   follows the observation, never the publication: a feeder that republishes an old value (a
+   freeze) goes stale ``staleness_s`` after it observed it, however often it republishes. An
+   observation stamped *after* ``now`` cannot be aged and is treated as not fresh.
 2. **Outliers (MAD)**: with ``m`` the median of the fresh prices (mean of the two middle values
    for an even count) and ``MAD`` the median of ``|p − m|``, a fresh source is kept when
    ``|p − m| <= k_mad · max(MAD, mad_floor · m)``.
@@ -20,17 +23,17 @@ Rules (spec ``oracle_fx.md``; invariant ORACLE_FALLBACK)
 3. **Quorum**: with at least ``quorum`` kept sources (default: a majority of the configured
    sources, ``len(primary) // 2 + 1``) the answer is the **upper median** of the kept prices
    (``sorted[n // 2]``), status ``OK``.
-4. **Fallback** without a primary quorum: the TWAP of ``history`` (past OK answers, see
-   :mod:`market.oracle.twap`) when its newest input is no older than ``twap_max_age_s`` ->
-   ``FALLBACK_TWAP``; else the ``secondary`` set under rules 1–3 (its quorum is
-   ``secondary_quorum``, default a majority of the secondary set) -> ``FAILOVER``; else
-   ``NO_PRICE``.
+4. **Fallback** without a primary quorum: the TWAP of ``history`` (past OK answers with the
+   observation time of their input, see :mod:`market.oracle.twap`) when its newest input was
+   observed no more than ``twap_max_age_s`` before ``now`` -> ``FALLBACK_TWAP``; else the
+   ``secondary`` set under rules 1–3 (its quorum is ``secondary_quorum``, default a majority of
+   the secondary set) -> ``FAILOVER``; else ``NO_PRICE``.
 
 Every :class:`OracleAnswer` carries ``status``, ``price`` (``None`` for ``NO_PRICE``), the ids of
 the sources used (sorted; empty for ``FALLBACK_TWAP`` and ``NO_PRICE``), ``age_s`` (OK /
-FAILOVER: ``now`` minus the oldest used source's ``updated_at``; FALLBACK_TWAP: ``now`` minus
-the newest TWAP input's time; ``None`` for NO_PRICE), ``as_of = now`` and, for every status but
-OK, a ``reason`` saying why the primary set was not used.
+FAILOVER: ``now`` minus the oldest used source's ``observed_at``; FALLBACK_TWAP: ``now`` minus
+the newest TWAP input's ``observed_at``; ``None`` for NO_PRICE), ``as_of = now`` and, for every
+status but OK, a ``reason`` saying why the primary set was not used.
 
 The result depends only on the multiset of sources (never on their order) and is deterministic.
 
@@ -94,18 +97,19 @@ def _set(obj: object, name: str, value: Any, checked: Any) -> None:
 
 @dataclass(frozen=True, slots=True)
 class SourceState:
-    """Latest publication of one feeder: ``price`` (> 0, finite) at ``updated_at`` (seconds)."""
+    """Latest publication of one feeder: ``price`` (> 0, finite), observed at ``observed_at``
+    (seconds; when the value was observed, not when it was published or republished)."""
 
     source_id: str
     price: float
-    updated_at: float
+    observed_at: float
 
     def __post_init__(self) -> None:
         sid = TEXT.check("source.source_id", self.source_id)
-        price, updated = self.price, self.updated_at
+        price, observed = self.price, self.observed_at
         try:  # the message names the source: source[<id>].price
             _set(self, "price", price, _PRICE.check("price", price))
-            _set(self, "updated_at", updated, _SECONDS.check("updated_at", updated))
+            _set(self, "observed_at", observed, _SECONDS.check("observed_at", observed))
         except FieldError as err:
             raise err.prefixed(f"source[{sid}].{err.field}") from None
 
@@ -193,7 +197,7 @@ def _fresh(sources: Sequence[SourceState], now: float, staleness_s: float, label
         if sid in seen:
             raise FieldError(f"{label} source_id", sid, "must be unique within the set")
         seen.add(sid)
-        if 0 <= now - s.updated_at <= staleness_s:
+        if 0 <= now - s.observed_at <= staleness_s:
             fresh.append(s)
     return fresh
 
@@ -219,7 +223,7 @@ def _select(
     if k < q:
         return None, f"{label}: {k} fresh within MAD of {len(sources)} < quorum {q}"
     kept_prices = sorted([s.price for s in kept])
-    oldest = min([s.updated_at for s in kept])
+    oldest = min([s.observed_at for s in kept])
     ids = tuple(sorted([s.source_id for s in kept]))
     answer = OracleAnswer(
         status=OK, price=kept_prices[k // 2], sources=ids, age_s=now - oldest, as_of=now
@@ -232,12 +236,13 @@ def aggregate(
     now: float,
     cfg: OracleConfig,
     *,
-    history: Sequence[tuple[float, float]] = (),
+    history: Sequence[tuple[float, float, float]] = (),
     secondary: Sequence[SourceState] = (),
 ) -> OracleAnswer:
-    """Aggregate ``primary`` at ``now`` with fallbacks (see the module docstring).
+    """Aggregate ``primary`` at ``now`` with fallbacks, rules 1–4 (see the module docstring).
 
-    ``history``: past OK answers as ``(t, price)`` in non-decreasing ``t`` (for the TWAP).
+    ``history``: past OK answers as ``(t, price, observed_at)`` in non-decreasing ``t`` (for the
+    TWAP, :class:`market.oracle.twap.TwapInput`).
     ``secondary``: the failover source set. Raises ``ValueError`` on a non-finite ``now``, a
     non-``SourceState`` element or a duplicate source id within a set (both sets are checked on
     every call, whichever is used), or bad history entries in the scanned window.
@@ -251,12 +256,14 @@ def aggregate(
     reasons = [why]
     tw = twap_with_newest(history, now, cfg.twap_window_s)
     if tw is not None:
-        age = now - tw[1]
+        age = now - tw.observed_at
         if age <= cfg.twap_max_age_s:
             return OracleAnswer(
-                status=FALLBACK_TWAP, price=tw[0], sources=(), age_s=age, as_of=now, reason=why
+                status=FALLBACK_TWAP, price=tw.price, sources=(), age_s=age, as_of=now, reason=why
             )
-        reasons.append(f"twap: newest input {age:g} s old > twap_max_age_s={cfg.twap_max_age_s:g}")
+        reasons.append(
+            f"twap: newest input observed {age:g} s ago > twap_max_age_s={cfg.twap_max_age_s:g}"
+        )
     else:
         reasons.append("twap: no history")
     if secondary:

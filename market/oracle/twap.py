@@ -1,16 +1,21 @@
 """Time-weighted average price (TWAP) of past oracle answers.
 
-``history`` is a sequence of ``(t, price)`` pairs — past aggregated (``OK``) answers, ``t`` in
-simulated seconds, in non-decreasing ``t`` order. Each answer *stands* from its own time until
-the next answer's time; the newest one at or before ``now`` stands until ``now``. The TWAP over
-the window ``[now − window_s, now]`` is
+``history`` is a sequence of :class:`TwapInput` ``(t, price, observed_at)`` — past aggregated
+(``OK``) answers: ``t`` when the answer was given (simulated seconds, non-decreasing), ``price``
+and ``observed_at``, when its input was observed (its oldest used source's observation, so
+``observed_at <= t``). Each answer *stands* from its own time until the next answer's time; the
+newest one at or before ``now`` stands until ``now``. The TWAP over the window
+``[now − window_s, now]`` is
 
     Σ price_i · |[t_i, t_{i+1}) ∩ window|  /  Σ |[t_i, t_{i+1}) ∩ window|
 
-so an answer published before the window that was still standing when it opened contributes the
+so an answer given before the window that was still standing when it opened contributes the
 part inside the window, and time before the first answer carries no weight. Entries with
 ``t > now`` are not visible yet and are ignored. When the total weight is zero (the only visible
-answer was published exactly at ``now``) the TWAP is that answer's price.
+answer was given exactly at ``now``) the TWAP is that answer's price. The weights use ``t``
+(how long an answer stood); how old the TWAP's input is uses ``observed_at`` (the fallback rule
+of :mod:`market.oracle.aggregator` judges the newest input's observation, never when it was
+given or republished).
 
 The scan walks backwards from the newest visible entry and stops at the first entry at or before
 the window start, so its cost is proportional to the number of answers inside the window, not to
@@ -23,10 +28,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from market.validation import FieldError, Number
 
-__all__ = ["twap", "twap_with_newest"]
+__all__ = ["TwapInput", "TwapResult", "twap", "twap_with_newest"]
 
 _INF = math.inf
 _NOW = Number(text="must be a finite number of seconds")
@@ -34,14 +40,31 @@ _WINDOW = Number(0, lo_open=True)
 _PRICE = Number(0, lo_open=True)
 
 
-def twap_with_newest(
-    history: Sequence[tuple[float, float]], now: float, window_s: float
-) -> tuple[float, float] | None:
-    """TWAP of ``history`` over ``[now − window_s, now]`` and the time of its newest input.
+class TwapInput(NamedTuple):
+    """One past answer: given at ``t``, ``price``, its input observed at ``observed_at``."""
 
-    Returns ``(twap, newest_t)`` or ``None`` when no entry has ``t <= now``. Raises
-    ``ValueError`` for a non-positive or non-finite ``window_s``, a non-finite ``now``, times not
-    in non-decreasing order (inside the scanned part), or a price that is not finite and > 0.
+    t: float
+    price: float
+    observed_at: float
+
+
+class TwapResult(NamedTuple):
+    """A TWAP and its newest input: given at ``newest_t``, observed at ``observed_at``."""
+
+    price: float
+    newest_t: float
+    observed_at: float
+
+
+def twap_with_newest(
+    history: Sequence[tuple[float, float, float]], now: float, window_s: float
+) -> TwapResult | None:
+    """TWAP of ``history`` over ``[now − window_s, now]`` and its newest input's times.
+
+    Returns ``None`` when no entry has ``t <= now``. Raises ``ValueError`` for a non-positive
+    or non-finite ``window_s``, a non-finite ``now``, times not in non-decreasing order (inside
+    the scanned part), a price that is not finite and > 0, or a newest input whose
+    ``observed_at`` is not a finite time at or before its ``t``.
     """
     _NOW.check("now", now)
     _WINDOW.check("window_s", window_s)
@@ -51,14 +74,16 @@ def twap_with_newest(
     if i < 0:
         return None
     start = now - window_s
-    newest_t, last_price = history[i]
+    newest = i
+    newest_t, last_price, observed_at = history[i]
     end = now
     num = 0.0
     den = 0.0
     lo_p = _INF
     hi_p = -_INF
     while i >= 0:
-        t, p = history[i]
+        entry = history[i]
+        t, p = entry[0], entry[1]
         if not t <= end:
             raise FieldError(
                 f"history[{i}].t", t, f"must be finite and <= the next entry's time {end!r}"
@@ -78,18 +103,26 @@ def twap_with_newest(
             break
         end = t
         i -= 1
+    if not -_INF < observed_at <= newest_t:  # newest_t was checked by the scan
+        raise FieldError(
+            f"history[{newest}].observed_at",
+            observed_at,
+            f"must be finite and <= its t {newest_t!r}",
+        )
     if den <= 0:
-        return float(last_price), float(newest_t)
+        return TwapResult(float(last_price), float(newest_t), float(observed_at))
     value = num / den
     if value < lo_p:
         value = lo_p
     elif value > hi_p:
         value = hi_p
-    return value, float(newest_t)
+    return TwapResult(value, float(newest_t), float(observed_at))
 
 
-def twap(history: Sequence[tuple[float, float]], now: float, window_s: float) -> float | None:
+def twap(
+    history: Sequence[tuple[float, float, float]], now: float, window_s: float
+) -> float | None:
     """TWAP of ``history`` over ``[now − window_s, now]`` (see the module docstring), or
     ``None`` when no entry has ``t <= now``."""
     out = twap_with_newest(history, now, window_s)
-    return None if out is None else out[0]
+    return None if out is None else out.price

@@ -42,13 +42,18 @@ The resulting publications are exactly those of the poll-by-poll rule above
 
 A simpy process per feeder advances it chunk by chunk as simulated time passes; readers call
 :meth:`Feeder.state_at`, which also advances on demand, so a read never misses a publication.
+
+Every publication carries when its value was observed (``value_t_s``: ``t − delay_s`` less any
+``lag``; under a ``freeze``, the observation the frozen value came from), and
+:meth:`Feeder.state_at` hands it to the oracle service as a :class:`Publication`: freshness is
+judged by that time, so a frozen feeder that keeps republishing on heartbeat still goes stale.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -63,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FAULT_CODES",
     "Feeder",
+    "Publication",
     "deviation_thresholds",
     "make_feeders",
     "reference_publications",
@@ -109,6 +115,14 @@ class _Growable:
 
     def __len__(self) -> int:
         return self._n
+
+
+class Publication(NamedTuple):
+    """One publication: ``value``, published at ``published_at``, observed at ``observed_at``."""
+
+    value: float
+    published_at: float
+    observed_at: float
 
 
 def deviation_thresholds(deviation: float) -> tuple[float, float]:
@@ -189,7 +203,7 @@ class Feeder:
         self._gap_rows = 64.0  # running mean of regular rows between two deviations
         self._deviations = 0.0  # running mean of deviation publications a chunk
         # read cursor: state_at(now) is _cur for _cur_lo <= now < _cur_hi
-        self._cur: tuple[float, float] | None = None
+        self._cur: Publication | None = None
         self._cur_i = -1
         self._hb_s = self._hb * cfg.poll_s  # publication spacing without deviations
         self._cur_lo = math.inf
@@ -206,8 +220,8 @@ class Feeder:
         while self._generated_until <= now and self._generated_until <= self.end_s:
             self._generate_chunk()
 
-    def state_at(self, now: float) -> tuple[float, float] | None:
-        """``(value, published_at)`` of the newest publication at or before ``now``.
+    def state_at(self, now: float) -> Publication | None:
+        """The newest publication at or before ``now`` (``None`` before the first one).
 
         The answer and the interval of ``now`` over which it holds (up to the next publication,
         or to :attr:`generated_until`) are cached, so repeated reads between two publications
@@ -239,7 +253,7 @@ class Feeder:
             self._cur, self._cur_lo, self._cur_hi = None, -math.inf, hi
             return None
         t_i = tv.item(i)
-        self._cur = (self.value._buf.item(i), t_i)
+        self._cur = Publication(self.value._buf.item(i), t_i, self.value_t._buf.item(i))
         self._cur_i, self._cur_lo, self._cur_hi = i, t_i, hi
         return self._cur
 

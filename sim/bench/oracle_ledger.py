@@ -34,7 +34,8 @@ def run(quick: bool) -> dict[str, Any]:
             _per_call_us(lambda s=srcs: aggregate(s, 110.0, cfg), n_calls), 3
         )
     stale = [SourceState(f"f{i}", 5.0, 0.0) for i in range(5)]
-    hist = [(float(t), 5.0 + t * 1e-4) for t in range(0, 200, 2)]
+    # past answers as (t, price, observed_at)
+    hist = [(float(t), 5.0 + t * 1e-4, t - 1.0) for t in range(0, 200, 2)]
     out["aggregate_fallback_twap_100_inputs_us"] = round(
         _per_call_us(lambda: aggregate(stale, 110.0, cfg, history=hist), n_calls // 10), 3
     )

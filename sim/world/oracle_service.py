@@ -1,13 +1,17 @@
 """The oracle service the engine reads: feeders' latest publications -> ``market.oracle.aggregator``.
 
 ``OracleService.read(feed, now)`` builds the :class:`market.oracle.aggregator.SourceState` of every
-primary and secondary feeder of ``feed`` (its newest publication at or before ``now``) and calls
-:func:`market.oracle.aggregator.aggregate`. The TWAP history is the aggregator's own **rounds**: every
-``aggregator.round_s`` seconds (``t = j·round_s``) the primary set is aggregated, and the rounds
-that were ``OK`` are the ``(t, price)`` history. Rounds are computed lazily (only when a read
-lacks a primary quorum, and only those inside ``twap_window_s + twap_max_age_s``) and cached, so a
-read's answer is a pure function of the publications and ``now`` — it never depends on which
-reads happened before. Reads at the same ``(feed, now)`` return the cached answer.
+primary and secondary feeder of ``feed`` (its newest publication at or before ``now``, with the
+time its value was **observed**: freshness, quorum, TWAP and fallback judge that time, never the
+publication's) and calls :func:`market.oracle.aggregator.aggregate`.
+
+The TWAP history is the aggregator's own **rounds**: every ``aggregator.round_s`` seconds
+(``t = j·round_s``) the primary set is aggregated, and the rounds that were ``OK`` are the
+history, as ``(t, price, observed_at)`` (``observed_at``: the observation of the round's
+oldest input). Rounds are computed lazily (only when a read lacks a primary quorum, and only
+those inside ``twap_window_s + twap_max_age_s``) and cached, so a read's answer is a pure
+function of the publications and ``now`` — it never depends on which reads happened before.
+Reads at the same ``(feed, now)`` return the cached answer.
 
 Every distinct read is recorded as an ``answer`` row of the oracle ticks
 (:mod:`sim.world.ticks`); every feeder publication is a ``publish`` row (unless
@@ -23,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -35,7 +39,8 @@ from market.oracle.aggregator import (
     aggregate,
     divergence_step,
 )
-from sim.agents.feeders import Feeder
+from market.oracle.twap import TwapInput
+from sim.agents.feeders import Feeder, Publication
 from sim.config.world import OraclesConfig
 from sim.world.ticks import (
     STR_COLUMNS,
@@ -56,6 +61,17 @@ __all__ = ["FEEDS", "TICK_COLUMNS", "OracleService"]
 
 FEEDS = ("cdi", "usdbrl")
 _ROUND_CACHE_MAX = 4096
+
+
+class _Round(NamedTuple):
+    """The aggregator at one round: the primary answer's price when ``OK`` (else ``None``) and
+    the observation time of its oldest input."""
+
+    price: float | None
+    observed_at: float
+
+
+_NO_ROUND = _Round(None, math.nan)
 
 
 class _Feed:
@@ -81,35 +97,38 @@ class _Feed:
             ),
         )
         self.round_s = float(cfg.aggregator.round_s)
-        self.rounds: dict[int, float | None] = {}  # round index -> OK price or None
+        self.rounds: dict[int, _Round] = {}  # round index -> the aggregator at that round
         self.last_key: float | None = None
         self.last_answer: OracleAnswer | None = None
         self.divergence = DivergenceState()
+        # how far back a read looks: TWAP inputs
+        self.lookback_s = base.twap_window_s + base.twap_max_age_s
         # feeder id -> (last state_at answer, its SourceState)
-        self.source_memo: dict[str, tuple[tuple[float, float], SourceState]] = {}
+        self.source_memo: dict[str, tuple[Publication, SourceState]] = {}
         self.true_at = paths.at(name)  # scalar true path (answer rows' true_price)
 
 
 def _states(
     feeders: Sequence[Feeder],
     now: float,
-    memo: dict[str, tuple[tuple[float, float], SourceState]] | None = None,
+    memo: dict[str, tuple[Publication, SourceState]] | None = None,
 ) -> list[SourceState]:
-    """The :class:`SourceState` of each feeder's newest publication at or before ``now``.
-    ``memo`` (feeder id -> its last ``state_at`` answer and state) lets consecutive reads
-    between two publications reuse the same (frozen, equal) object instead of building and
-    validating a new one (``state_at`` returns the very same tuple while it holds)."""
+    """The :class:`SourceState` of each feeder's newest publication at or before ``now``: its
+    value and when that value was observed. ``memo`` (feeder id -> its last ``state_at``
+    answer and state) lets consecutive reads between two publications reuse the same (frozen,
+    equal) object instead of building and validating a new one (``state_at`` returns the very
+    same publication while it holds)."""
     out = []
     for f in feeders:
-        st = f.state_at(now)
-        if st is None:
+        pub = f.state_at(now)
+        if pub is None:
             continue
         if memo is None:
-            out.append(SourceState(f.id, st[0], st[1]))
+            out.append(SourceState(f.id, pub.value, pub.observed_at))
             continue
         got = memo.get(f.id)
-        if got is None or got[0] is not st:
-            got = memo[f.id] = (st, SourceState(f.id, st[0], st[1]))
+        if got is None or got[0] is not pub:
+            got = memo[f.id] = (pub, SourceState(f.id, pub.value, pub.observed_at))
         out.append(got[1])
     return out
 
@@ -160,7 +179,7 @@ class OracleService:
         staleness = st.cfg.staleness_s
         n_fresh = 0
         for s in primary:
-            if 0.0 <= now - s.updated_at <= staleness:
+            if 0.0 <= now - s.observed_at <= staleness:
                 n_fresh += 1
         if st.divergence.as_of is None or now >= st.divergence.as_of:
             st.divergence = divergence_step(st.divergence, primary, now, st.cfg)
@@ -185,28 +204,35 @@ class OracleService:
         """State of the feed's divergence watch at its last read."""
         return self._feeds[feed].divergence.red
 
-    def _round_price(self, st: _Feed, j: int) -> float | None:
-        if j in st.rounds:
-            return st.rounds[j]
+    def _round(self, st: _Feed, j: int) -> _Round:
+        """The aggregator at round ``j`` (cached)."""
+        got = st.rounds.get(j)
+        if got is not None:
+            return got
         t = j * st.round_s
-        ans = aggregate(_states(st.primary, t), t, st.cfg)
-        price = ans.price if ans.status == OK else None
+        primary = _states(st.primary, t)
+        ans = aggregate(primary, t, st.cfg)
+        rnd = _NO_ROUND
+        if ans.status == OK:
+            observed = min([s.observed_at for s in primary if s.source_id in ans.sources])
+            rnd = _Round(ans.price, observed)
         if len(st.rounds) >= _ROUND_CACHE_MAX:
             for old in sorted(st.rounds)[: _ROUND_CACHE_MAX // 2]:
                 del st.rounds[old]
-        st.rounds[j] = price
-        return price
+        st.rounds[j] = rnd
+        return rnd
 
-    def _history(self, st: _Feed, now: float) -> list[tuple[float, float]]:
-        """OK rounds in ``[now − twap_window_s − twap_max_age_s, now]`` as ``(t, price)``."""
+    def _history(self, st: _Feed, now: float) -> list[TwapInput]:
+        """The TWAP inputs: rounds in ``[now − twap_window_s − twap_max_age_s, now]`` that were
+        ``OK``."""
         span = st.cfg.twap_window_s + st.cfg.twap_max_age_s
         j0 = max(0, math.ceil((now - span) / st.round_s))
         j1 = math.floor(now / st.round_s)
         out = []
         for j in range(j0, j1 + 1):
-            price = self._round_price(st, j)
-            if price is not None:
-                out.append((j * st.round_s, price))
+            rnd = self._round(st, j)
+            if rnd.price is not None:
+                out.append(TwapInput(j * st.round_s, rnd.price, rnd.observed_at))
         return out
 
     # -- tables --------------------------------------------------------------------------------
@@ -258,7 +284,7 @@ class OracleService:
         self._answers_taken += len(answers)
         self._taken_until = upto
         for st in self._feeds.values():
-            keep = upto - st.cfg.twap_window_s - st.cfg.twap_max_age_s - st.round_s
+            keep = upto - st.lookback_s - st.round_s
             for f in (*st.primary, *st.secondary):
                 f.forget_before(min(keep, upto))
         return PendingTicks(tuple(parts), tuple(answers), self._categories, self._paths.at_many)

@@ -1,4 +1,5 @@
-"""Unit tests for the oracle aggregator, TWAP and divergence watch (market/oracle.py, twap.py)."""
+"""Unit tests for the oracle aggregator, TWAP and divergence watch
+(market/oracle/aggregator.py, twap.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from market.oracle.aggregator import (
     divergence_gap,
     divergence_step,
 )
-from market.oracle.twap import twap, twap_with_newest
+from market.oracle.twap import TwapInput, TwapResult, twap, twap_with_newest
 from market.validation import show
 
 CFG = OracleConfig()
@@ -29,6 +30,7 @@ NOW = 1_000.0
 
 
 def src(sid: str, price: float, age: float = 1.0) -> SourceState:
+    """A source whose value was observed ``age`` seconds before ``NOW``."""
     return SourceState(sid, price, NOW - age)
 
 
@@ -72,10 +74,10 @@ def test_source_price_validation(price: object) -> None:
 def test_source_id_and_time_validation_and_coercion() -> None:
     with pytest.raises(ValueError, match=r'source\.source_id="": must be a non-empty string'):
         SourceState("", 1.0, 0.0)
-    with pytest.raises(ValueError, match=r"source\[a\]\.updated_at=nan: must be a finite"):
+    with pytest.raises(ValueError, match=r"source\[a\]\.observed_at=nan: must be a finite"):
         SourceState("a", 1.0, math.nan)
     s = SourceState("a", np.float32(2.5), np.int64(7))  # type: ignore[arg-type]
-    assert type(s.price) is float and type(s.updated_at) is float
+    assert type(s.price) is float and type(s.observed_at) is float
 
 
 def test_duplicate_ids_and_foreign_objects_rejected() -> None:
@@ -145,7 +147,7 @@ def test_mad_zero_uses_relative_floor_and_mad_floor_zero_is_literal() -> None:
 
 # ---------------------------------------------------------------------------- fallbacks
 STALE = [src("a", 5.0, 100.0), src("b", 5.0, 100.0), src("c", 5.0, 100.0)]
-HISTORY = [(NOW - 250.0, 4.0), (NOW - 100.0, 6.0)]
+HISTORY = [TwapInput(NOW - 250.0, 4.0, NOW - 251.0), TwapInput(NOW - 100.0, 6.0, NOW - 101.0)]
 
 
 def test_fallback_twap_when_no_quorum_and_twap_fresh() -> None:
@@ -153,17 +155,17 @@ def test_fallback_twap_when_no_quorum_and_twap_fresh() -> None:
     # window [700, 1000]: 4.0 stands 150 s (750..900), 6.0 stands 100 s (900..1000)
     assert ans.status == FALLBACK_TWAP and ans.is_fallback
     assert ans.price == pytest.approx((4.0 * 150 + 6.0 * 100) / 250)
-    assert ans.sources == () and ans.age_s == 100.0 and ans.as_of == NOW
+    assert ans.sources == () and ans.age_s == 101.0 and ans.as_of == NOW  # from observation
     assert "primary: 0 fresh of 3 < quorum 2" in (ans.reason or "")
 
 
 def test_failover_when_twap_too_old() -> None:
-    old = [(NOW - 400.0, 4.0)]
+    old = [TwapInput(NOW - 400.0, 4.0, NOW - 400.0)]
     sec = [src("y", 5.2, 2.0), src("x", 5.1, 5.0), src("z", 5.3, 40.0)]
     ans = aggregate(STALE, NOW, CFG, history=old, secondary=sec)
     assert ans.status == FAILOVER and ans.price == 5.2 and ans.sources == ("x", "y")
     assert ans.age_s == 5.0
-    assert "twap: newest input 400 s old > twap_max_age_s=300" in (ans.reason or "")
+    assert "twap: newest input observed 400 s ago > twap_max_age_s=300" in (ans.reason or "")
 
 
 def test_failover_secondary_quorum_is_its_own_majority_or_configured() -> None:
@@ -183,37 +185,69 @@ def test_no_price_explains_every_step() -> None:
 
 
 def test_history_in_the_future_is_not_visible() -> None:
-    ans = aggregate(STALE, NOW, CFG, history=[(NOW + 1.0, 5.0)])
+    ans = aggregate(STALE, NOW, CFG, history=[TwapInput(NOW + 1.0, 5.0, NOW)])
     assert ans.status == NO_PRICE
+
+
+# ---------------------------------------------------------------------------- observation time
+def test_a_republished_old_observation_is_stale_whenever_it_was_published() -> None:
+    """A frozen feeder republishes on heartbeat; its publications are recent, its value is not.
+    Freshness, quorum, the answer's age and the fallback all follow the observation."""
+    frozen = [src(f"p{i}", 5.0, 31.0 + i) for i in range(5)]  # republished 1 s ago, say
+    ans = aggregate(frozen, NOW, CFG)
+    assert ans.status == NO_PRICE and "0 fresh of 5 < quorum 3" in (ans.reason or "")
+    mixed = [*frozen[:2], src("p2", 5.1, 2.0), src("p3", 5.2, 29.0), src("p4", 5.3, 30.0)]
+    ans = aggregate(mixed, NOW, CFG)
+    assert ans.status == OK and ans.sources == ("p2", "p3", "p4") and ans.age_s == 30.0
+
+
+def test_fallback_twap_judges_its_newest_input_by_observation() -> None:
+    # the newest round was given 100 s ago, from an input observed 350 s ago: too old
+    given_late = [
+        TwapInput(NOW - 250.0, 4.0, NOW - 400.0),
+        TwapInput(NOW - 100.0, 6.0, NOW - 350.0),
+    ]
+    sec = [src("x", 5.1), src("y", 5.2)]
+    ans = aggregate(STALE, NOW, CFG, history=given_late, secondary=sec)
+    assert ans.status == FAILOVER and ans.price == 5.2
+    assert "twap: newest input observed 350 s ago > twap_max_age_s=300" in (ans.reason or "")
+    ans = aggregate(STALE, NOW, OracleConfig(twap_max_age_s=350.0), history=given_late)
+    assert ans.status == FALLBACK_TWAP and ans.age_s == 350.0
 
 
 # ---------------------------------------------------------------------------- TWAP
 def test_twap_weights_by_time_stood_and_clips_to_window() -> None:
-    h = [(0.0, 10.0), (100.0, 20.0)]
+    h = [TwapInput(0.0, 10.0, 0.0), TwapInput(100.0, 20.0, 97.0)]
     assert twap(h, 200.0, 300.0) == pytest.approx(15.0)
     assert twap(h, 200.0, 150.0) == pytest.approx((10.0 * 50 + 20.0 * 100) / 150)
     assert twap(h, 500.0, 300.0) == 20.0  # last answer stood over the whole window
-    assert twap_with_newest(h, 200.0, 300.0) == (pytest.approx(15.0), 100.0)
+    assert twap_with_newest(h, 200.0, 300.0) == TwapResult(pytest.approx(15.0), 100.0, 97.0)
 
 
 def test_twap_edge_cases() -> None:
     assert twap([], 10.0, 300.0) is None
-    assert twap([(11.0, 5.0)], 10.0, 300.0) is None
-    assert twap([(10.0, 5.0)], 10.0, 300.0) == 5.0  # zero weight: the standing price
-    assert twap([(5.0, 1.0), (5.0, 3.0)], 10.0, 300.0) == 3.0  # same t: the later one stands
+    assert twap([(11.0, 5.0, 11.0)], 10.0, 300.0) is None
+    assert twap([(10.0, 5.0, 9.0)], 10.0, 300.0) == 5.0  # zero weight: the standing price
+    same_t = [(5.0, 1.0, 4.0), (5.0, 3.0, 2.0)]  # same t: the later one stands
+    assert twap_with_newest(same_t, 10.0, 300.0) == TwapResult(3.0, 5.0, 2.0)
     with pytest.raises(
         ValueError, match=r"history\[0\]\.t=6\.0: must be finite and <= the next entry's time"
     ):
-        twap([(6.0, 1.0), (5.0, 3.0)], 10.0, 300.0)
+        twap([(6.0, 1.0, 6.0), (5.0, 3.0, 5.0)], 10.0, 300.0)
     with pytest.raises(ValueError, match=r"history\[1\]\.price=-3\.0: must be a finite number > 0"):
-        twap([(4.0, 1.0), (5.0, -3.0)], 10.0, 300.0)
+        twap([(4.0, 1.0, 4.0), (5.0, -3.0, 5.0)], 10.0, 300.0)
     with pytest.raises(ValueError, match=r"window_s=0: must be a finite number > 0"):
-        twap([(4.0, 1.0)], 10.0, 0)
+        twap([(4.0, 1.0, 4.0)], 10.0, 0)
+    for bad in (6.0, math.nan, -math.inf):  # observed after it was given, or not a time
+        with pytest.raises(
+            ValueError, match=r"history\[1\]\.observed_at=.*: must be finite and <= its t 5\.0"
+        ):
+            twap([(4.0, 1.0, 4.0), (5.0, 3.0, bad)], 10.0, 300.0)
 
 
 def test_twap_scan_stops_at_window_start() -> None:
     # entries far before the window are never read (a malformed one there is not even seen)
-    h = [(0.0, -1.0), (500.0, 2.0), (900.0, 4.0)]
+    h = [(0.0, -1.0, 0.0), (500.0, 2.0, 499.0), (900.0, 4.0, 899.0)]
     assert twap(h, 1000.0, 300.0) == pytest.approx((2.0 * 200 + 4.0 * 100) / 300)
 
 

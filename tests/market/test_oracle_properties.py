@@ -17,11 +17,12 @@ from market.oracle.aggregator import (
     aggregate,
     divergence_step,
 )
-from market.oracle.twap import twap, twap_with_newest
+from market.oracle.twap import TwapInput, twap, twap_with_newest
 
 NOW = 10_000.0
 prices = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinity=False)
-ages = st.floats(min_value=-5.0, max_value=120.0, allow_nan=False)  # some future, some stale
+# how long before NOW a value was observed: some in the future, some stale
+ages = st.floats(min_value=-5.0, max_value=120.0, allow_nan=False)
 configs = st.builds(
     OracleConfig,
     staleness_s=st.sampled_from([5.0, 30.0, 60.0]),
@@ -41,22 +42,27 @@ def source_sets(draw: st.DrawFn, prefix: str, max_size: int = 9) -> list[SourceS
 
 
 @st.composite
-def histories(draw: st.DrawFn) -> list[tuple[float, float]]:
+def histories(draw: st.DrawFn) -> list[TwapInput]:
+    """Past answers, each given at ``t`` from an input observed up to 400 s earlier."""
     gaps = draw(st.lists(st.floats(0.0, 200.0), max_size=12))
     t = NOW - draw(st.floats(0.0, 1_000.0))
     out = []
     for g in gaps:
         t += g
-        out.append((t, draw(prices)))
+        out.append(TwapInput(t, draw(prices), t - draw(st.floats(0.0, 400.0))))
     return out
 
 
 def _fresh(s: SourceState, cfg: OracleConfig) -> bool:
-    return 0.0 <= NOW - s.updated_at <= cfg.staleness_s
+    return 0.0 <= NOW - s.observed_at <= cfg.staleness_s
 
 
 @given(source_sets("p"), source_sets("s"), histories(), configs)
-def test_never_an_ok_or_failover_answer_from_a_stale_input(primary, secondary, history, cfg):
+def test_never_an_answer_from_an_input_observed_longer_ago_than_its_rule_allows(
+    primary, secondary, history, cfg
+):
+    """OK / FAILOVER: every used source observed within ``staleness_s``; FALLBACK_TWAP: the
+    TWAP's newest input observed within ``twap_max_age_s`` (when it was given does not count)."""
     ans = aggregate(primary, NOW, cfg, history=history, secondary=secondary)
     assert ans.status in STATUSES and ans.as_of == NOW
     assert (ans.price is None) == (ans.status == NO_PRICE)
@@ -66,11 +72,14 @@ def test_never_an_ok_or_failover_answer_from_a_stale_input(primary, secondary, h
         used = [used_set[i] for i in ans.sources]
         assert used and all(_fresh(s, cfg) for s in used)
         assert 0.0 <= ans.age_s <= cfg.staleness_s
-        assert ans.age_s == NOW - min(s.updated_at for s in used)
+        assert ans.age_s == NOW - min(s.observed_at for s in used)
         # the price is the upper median of the sources reported as used
         assert ans.price == sorted(s.price for s in used)[len(used) // 2]
     elif ans.status == FALLBACK_TWAP:
+        newest = [e for e in history if e.t <= NOW][-1]
         assert ans.sources == () and 0.0 <= ans.age_s <= cfg.twap_max_age_s
+        assert ans.age_s == NOW - newest.observed_at
+        assert ans.price == twap(history, NOW, cfg.twap_window_s)
     else:
         assert ans.sources == () and ans.age_s is None
 
@@ -104,21 +113,21 @@ def test_a_lying_minority_cannot_move_the_answer_out_of_the_honest_range(n, data
 @given(histories(), st.floats(1.0, 1_000.0))
 def test_twap_lies_within_the_range_of_its_inputs(history, window_s):
     out = twap_with_newest(history, NOW, window_s)
-    visible = [(t, p) for t, p in history if t <= NOW]
+    visible = [e for e in history if e.t <= NOW]
     if not visible:
         assert out is None
         return
-    value, newest = out
-    assert newest == visible[-1][0]
+    value, newest, observed = out
+    assert (newest, observed) == (visible[-1].t, visible[-1].observed_at)
     start = NOW - window_s
-    before = [e for e in visible if e[0] <= start]
-    inputs = [p for t, p in visible if t > start] + ([before[-1][1]] if before else [])
+    before = [e for e in visible if e.t <= start]
+    inputs = [e.price for e in visible if e.t > start] + ([before[-1].price] if before else [])
     assert min(inputs) <= value <= max(inputs)
 
 
 @given(histories(), st.floats(1.0, 1_000.0), prices)
 def test_twap_of_a_constant_is_that_constant(history, window_s, c):
-    flat = [(t, c) for t, _ in history]
+    flat = [e._replace(price=c) for e in history]
     assert twap(flat, NOW, window_s) in (None, c)
 
 
@@ -128,7 +137,8 @@ def test_fallback_order_is_respected(primary_ok, twap_fresh, secondary_ok, n, m,
     primary = [SourceState(f"p{i}", p, NOW - (1.0 if primary_ok else 31.0 + i)) for i in range(n)]
     # a minority of fresh primaries never gives a quorum
     primary += [SourceState("p-extra", p, NOW - 1.0)] if not primary_ok else []
-    history = [(NOW - (200.0 if twap_fresh else 400.0), p * 1.01)]
+    given = NOW - 10.0  # given recently, from an input observed 200 s (fresh) or 400 s ago
+    history = [TwapInput(given, p * 1.01, NOW - (200.0 if twap_fresh else 400.0))]
     secondary = [
         SourceState(f"s{i}", p * 0.99, NOW - (2.0 if secondary_ok else 45.0)) for i in range(m)
     ]
@@ -159,7 +169,7 @@ def test_permutation_of_sources_does_not_change_the_answer(primary, secondary, h
 @given(source_sets("p"), source_sets("s"), histories(), configs)
 def test_determinism(primary, secondary, history, cfg):
     a = aggregate(primary, NOW, cfg, history=history, secondary=secondary)
-    copies = [SourceState(s.source_id, s.price, s.updated_at) for s in primary]
+    copies = [SourceState(s.source_id, s.price, s.observed_at) for s in primary]
     b = aggregate(tuple(copies), NOW, cfg, history=tuple(history), secondary=list(secondary))
     assert a == b and repr(a) == repr(b)
 

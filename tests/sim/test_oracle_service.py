@@ -1,4 +1,5 @@
-"""Feeders (deviation / heartbeat / faults) and the oracle service (fallback chain, ticks)."""
+"""Feeders (deviation / heartbeat / faults) and the oracle service (fallback chain, freshness by
+observation time, ticks)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import simpy
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from sim.agents.feeders import Feeder, deviation_thresholds, reference_publications
+from sim.agents.feeders import Feeder, Publication, deviation_thresholds, reference_publications
 from sim.config.scenario import scenario_from_mapping
 from sim.config.world import FaultConfig, FeederConfig
 from sim.seeds import SeedTree
@@ -198,11 +199,20 @@ def test_deviation_publishes_immediately() -> None:
 # ----------------------------------------------------------------------------- service
 
 
-def _world(oracles: dict, horizon_days: float = 0.25, seed: int = 5):
+def _world(oracles: dict, horizon_days: float = 0.25, seed: int = 5, exogenous: dict | None = None):
     oracles = {"tail_s": 0.0, **oracles}
-    sc = scenario_from_mapping({"name": "t", "horizon_days": horizon_days, "oracles": oracles})
+    doc = {"name": "t", "horizon_days": horizon_days, "oracles": oracles}
+    if exogenous:
+        doc["exogenous"] = exogenous
+    sc = scenario_from_mapping(doc)
     env = simpy.Environment()
     return sc, env, build_world(sc, env, SeedTree(seed))
+
+
+def _observed(f: Feeder, now: float) -> float:
+    """When the value of ``f``'s newest publication at or before ``now`` was observed, read
+    from its publication record (``value_t_s``)."""
+    return float(f.publications(now)["value_t_s"][-1])
 
 
 def _outage(feeders, a: float, b: float) -> list[dict]:
@@ -224,42 +234,140 @@ def test_outage_walks_the_fallback_chain_in_order() -> None:
     assert seen == ["OK", "FALLBACK_TWAP", "FAILOVER", "NO_PRICE", "FAILOVER", "OK"]
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(
+    kind=st.sampled_from(["outage", "freeze", "lag"]),
     start=st.floats(0, 8000),
     length=st.floats(1, 6000),
+    sec_kind=st.sampled_from(["outage", "freeze", "lag"]),
     sec_start=st.floats(0, 10000),
     sec_length=st.one_of(st.just(0.0), st.floats(1, 6000)),
     n_out=st.integers(1, 5),
     reads=st.lists(st.floats(0, 14000), min_size=5, max_size=40),
 )
-def test_never_an_ok_answer_from_stale_data(start, length, sec_start, sec_length, n_out, reads):
-    faults = _outage(PRIMARY[:n_out], start, start + length)
+def test_never_an_ok_answer_from_stale_data(
+    kind, start, length, sec_kind, sec_start, sec_length, n_out, reads
+):
+    """Whatever silences the primaries — they stop (outage), republish an old value (freeze)
+    or observe late (lag, 300 s) — no OK answer uses a value observed more than
+    ``staleness_s`` ago, however recently it was published."""
+
+    def faults_of(feeders, kind, a, b):
+        extra = {"lag_s": 300.0} if kind == "lag" else {}
+        return [{"feeder": f, "kind": kind, "start_s": a, "end_s": b, **extra} for f in feeders]
+
+    faults = faults_of(PRIMARY[:n_out], kind, start, start + length)
     if sec_length > 0:
-        faults += _outage(SECONDARY, sec_start, sec_start + sec_length)
+        faults += faults_of(SECONDARY, sec_kind, sec_start, sec_start + sec_length)
     sc, _, w = _world({"cdi": {"faults": faults}}, horizon_days=0.2)
     cfg = sc.oracles.cdi.aggregator
     for now in sorted(reads):
         a = w.oracles.read("cdi", now)
-        if a.status == "OK":
+        if a.status in ("OK", "FAILOVER"):
             assert a.age_s is not None and a.age_s <= cfg.staleness_s
-            assert len(a.sources) >= 3
-            # every used source published within staleness_s of now (checked on the feeders)
-            for f in w.feeders:
-                if f.feed == "cdi" and f.id in a.sources:
-                    _, t_pub = f.state_at(now)
-                    assert 0 <= now - t_pub <= cfg.staleness_s
-            assert not set(a.sources) & set(PRIMARY[:n_out]) or not (
-                start + cfg.staleness_s < now < start + length
-            )
+            assert len(a.sources) >= (3 if a.status == "OK" else 2)
+            assert set(a.sources) <= set(PRIMARY if a.status == "OK" else SECONDARY)
+            # every used source OBSERVED its value within staleness_s of now (on the feeders)
+            observed = [
+                _observed(f, now) for f in w.feeders if f.feed == "cdi" and f.id in a.sources
+            ]
+            assert all(0 <= now - o <= cfg.staleness_s for o in observed)
+            assert a.age_s == now - min(observed)
         elif a.status == "FALLBACK_TWAP":
             assert a.age_s is not None and a.age_s <= cfg.twap_max_age_s
-        elif a.status == "FAILOVER":
-            assert a.age_s <= cfg.staleness_s and set(a.sources) <= set(SECONDARY)
         else:
             assert a.status == "NO_PRICE" and a.price is None
+        # a faulty feeder observes nothing new inside its fault (lag: 300 s late)
+        if start + cfg.staleness_s < now < start + length and a.status == "OK":
+            assert not set(a.sources) & set(PRIMARY[:n_out])
         if n_out >= 3 and start + cfg.staleness_s < now < start + length:
             assert a.status != "OK"
+
+
+def _faults(feeders, kind: str, a: float, b: float, **extra) -> list[dict]:
+    return [{"feeder": f, "kind": kind, "start_s": a, "end_s": b, **extra} for f in feeders]
+
+
+def _shock(at_s: float, delta_bps: int) -> dict:
+    return {"cdi": {"shocks": [{"at_day": at_s / 86_400, "delta_bps": delta_bps}]}}
+
+
+def test_every_feeder_frozen_goes_stale_then_twap_then_no_price() -> None:
+    """Frozen feeders republish their old value on heartbeat: it looks recent but was observed
+    at the freeze's start. OK while that observation is fresh, the TWAP while its newest input
+    is young enough, then nothing — never the frozen (pre-shock) value as OK."""
+    freeze_at, shock_at, thaw_at = 3600.0, 5400.0, 9000.0
+    faults = _faults(PRIMARY + SECONDARY, "freeze", freeze_at, thaw_at)
+    sc, _, w = _world({"cdi": {"faults": faults}}, seed=3, exogenous=_shock(shock_at, 300))
+    cfg = sc.oracles.cdi.aggregator
+    truth = w.paths.at("cdi")
+    before, after = truth(shock_at - 1.0), truth(shock_at + 1.0)
+    assert after == pytest.approx(before + 0.03)
+    seen = []
+    for now in np.arange(3000.0, 10_000.0, 5.0):
+        a = w.oracles.read("cdi", float(now))
+        if not seen or seen[-1][0] != a.status:
+            seen.append((a.status, float(now)))
+        if a.status == "OK":
+            assert a.age_s <= cfg.staleness_s
+            assert not freeze_at + cfg.staleness_s < now < thaw_at  # observed >= 1 s before
+        if a.status == "FALLBACK_TWAP":
+            assert a.age_s <= cfg.twap_max_age_s and now <= freeze_at + cfg.twap_max_age_s
+        if a.priced and now >= shock_at + 60.0:  # once the feeders can have seen the shock
+            assert a.price == after
+    assert [s for s, _ in seen] == ["OK", "FALLBACK_TWAP", "NO_PRICE", "OK"]
+    assert [t for _, t in seen][1:] == [3630.0, 3900.0, 9000.0]
+    # the frozen feeders kept publishing the pre-shock value, on heartbeat, all along
+    fr = w.oracles.ticks_frame(upto=thaw_at - 1.0)
+    pub = fr[(fr.kind == "publish") & (fr.feed == "cdi") & (fr.t_s > shock_at)]
+    assert len(pub) > 8 * 200 and (pub.price == before).all() and (pub.fault == "freeze").all()
+    assert (pub.value_t_s < freeze_at).all() and (pub.age_s > 1800.0).all()
+
+
+@st.composite
+def _any_faults(draw, end_s: float) -> list[dict]:
+    """Up to four faults, each on a random group of feeders (both roles) at once."""
+    out = []
+    for _ in range(draw(st.integers(0, 4))):
+        group = draw(st.sets(st.sampled_from(PRIMARY + SECONDARY), min_size=1))
+        kind = draw(st.sampled_from(["outage", "freeze", "lag", "lie"]))
+        a = draw(st.floats(0, end_s))
+        b = a + draw(st.floats(1, end_s / 2))
+        extra = {}
+        if kind == "lie":
+            extra["bias"] = draw(st.sampled_from([-0.05, 0.003, 0.02, 0.2]))
+        if kind == "lag":
+            extra["lag_s"] = draw(st.floats(1, 400))
+        out += _faults(sorted(group), kind, a, b, **extra)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    faults=_any_faults(12_000.0),
+    reads=st.lists(st.floats(0, 14_000), min_size=5, max_size=40),
+    seed=st.integers(0, 20),
+)
+def test_every_answer_follows_its_rule_whatever_the_faults(faults, reads, seed) -> None:
+    """For any publications (random outages, freezes, lags and lies on any feeders): an OK or
+    FAILOVER answer uses only values observed within ``staleness_s``, a FALLBACK_TWAP one a
+    TWAP whose newest input was observed within ``twap_max_age_s`` (its age is the age of an
+    actual observation)."""
+    sc, _, w = _world({"usdbrl": {"faults": faults}}, horizon_days=0.2, seed=seed)
+    agg = sc.oracles.usdbrl.aggregator
+    feeders = {f.id: f for f in w.feeders if f.feed == "usdbrl"}
+
+    for now in sorted(reads):
+        a = w.oracles.read("usdbrl", now)
+        event(a.status if a.status != "NO_PRICE" else (a.reason or "")[:26])
+        if a.status in ("OK", "FAILOVER"):
+            observed = [_observed(feeders[i], now) for i in a.sources]
+            assert all(0 <= now - o <= agg.staleness_s for o in observed)
+            assert a.age_s == now - min(observed)
+        elif a.status == "FALLBACK_TWAP":
+            assert 0 <= a.age_s <= agg.twap_max_age_s
+            obs = np.concatenate([feeders[i].publications(now)["value_t_s"] for i in PRIMARY])
+            assert np.abs(obs - (now - a.age_s)).min() < 1e-6
 
 
 def test_freeze_lie_and_lag_are_visible_in_the_ticks() -> None:
@@ -270,8 +378,14 @@ def test_freeze_lie_and_lag_are_visible_in_the_ticks() -> None:
     ]
     _, _, w = _world({"usdbrl": {"faults": faults}}, seed=9)
     answers = [w.oracles.read("usdbrl", float(t)) for t in range(1100, 4000, 60)]
-    assert all(a.status == "OK" and "p2" not in a.sources for a in answers)  # liar dropped
-    assert w.oracles.divergence_red("usdbrl")  # but the watch sees it
+    # p1 (its frozen value) and p3 (300 s late) observed too long ago, p2 (+5 %) is an outlier:
+    # two usable primaries < quorum 3, so the TWAP of the rounds before, then the secondaries
+    statuses = [a.status for a in answers]
+    assert statuses[0] == "FALLBACK_TWAP" and set(statuses[6:]) == {"FAILOVER"}
+    assert all(a.status != "OK" and not {"p1", "p2", "p3"} & set(a.sources) for a in answers)
+    truth = w.paths.at("usdbrl")
+    assert all(abs(a.price / truth(a.as_of) - 1) < 0.01 for a in answers)
+    assert w.oracles.divergence_red("usdbrl")  # and the watch sees the liar
     fr = w.oracles.ticks_frame(upto=4000.0)
     pub = fr[(fr.kind == "publish") & (fr.feed == "usdbrl") & (fr.t_s >= 1100) & (fr.t_s < 4000)]
     p1, p2, p3 = (pub[pub.source == s] for s in ("p1", "p2", "p3"))
@@ -428,7 +542,10 @@ def test_state_at_is_the_newest_publication_whatever_the_read_order(times, monot
         f.advance_to(now)
         t = f.t.view
         i = int(np.searchsorted(t, now, side="right")) - 1
-        assert got == (None if i < 0 else (float(f.value.view[i]), float(t[i])))
+        if i < 0:
+            assert got is None
+        else:
+            assert got == Publication(float(f.value.view[i]), float(t[i]), float(f.value_t.view[i]))
 
 
 @settings(max_examples=15, deadline=None)
