@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 MARKET_ALLOWED = {
     "__future__",
+    "abc",
     "bisect",
     "calendar",
     "collections",
