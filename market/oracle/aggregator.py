@@ -28,6 +28,15 @@ Rules (spec ``oracle_fx.md``; invariant ORACLE_FALLBACK)
    observed no more than ``twap_max_age_s`` before ``now`` -> ``FALLBACK_TWAP``; else the
    ``secondary`` set under rules 1–3 (its quorum is ``secondary_quorum``, default a majority of
    the secondary set) -> ``FAILOVER``; else ``NO_PRICE``.
+5. **Cross-check** (:func:`disagreement`, :func:`contested`): a median cannot catch a lying
+   *majority* of primaries. The secondary set, aggregated under rules 1–3, is an independent
+   second opinion: when it has a quorum and its answer differs from the primary ``OK`` answer
+   by more than ``divergence`` (relative, ``(max − min) / min``), the two disagree. A caller
+   that has seen them disagree for ``divergence_for_s`` (the divergence watch's hold; shorter
+   disagreements are timing, e.g. a CDI step seen one poll apart) replaces the answer by
+   :func:`contested`: ``NO_PRICE`` with a reason starting with
+   :data:`PRIMARY_SECONDARY_DISAGREE`. Which set lies is unknown, so nothing is priced (the
+   conservative choice; the engine defers and then declines as for any ``NO_PRICE``).
 
 Every :class:`OracleAnswer` carries ``status``, ``price`` (``None`` for ``NO_PRICE``), the ids of
 the sources used (sorted; empty for ``FALLBACK_TWAP`` and ``NO_PRICE``), ``age_s`` (OK /
@@ -52,7 +61,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from market.oracle.twap import twap, twap_with_newest
 from market.validation import TEXT, FieldError, Integer, Number
@@ -62,12 +71,16 @@ __all__ = [
     "FALLBACK_TWAP",
     "NO_PRICE",
     "OK",
+    "PRIMARY_SECONDARY_DISAGREE",
     "STATUSES",
+    "Disagreement",
     "DivergenceState",
     "OracleAnswer",
     "OracleConfig",
     "SourceState",
     "aggregate",
+    "contested",
+    "disagreement",
     "divergence_gap",
     "divergence_step",
     "twap",
@@ -79,6 +92,9 @@ FAILOVER = "FAILOVER"
 NO_PRICE = "NO_PRICE"
 #: Every status an :class:`OracleAnswer` can carry, best first.
 STATUSES = (OK, FALLBACK_TWAP, FAILOVER, NO_PRICE)
+#: How the reason of a ``NO_PRICE`` answer starts when the secondary set contradicted the
+#: primary answer (rule 5).
+PRIMARY_SECONDARY_DISAGREE = "primary_secondary_disagree"
 
 _INF = math.inf
 _PRICE = Number(0, lo_open=True, text="must be a finite number > 0")
@@ -282,6 +298,58 @@ def aggregate(
         reasons.append("secondary: none configured")
     return OracleAnswer(
         status=NO_PRICE, price=None, sources=(), age_s=None, as_of=now, reason="; ".join(reasons)
+    )
+
+
+# ---------------------------------------------------------------------------- cross-check
+class Disagreement(NamedTuple):
+    """The primary answer and the secondary set's answer, and their relative gap."""
+
+    primary: float
+    secondary: float
+    gap: float
+
+
+def disagreement(
+    answer: OracleAnswer, secondary: Sequence[SourceState], now: float, cfg: OracleConfig
+) -> Disagreement | None:
+    """Rule 5 at one instant: how the secondary set's answer at ``now`` (rules 1–3, quorum
+    ``cfg.secondary_quorum``) contradicts the ``OK`` primary ``answer``, when their gap
+    ``(max − min) / min`` exceeds ``cfg.divergence``; ``None`` when they agree, when the
+    secondary set has no quorum (nothing to judge by) or when ``answer`` is not ``OK``."""
+    p = answer.price
+    if answer.status != OK or p is None or not secondary:
+        return None
+    # The secondary answer is one of the fresh secondary prices: when every one of them is
+    # within ``divergence`` of ``p`` so is the answer, and the set need not be aggregated.
+    for s in _fresh(secondary, now, cfg.staleness_s, "secondary"):
+        if _gap(p, s.price) > cfg.divergence:
+            break
+    else:
+        return None
+    sec, _ = _select(secondary, now, cfg, cfg.secondary_quorum, "secondary")
+    if sec is None or sec.price is None:
+        return None
+    gap = _gap(p, sec.price)
+    return Disagreement(p, sec.price, gap) if gap > cfg.divergence else None
+
+
+def _gap(a: float, b: float) -> float:
+    """Relative gap ``(max − min) / min`` of two positive prices."""
+    return (a - b) / b if a > b else (b - a) / a
+
+
+def contested(answer: OracleAnswer, seen: Disagreement, cfg: OracleConfig) -> OracleAnswer:
+    """The ``NO_PRICE`` answer that replaces the primary ``answer`` once the secondary set has
+    contradicted it for ``cfg.divergence_for_s`` (``seen``: the disagreement at ``answer``'s
+    time); the reason starts with :data:`PRIMARY_SECONDARY_DISAGREE` and says both prices."""
+    reason = (
+        f"{PRIMARY_SECONDARY_DISAGREE}: primary {seen.primary:.6g} vs secondary "
+        f"{seen.secondary:.6g} ({seen.gap:.2%} > divergence={cfg.divergence:g} for "
+        f"divergence_for_s={cfg.divergence_for_s:g})"
+    )
+    return OracleAnswer(
+        status=NO_PRICE, price=None, sources=(), age_s=None, as_of=answer.as_of, reason=reason
     )
 
 

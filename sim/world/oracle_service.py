@@ -5,13 +5,22 @@ primary and secondary feeder of ``feed`` (its newest publication at or before ``
 time its value was **observed**: freshness, quorum, TWAP and fallback judge that time, never the
 publication's) and calls :func:`market.oracle.aggregator.aggregate`.
 
-The TWAP history is the aggregator's own **rounds**: every ``aggregator.round_s`` seconds
-(``t = j·round_s``) the primary set is aggregated, and the rounds that were ``OK`` are the
-history, as ``(t, price, observed_at)`` (``observed_at``: the observation of the round's
-oldest input). Rounds are computed lazily (only when a read lacks a primary quorum, and only
-those inside ``twap_window_s + twap_max_age_s``) and cached, so a read's answer is a pure
-function of the publications and ``now`` — it never depends on which reads happened before.
-Reads at the same ``(feed, now)`` return the cached answer.
+The aggregator's own **rounds** (every ``aggregator.round_s`` seconds, ``t = j·round_s``: the
+primary set aggregated, and the secondary set's answer compared with it, rule 5 of
+:mod:`market.oracle.aggregator`) serve two rules:
+
+- the TWAP history: the rounds that were ``OK`` and not contradicted by the secondary set, as
+  ``(t, price, observed_at)`` (``observed_at``: the observation of the round's oldest input);
+- the cross-check: an ``OK`` answer that the secondary set contradicts at ``now`` *and* at every
+  round from the one at or before ``now − divergence_for_s`` on is replaced by a ``NO_PRICE``
+  answer whose reason starts with ``primary_secondary_disagree`` (a lying majority of primaries
+  that the median cannot catch). Shorter disagreements (a CDI step seen one poll apart by the
+  two sets) do not count.
+
+Rounds are computed lazily (only when a read lacks a primary quorum or sees the sets disagree,
+and only those it needs) and cached, so a read's answer is a pure function of the publications
+and ``now`` — it never depends on which reads happened before. Reads at the same
+``(feed, now)`` return the cached answer.
 
 Every distinct read is recorded as an ``answer`` row of the oracle ticks
 (:mod:`sim.world.ticks`); every feeder publication is a ``publish`` row (unless
@@ -37,6 +46,8 @@ from market.oracle.aggregator import (
     OracleAnswer,
     SourceState,
     aggregate,
+    contested,
+    disagreement,
     divergence_step,
 )
 from market.oracle.twap import TwapInput
@@ -64,14 +75,15 @@ _ROUND_CACHE_MAX = 4096
 
 
 class _Round(NamedTuple):
-    """The aggregator at one round: the primary answer's price when ``OK`` (else ``None``) and
-    the observation time of its oldest input."""
+    """The aggregator at one round: the primary answer's price when ``OK`` (else ``None``), the
+    observation time of its oldest input, and whether the secondary set contradicted it."""
 
     price: float | None
     observed_at: float
+    contradicted: bool
 
 
-_NO_ROUND = _Round(None, math.nan)
+_NO_ROUND = _Round(None, math.nan, False)
 
 
 class _Feed:
@@ -101,8 +113,8 @@ class _Feed:
         self.last_key: float | None = None
         self.last_answer: OracleAnswer | None = None
         self.divergence = DivergenceState()
-        # how far back a read looks: TWAP inputs
-        self.lookback_s = base.twap_window_s + base.twap_max_age_s
+        # how far back a read looks: TWAP inputs, and rounds of the cross-check
+        self.lookback_s = max(base.twap_window_s + base.twap_max_age_s, base.divergence_for_s)
         # feeder id -> (last state_at answer, its SourceState)
         self.source_memo: dict[str, tuple[Publication, SourceState]] = {}
         self.true_at = paths.at(name)  # scalar true path (answer rows' true_price)
@@ -176,6 +188,11 @@ class OracleService:
             history = self._history(st, now)
             secondary = _states(st.secondary, now, st.source_memo)
             answer = aggregate(primary, now, st.cfg, history=history, secondary=secondary)
+        elif st.secondary:
+            secondary = _states(st.secondary, now, st.source_memo)
+            seen = disagreement(answer, secondary, now, st.cfg)
+            if seen is not None and self._contradicted_for_hold(st, now):
+                answer = contested(answer, seen, st.cfg)
         staleness = st.cfg.staleness_s
         n_fresh = 0
         for s in primary:
@@ -215,7 +232,8 @@ class OracleService:
         rnd = _NO_ROUND
         if ans.status == OK:
             observed = min([s.observed_at for s in primary if s.source_id in ans.sources])
-            rnd = _Round(ans.price, observed)
+            seen = disagreement(ans, _states(st.secondary, t), t, st.cfg) if st.secondary else None
+            rnd = _Round(ans.price, observed, seen is not None)
         if len(st.rounds) >= _ROUND_CACHE_MAX:
             for old in sorted(st.rounds)[: _ROUND_CACHE_MAX // 2]:
                 del st.rounds[old]
@@ -224,16 +242,27 @@ class OracleService:
 
     def _history(self, st: _Feed, now: float) -> list[TwapInput]:
         """The TWAP inputs: rounds in ``[now − twap_window_s − twap_max_age_s, now]`` that were
-        ``OK``."""
+        ``OK`` and not contradicted by the secondary set."""
         span = st.cfg.twap_window_s + st.cfg.twap_max_age_s
         j0 = max(0, math.ceil((now - span) / st.round_s))
         j1 = math.floor(now / st.round_s)
         out = []
         for j in range(j0, j1 + 1):
             rnd = self._round(st, j)
-            if rnd.price is not None:
+            if rnd.price is not None and not rnd.contradicted:
                 out.append(TwapInput(j * st.round_s, rnd.price, rnd.observed_at))
         return out
+
+    def _contradicted_for_hold(self, st: _Feed, now: float) -> bool:
+        """Whether the secondary set contradicted the primary answer at every round from the
+        one at or before ``now − divergence_for_s`` to the one at or before ``now``."""
+        j0 = math.floor((now - st.cfg.divergence_for_s) / st.round_s)
+        if j0 < 0:
+            return False
+        for j in range(math.floor(now / st.round_s), j0 - 1, -1):  # newest first: cheapest no
+            if not self._round(st, j).contradicted:
+                return False
+        return True
 
     # -- tables --------------------------------------------------------------------------------
     def _parts(self, lo: float, hi: float, closed: bool) -> list[tuple[Feeder, dict[str, Any]]]:
@@ -271,8 +300,8 @@ class OracleService:
         ``t_s < upto`` (with ``final``: ``t_s <= upto`` and every answer left), string
         columns coded into the categories shared by every block taken (so build the blocks in
         order). The feeders then forget the publications no later read can need (older than
-        ``upto`` minus the TWAP lookback and one round). Call with ``upto`` not after the
-        env's current time, and not decreasing."""
+        ``upto`` minus the lookback of the TWAP and of the cross-check, and one round). Call
+        with ``upto`` not after the env's current time, and not decreasing."""
         if self._categories is None:
             self._categories = self._categories_for()
         parts = self._parts(self._taken_until, upto, final)

@@ -1,4 +1,4 @@
-"""Unit tests for the oracle aggregator, TWAP and divergence watch
+"""Unit tests for the oracle aggregator, TWAP, cross-check and divergence watch
 (market/oracle/aggregator.py, twap.py)."""
 
 from __future__ import annotations
@@ -14,11 +14,15 @@ from market.oracle.aggregator import (
     FALLBACK_TWAP,
     NO_PRICE,
     OK,
+    PRIMARY_SECONDARY_DISAGREE,
+    Disagreement,
     DivergenceState,
     OracleAnswer,
     OracleConfig,
     SourceState,
     aggregate,
+    contested,
+    disagreement,
     divergence_gap,
     divergence_step,
 )
@@ -213,6 +217,44 @@ def test_fallback_twap_judges_its_newest_input_by_observation() -> None:
     assert "twap: newest input observed 350 s ago > twap_max_age_s=300" in (ans.reason or "")
     ans = aggregate(STALE, NOW, OracleConfig(twap_max_age_s=350.0), history=given_late)
     assert ans.status == FALLBACK_TWAP and ans.age_s == 350.0
+
+
+# ---------------------------------------------------------------------------- cross-check
+PRIMARY_OK = aggregate([src("a", 5.00), src("b", 5.01), src("c", 5.02)], NOW, CFG)
+
+
+def test_disagreement_needs_an_ok_answer_and_a_secondary_quorum() -> None:
+    assert PRIMARY_OK.status == OK and PRIMARY_OK.price == 5.01
+    agree = [src("x", 5.03), src("y", 5.04)]
+    assert disagreement(PRIMARY_OK, agree, NOW, CFG) is None  # 0.4 % <= 1 %
+    far = [src("x", 5.20), src("y", 5.25, 40.0), src("z", 5.30, 45.0)]
+    assert disagreement(PRIMARY_OK, far, NOW, CFG) is None  # 1 fresh of 3 < quorum 2
+    assert disagreement(PRIMARY_OK, [], NOW, CFG) is None
+    no_price = aggregate(STALE, NOW, CFG)
+    assert disagreement(no_price, far, NOW, CFG) is None
+    seen = disagreement(PRIMARY_OK, far, NOW, OracleConfig(secondary_quorum=1))
+    assert seen == Disagreement(5.01, 5.20, pytest.approx(0.19 / 5.01))
+    with pytest.raises(ValueError, match='secondary source_id="x": must be unique'):
+        disagreement(PRIMARY_OK, [src("x", 5.0), src("x", 5.0)], NOW, CFG)  # even if agreeing
+
+
+def test_disagreement_gap_is_relative_to_the_lower_price_and_strict() -> None:
+    low = [src("x", 4.96), src("y", 4.96)]  # 5.01 / 4.96 − 1 = 1.008 %
+    seen = disagreement(PRIMARY_OK, low, NOW, CFG)
+    assert seen is not None and seen.gap == pytest.approx(0.05 / 4.96)
+    at = OracleConfig(divergence=0.05 / 4.96 + 1e-12)
+    assert disagreement(PRIMARY_OK, low, NOW, at) is None
+
+
+def test_contested_answer_is_no_price_with_its_reason() -> None:
+    seen = Disagreement(5.25, 5.0, 0.05)
+    ans = contested(PRIMARY_OK, seen, CFG)
+    assert ans.status == NO_PRICE and ans.price is None and not ans.priced
+    assert ans.sources == () and ans.age_s is None and ans.as_of == NOW
+    assert ans.reason == (
+        f"{PRIMARY_SECONDARY_DISAGREE}: primary 5.25 vs secondary 5 "
+        "(5.00% > divergence=0.01 for divergence_for_s=60)"
+    )
 
 
 # ---------------------------------------------------------------------------- TWAP

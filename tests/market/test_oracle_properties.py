@@ -15,6 +15,7 @@ from market.oracle.aggregator import (
     OracleConfig,
     SourceState,
     aggregate,
+    disagreement,
     divergence_step,
 )
 from market.oracle.twap import TwapInput, twap, twap_with_newest
@@ -198,3 +199,55 @@ def test_divergence_red_only_after_a_long_enough_unbroken_episode(steps):
         assert st_.since == episode_start
         assert st_.red == (above and t - episode_start > cfg.divergence_for_s)
         assert (st_.red_since is not None) == st_.red
+
+
+@given(
+    n=st.integers(1, 9),
+    m=st.integers(1, 5),
+    data=st.data(),
+    base=st.floats(0.01, 1e5),
+    bias=st.floats(0.011, 1.0) | st.floats(-0.5, -0.011),
+)
+def test_a_lying_majority_passes_the_median_but_not_honest_secondaries(n, m, data, base, bias):
+    """Any majority of primaries lying by more than ``divergence`` wins the median; an honest
+    secondary set with a quorum then contradicts the answer (rule 5)."""
+    cfg = OracleConfig()
+    liars_n = data.draw(st.integers(n // 2 + 1, n), label="liars_n")
+    spread = cfg.k_mad * cfg.mad_floor * 0.8  # liars agree with each other, like honest sources
+    lie = base * (1 + bias)
+    srcs = [
+        SourceState(f"l{i}", lie * (1 + data.draw(st.floats(0.0, spread))), NOW - 1.0)
+        for i in range(liars_n)
+    ]
+    srcs += [SourceState(f"h{i}", base, NOW - 1.0) for i in range(n - liars_n)]
+    ans = aggregate(data.draw(st.permutations(srcs), label="order"), NOW, cfg)
+    assert ans.status == OK and abs(ans.price / base - 1) > cfg.divergence  # the median lies
+    honest = [
+        SourceState(f"s{i}", base * (1 + data.draw(st.floats(-1e-4, 1e-4))), NOW - 2.0)
+        for i in range(m)
+    ]
+    seen = disagreement(ans, honest, NOW, cfg)
+    assert seen is not None and seen.primary == ans.price and seen.gap > cfg.divergence
+
+
+@given(source_sets("p"), source_sets("s"), configs)
+def test_disagreement_is_the_gap_to_the_secondary_sets_own_answer(primary, secondary, cfg):
+    """Rule 5 against the secondary set aggregated alone (as a primary set with its quorum)."""
+    ans = aggregate(primary, NOW, cfg)
+    seen = disagreement(ans, secondary, NOW, cfg)
+    alone = OracleConfig(
+        staleness_s=cfg.staleness_s,
+        k_mad=cfg.k_mad,
+        mad_floor=cfg.mad_floor,
+        quorum=cfg.secondary_quorum,
+    )
+    sec = aggregate(secondary, NOW, alone)
+    if ans.status != OK or sec.status != OK:
+        assert seen is None
+        return
+    gap = abs(ans.price - sec.price) / min(ans.price, sec.price)
+    if gap > cfg.divergence:
+        assert seen is not None and (seen.primary, seen.secondary) == (ans.price, sec.price)
+        assert seen.gap == gap
+    else:
+        assert seen is None

@@ -1,5 +1,5 @@
 """Feeders (deviation / heartbeat / faults) and the oracle service (fallback chain, freshness by
-observation time, ticks)."""
+observation time, the primary/secondary cross-check, ticks)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ import simpy
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from market.oracle.aggregator import (
+    PRIMARY_SECONDARY_DISAGREE,
+    OracleConfig,
+    SourceState,
+    aggregate,
+)
 from sim.agents.feeders import Feeder, Publication, deviation_thresholds, reference_publications
 from sim.config.scenario import scenario_from_mapping
 from sim.config.world import FaultConfig, FeederConfig
@@ -352,10 +358,15 @@ def test_every_answer_follows_its_rule_whatever_the_faults(faults, reads, seed) 
     """For any publications (random outages, freezes, lags and lies on any feeders): an OK or
     FAILOVER answer uses only values observed within ``staleness_s``, a FALLBACK_TWAP one a
     TWAP whose newest input was observed within ``twap_max_age_s`` (its age is the age of an
-    actual observation)."""
+    actual observation), and a contested answer is one the secondary set contradicts."""
     sc, _, w = _world({"usdbrl": {"faults": faults}}, horizon_days=0.2, seed=seed)
     agg = sc.oracles.usdbrl.aggregator
     feeders = {f.id: f for f in w.feeders if f.feed == "usdbrl"}
+
+    def alone(ids, now):  # one set aggregated on its own, quorum a majority of the set
+        cfg = OracleConfig(quorum=len(ids) // 2 + 1)
+        pubs = [(i, feeders[i].state_at(now)) for i in ids]
+        return aggregate([SourceState(i, p.value, p.observed_at) for i, p in pubs if p], now, cfg)
 
     for now in sorted(reads):
         a = w.oracles.read("usdbrl", now)
@@ -368,6 +379,60 @@ def test_every_answer_follows_its_rule_whatever_the_faults(faults, reads, seed) 
             assert 0 <= a.age_s <= agg.twap_max_age_s
             obs = np.concatenate([feeders[i].publications(now)["value_t_s"] for i in PRIMARY])
             assert np.abs(obs - (now - a.age_s)).min() < 1e-6
+        elif (a.reason or "").startswith(PRIMARY_SECONDARY_DISAGREE):
+            p, s = alone(PRIMARY, now), alone(SECONDARY, now)
+            assert p.status == s.status == "OK"
+            assert abs(p.price - s.price) / min(p.price, s.price) > agg.divergence
+            assert now >= agg.divergence_for_s
+
+
+def test_a_lying_majority_is_refused_once_the_secondaries_contradict_it_for_the_hold() -> None:
+    """Three of five primaries +5 %: the median is the lie and no outlier is dropped that
+    matters. The secondary set disagrees; after ``divergence_for_s`` the answer is NO_PRICE
+    (reason ``primary_secondary_disagree``) until the lie ends."""
+    lie_at, lie_end = 1000.0, 4000.0
+    faults = _faults(PRIMARY[:3], "lie", lie_at, lie_end, bias=0.05)
+    sc, _, w = _world({"usdbrl": {"faults": faults}}, seed=4)
+    agg = sc.oracles.usdbrl.aggregator
+    truth = w.paths.at("usdbrl")
+    first_refused = None
+    for now in np.arange(500.0, 5000.0, 5.0):
+        a = w.oracles.read("usdbrl", float(now))
+        if now < lie_at or now >= lie_end:
+            assert a.status == "OK" and abs(a.price / truth(now) - 1) < 0.005
+        elif a.status == "OK":  # undetectable within the hold: the median lies
+            assert now < lie_at + agg.divergence_for_s + agg.round_s + 5.0
+            assert a.price / truth(now) > 1.04
+        else:
+            assert a.status == "NO_PRICE" and a.price is None
+            assert a.reason.startswith(PRIMARY_SECONDARY_DISAGREE + ": primary ")
+            first_refused = first_refused or float(now)
+    assert first_refused is not None
+    assert lie_at + agg.divergence_for_s <= first_refused <= lie_at + 90.0
+
+
+def test_a_lying_minority_is_dropped_and_an_all_lying_oracle_is_not_detected() -> None:
+    one = _faults(PRIMARY[:1], "lie", 1000.0, 4000.0, bias=0.05)
+    _, _, w = _world({"usdbrl": {"faults": one}}, seed=4)
+    for now in np.arange(1000.0, 4000.0, 30.0):
+        a = w.oracles.read("usdbrl", float(now))
+        assert a.status == "OK" and "p1" not in a.sources
+    # every primary and secondary lying consistently: nothing disagrees, the answer is the lie
+    every = _faults(PRIMARY + SECONDARY, "lie", 1000.0, 4000.0, bias=0.05)
+    _, _, w = _world({"usdbrl": {"faults": every}}, seed=4)
+    truth = w.paths.at("usdbrl")
+    for now in np.arange(1100.0, 4000.0, 30.0):
+        a = w.oracles.read("usdbrl", float(now))
+        assert a.status == "OK" and a.price / truth(now) > 1.04
+
+
+@pytest.mark.parametrize("at_s", [3599.0, 3600.0, 3601.0, 3602.0, 3603.0])
+def test_a_cdi_step_seen_a_poll_apart_by_the_two_sets_is_not_contested(at_s) -> None:
+    """Secondaries see a step a second later than the primaries (delay 2 s vs 1 s), so for up
+    to one poll the sets disagree by 2 %. That is timing, not a lie: never refused."""
+    _, _, w = _world({}, seed=2, exogenous=_shock(at_s, 300))
+    for now in np.arange(at_s - 30.0, at_s + 120.0, 1.0):
+        assert w.oracles.read("cdi", float(now)).status == "OK"
 
 
 def test_freeze_lie_and_lag_are_visible_in_the_ticks() -> None:
