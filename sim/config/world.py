@@ -30,7 +30,9 @@ publishes when its observation moved by at least ``deviation`` from its last pub
 ``heartbeat_s`` passed since it. A fault ``{feeder, kind, start_s, end_s}`` acts on
 ``[start_s, end_s)``: ``outage`` (publishes nothing), ``freeze`` (keeps publishing, on heartbeat,
 the value it observed at ``start_s``), ``lag`` (observes ``lag_s`` later still) or ``lie``
-(multiplies its observation by ``1 + bias``).
+(multiplies its observation by ``1 + bias``). Every publication carries when its value was
+observed, and the aggregator judges freshness by that time: a frozen feeder goes stale
+``staleness_s`` after its frozen observation however often it republishes.
 """
 
 from __future__ import annotations
@@ -202,7 +204,10 @@ class AggregatorConfig(ConfigModel):
     """The aggregator parameters (the fields of ``market.oracle.aggregator.OracleConfig``)."""
 
     staleness_s: float = Field(
-        default=30.0, gt=0.0, le=86_400.0, description="a source is fresh within this"
+        default=30.0,
+        gt=0.0,
+        le=86_400.0,
+        description="a source is fresh while its value was observed within this",
     )
     k_mad: float = Field(
         default=5.0, gt=0.0, le=1000.0, description="outlier cut in median abs deviations"
@@ -215,11 +220,22 @@ class AggregatorConfig(ConfigModel):
     )
     twap_window_s: float = Field(default=300.0, gt=0.0, le=86_400.0, description="TWAP window")
     twap_max_age_s: float = Field(
-        default=300.0, gt=0.0, le=86_400.0, description="newest TWAP input max age"
+        default=300.0,
+        gt=0.0,
+        le=86_400.0,
+        description="max age of the newest TWAP input's observation",
     )
-    divergence: float = Field(default=0.01, gt=0.0, lt=1.0, description="divergence watch gap")
+    divergence: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=1.0,
+        description="divergence watch gap; primary/secondary disagreement gap",
+    )
     divergence_for_s: float = Field(
-        default=60.0, gt=0.0, le=86_400.0, description="divergence watch hold"
+        default=60.0,
+        gt=0.0,
+        le=86_400.0,
+        description="divergence watch hold; a disagreement refuses pricing after it",
     )
     mad_floor: float = Field(
         default=1e-4, ge=0.0, lt=1.0, description="relative floor of the MAD outlier scale"
