@@ -49,6 +49,8 @@ META_FILE = "chain.json"
 _MAGIC = b"CECHAIN1"
 _U32 = struct.Struct(">I")
 FORMAT_VERSION = 1
+#: largest decompressed ``chain_state.bin`` accepted on load (small's is 3 MB)
+MAX_STATE_BYTES = 256 << 20
 
 
 class ChainStateError(ValueError):
@@ -110,10 +112,15 @@ def _encode_store(store: Mapping[bytes, bytes]) -> bytes:
 def _decode_store(blob: bytes) -> Iterator[tuple[bytes, bytes]]:
     if not blob.startswith(_MAGIC):
         raise ChainStateError(f"{STATE_FILE} does not start with {_MAGIC!r}")
+    inflate = zlib.decompressobj()
     try:
-        raw = zlib.decompress(blob[len(_MAGIC) :])
+        raw = inflate.decompress(blob[len(_MAGIC) :], MAX_STATE_BYTES)
     except zlib.error as err:
         raise ChainStateError(f"{STATE_FILE} is corrupt: {err}") from None
+    if inflate.unconsumed_tail:
+        raise ChainStateError(f"{STATE_FILE} inflates to more than {MAX_STATE_BYTES} bytes")
+    if not inflate.eof:
+        raise ChainStateError(f"{STATE_FILE} is corrupt: its zlib stream is truncated")
     view = memoryview(raw)
     i, n = 0, len(raw)
     while i < n:
@@ -122,6 +129,8 @@ def _decode_store(blob: bytes) -> Iterator[tuple[bytes, bytes]]:
         (klen,) = _U32.unpack_from(view, i)
         key = bytes(view[i + 4 : i + 4 + klen])
         i += 4 + klen
+        if i + 4 > n:
+            raise ChainStateError(f"{STATE_FILE} is truncated in an entry")
         (vlen,) = _U32.unpack_from(view, i)
         value = bytes(view[i + 4 : i + 4 + vlen])
         i += 4 + vlen
@@ -219,6 +228,10 @@ def load_chain_state(directory: Path) -> tuple[Backend, dict[str, Any]]:
             f"{str(meta.get('state_sha256'))[:16]}...; the saved chain was modified"
         )
     store = dict(_decode_store(blob))
+    if len(store) != meta.get("state_entries"):
+        raise ChainStateError(
+            f"{path}: holds {len(store)} entries, chain.json says {meta.get('state_entries')!r}"
+        )
     pyevm = PyEVMBackend()
     chain_class = type(pyevm.chain)
     pyevm.chain = chain_class(AtomicDB(MemoryDB(store)))

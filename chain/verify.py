@@ -1,39 +1,62 @@
-"""``ce chain verify``: re-check a run's attestations against the chain itself.
+"""Check a bridge folder's attestations: against its own files, then against the chain itself.
 
-:func:`verify_run` reads the bridge files of a run (``records.jsonl``, ``batches.jsonl``,
-``proofs.bin``, ``chain.json``; see :mod:`chain.bridge`), then
+:func:`verify_evidence` takes the :class:`chain.evidence.Evidence` of a bridge folder (its files
+read and checked for form) and
 
-1. re-hashes every record's payload text and rebuilds its leaf (nothing stored is trusted:
-   the stored ``payload_hash`` must equal keccak256 of the stored payload);
-2. rebuilds every batch's Merkle root from its records and compares it with the root in
-   ``batches.jsonl`` **and** with the root read from the Attestor's storage
-   (``Attestor.batch(id)``) on the chain -- the saved eth-tester chain reloaded from
-   ``chain_state.bin`` (:mod:`chain.state`), or the JSON-RPC node for rpc runs;
-3. checks that the chain holds exactly the run's batches (``batchCount``);
-4. checks that ``proofs.bin`` holds exactly those batches, each with the node array and leaf
-   positions of the tree rebuilt from its records -- so *every* stored proof proves its record
-   against the Attestor's root -- and verifies a deterministic sample of them on chain with
-   ``Attestor.verify(leaf, proof, batchId)``.
+1. re-hashes every record's payload text and rebuilds its leaf (the stored ``payload_hash``
+   must equal keccak256 of the stored payload);
+2. rebuilds every batch's Merkle tree from its records: its root must be the one in
+   ``batches.jsonl`` and its node array and leaf positions the ones in ``proofs.bin`` -- so
+   *every* stored proof proves its record against that root;
+3. opens the chain -- the saved eth-tester chain reloaded from ``chain_state.bin``
+   (:mod:`chain.state`: its sha256, entry count and head block are ``chain.json``'s), or the
+   JSON-RPC node for rpc runs -- and checks that its chain id is ``chain.json``'s, that the
+   Attestor answers at ``chain.json``'s address, that every batch's root, first seq and count
+   are in the Attestor's storage (``Attestor.batch(id)``), that an eth-tester chain holds
+   exactly the run's batches, and verifies a deterministic sample of proofs on chain with
+   ``Attestor.verify(leaf, proof, batchId)``. Transaction hashes and gas are not looked up:
+   eth-tester finds a transaction by scanning every block (0.5 s each on ``small``).
 
-It stops at the first discrepancy and reports it in one line.
+It stops at the first discrepancy, an :class:`chain.evidence.EvidenceError` of one line.
+:func:`verify_run` does all of it for a bridge folder; binding the records to the run they sit
+in (its event tables and manifest) is ``sim.run.chain_audit``'s, since only ``sim`` knows what
+the engine records.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chain.evidence import Evidence, EvidenceError, read_evidence
 from chain.merkle import build_tree, keccak256, leaf_hash, proof_from_nodes
 from chain.records import KINDS
 
-__all__ = ["VerifyReport", "find_state_dir", "verify_run"]
+__all__ = [
+    "ChainUnavailable",
+    "VerifyReport",
+    "check_files",
+    "check_on_chain",
+    "check_sample",
+    "find_state_dir",
+    "open_chain",
+    "verify_evidence",
+    "verify_run",
+]
+
+
+class ChainUnavailable(Exception):
+    """The run's chain cannot be reached (an rpc node that does not answer): nothing was
+    verified against it; one line."""
 
 
 @dataclass
 class VerifyReport:
-    """Outcome of :func:`verify_run`; ``ok`` is False when ``discrepancy`` is set."""
+    """Outcome of a verification; ``ok`` is False when ``discrepancy`` is set.
+
+    ``run`` names the run the records were bound to (``sim.run.chain_audit``), None when only
+    the bridge folder was checked."""
 
     state_dir: str
     backend: str = ""
@@ -42,6 +65,7 @@ class VerifyReport:
     batches: int = 0
     proofs_checked: int = 0
     discrepancy: str | None = None
+    run: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -53,16 +77,23 @@ class VerifyReport:
         """One line for the terminal."""
         if self.discrepancy is not None:
             return f"FAILED: {self.discrepancy}"
+        whose = (
+            f" are {self.run}'s own (re-derived from its event tables; chain/, the tables and "
+            "scenario.yaml match manifest.json) and"
+            if self.run
+            else ""
+        )
         return (
-            f"ok: {self.records} records in {self.batches} batches match the Attestor's roots "
-            f"on chain {self.chain_id} ({self.backend}); {self.proofs_checked} proofs verified "
-            "on chain"
+            f"ok: {self.records} records in {self.batches} batches{whose} match the Attestor's "
+            f"roots on chain {self.chain_id} ({self.backend}); {self.proofs_checked} proofs "
+            "verified on chain"
         )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict of the report."""
         return {
             "ok": self.ok,
+            "run": self.run,
             "state_dir": self.state_dir,
             "backend": self.backend,
             "chain_id": self.chain_id,
@@ -71,10 +102,6 @@ class VerifyReport:
             "proofs_checked": self.proofs_checked,
             "discrepancy": self.discrepancy,
         }
-
-
-class _Discrepancy(Exception):
-    pass
 
 
 def find_state_dir(run_dir: Path) -> Path:
@@ -106,227 +133,194 @@ def find_state_dir(run_dir: Path) -> Path:
     return found[0]
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise _Discrepancy(f"{path.name} line {lineno} is not JSON: {err.msg}") from None
-            if not isinstance(row, dict):
-                raise _Discrepancy(f"{path.name} line {lineno} is not a JSON object")
-            rows.append(row)
-    return rows
+def check_files(ev: Evidence) -> list[bytes]:
+    """Steps 1 and 2 of the module docstring (no chain needed); returns the records' leaves."""
+    where = ev.where("records.jsonl")
+    leaves: list[bytes] = []
+    for r in ev.records:
+        computed = keccak256(r.payload.encode("ascii"))
+        if computed != r.payload_hash:
+            raise EvidenceError(
+                f"{where} line {r.seq + 1}: payload_hash=0x{r.payload_hash.hex()}: is not "
+                f"keccak256 of its payload (0x{computed.hex()}); the record was changed"
+            )
+        leaves.append(leaf_hash(r.seq, KINDS[r.kind], computed, r.sim_time))
+    for b, (bid, nodes, positions) in zip(ev.batches, ev.trees, strict=True):
+        tree = build_tree(leaves[b.first_seq : b.first_seq + b.count], proofs=False)
+        if tree.root != b.root:
+            raise EvidenceError(
+                f"{ev.where('batches.jsonl')}: batch {bid}: root=0x{b.root.hex()}: the records "
+                f"seq {b.first_seq}..{b.first_seq + b.count - 1} give 0x{tree.root.hex()}"
+            )
+        if tuple(positions) != tuple(tree.positions) or tuple(nodes) != tuple(tree.nodes):
+            raise EvidenceError(
+                f"{ev.where('proofs.bin')}: batch {bid}: stored tree differs from the tree "
+                "rebuilt from its records; its proofs are not the records' proofs"
+            )
+    return leaves
 
 
-def _is_int(value: Any) -> bool:
-    """True for a JSON integer (not a bool, not a float)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+def open_chain(ev: Evidence, rpc_url: str | None = None) -> Any:
+    """The run's chain as a :class:`chain.backends.Backend`.
 
-
-def _hex32(value: Any, where: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
-        raise _Discrepancy(f"{where}={value!r} is not a 0x-prefixed 32-byte hex string")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise _Discrepancy(f"{where}={value!r} is not hex") from None
-
-
-def _record_leaf(row: dict[str, Any], expected_seq: int) -> tuple[int, bytes]:
-    """Check one records.jsonl row; return ``(batch_id, leaf)``."""
-    seq = row.get("seq")
-    if not _is_int(seq) or seq != expected_seq:
-        raise _Discrepancy(f"records.jsonl: expected seq={expected_seq}, found seq={seq!r}")
-    kind = row.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise _Discrepancy(f"record seq={seq}: kind={kind!r} is not a record kind")
-    text = row.get("payload")
-    if not isinstance(text, str):
-        raise _Discrepancy(f"record seq={seq}: payload is not a canonical JSON text")
-    computed = keccak256(text.encode("utf-8"))
-    stored = _hex32(row.get("payload_hash"), f"record seq={seq}: payload_hash")
-    if computed != stored:
-        raise _Discrepancy(
-            f"record seq={seq}: payload_hash 0x{stored.hex()} is not keccak256 of its payload "
-            f"(0x{computed.hex()}); the record was changed"
-        )
-    sim_time = row.get("sim_time")
-    if not _is_int(sim_time) or not 0 <= sim_time < 1 << 64:
-        raise _Discrepancy(f"record seq={seq}: sim_time={sim_time!r} is not a uint64")
-    batch_id = row.get("batch_id")
-    if not _is_int(batch_id):
-        raise _Discrepancy(f"record seq={seq}: batch_id={batch_id!r} is not an int")
-    return batch_id, leaf_hash(seq, KINDS[kind], computed, sim_time)
-
-
-def _open_chain(state_dir: Path, rpc_url: str | None) -> tuple[Any, dict[str, Any]]:
+    eth-tester: the saved chain, reloaded (``EvidenceError`` when it is not the one
+    ``chain.json`` describes).  rpc: the node at ``rpc_url`` or ``chain.json``'s URL
+    (:class:`ChainUnavailable` when it does not answer).  ``ValueError`` for ``rpc_url`` with an
+    eth-tester run."""
+    meta = ev.chain
+    where = ev.where("chain.json")
+    if meta.backend == "eth-tester":
+        if rpc_url is not None:
+            raise ValueError(
+                f"--rpc={rpc_url!r}: this run's chain is its saved eth-tester state; "
+                "--rpc is for runs attested on a node"
+            )
+        return _load_saved_chain(ev)
     from chain.backends import rpc_backend
-    from chain.state import load_chain_state, read_chain_meta
 
-    meta = read_chain_meta(state_dir)
-    if rpc_url is not None or meta.get("backend") == "rpc":
-        url = rpc_url or meta.get("rpc_url")
-        if not url:
-            raise _Discrepancy("chain.json names an rpc backend without a URL; pass --rpc URL")
+    url = rpc_url or meta.rpc_url
+    try:
         backend = rpc_backend(url)
-        if backend.chain_id != meta.get("chain_id"):
-            raise _Discrepancy(
-                f"the node at {url} has chain id {backend.chain_id}, the run used "
-                f"{meta.get('chain_id')}"
-            )
-        return backend, meta
-    return load_chain_state(state_dir)
+    except ValueError as err:
+        raise ChainUnavailable(
+            f"{err}; pass --rpc URL of the node holding the run's chain"
+        ) from None
+    if backend.chain_id != meta.chain_id:
+        backend.close()
+        raise EvidenceError(
+            f"{where}: chain_id={meta.chain_id}: the node at {url} has chain id {backend.chain_id}"
+        )
+    return backend
 
 
-def verify_run(run_dir: Path, rpc_url: str | None = None, sample: int = 32) -> VerifyReport:
-    """Verify the run's attestations against the chain (see the module docstring).
+def _load_saved_chain(ev: Evidence) -> Any:
+    from chain.evidence import plain_file
+    from chain.state import STATE_FILE, ChainStateError, load_chain_state
 
-    ``sample`` is the number of proofs checked on chain (spread evenly over the records;
-    0 skips the on-chain proof check).  Raises ``FileNotFoundError`` when ``run_dir`` has no
-    bridge files; every other problem is a discrepancy in the report.
-    """
-    from chain.bridge import BATCHES_FILE, RECORDS_FILE, read_proofs
+    where = ev.where(STATE_FILE)
+    plain_file(ev.state_dir / STATE_FILE, where)
+    try:
+        backend, _ = load_chain_state(ev.state_dir)
+    except ChainStateError as err:
+        raise EvidenceError(f"{where}: {err}") from None
+    except Exception as err:  # py-evm reading a state it cannot make sense of
+        raise EvidenceError(
+            f"{where}: cannot be reloaded as a chain ({type(err).__name__}: {err})"
+        ) from None
+    head = backend.client.head()
+    meta = ev.chain
+    checks = (
+        ("chain_id", meta.chain_id, backend.chain_id),
+        ("head_block_number", meta.head_block_number, head.number),
+        ("head_state_root", meta.head_state_root, "0x" + head.state_root.hex()),
+        ("backend.deployer", ev.bridge.deployer, backend.deployer.address),
+    )
+    for name, want, got in checks:
+        if want != got:
+            file = "bridge.json" if name.startswith("backend.") else "chain.json"
+            raise EvidenceError(f"{ev.where(file)}: {name}={want}: the saved chain has {got}")
+    return backend
+
+
+def _read(attestor: Any, where: str, fn: str, *args: Any) -> Any:
+    """``attestor.call(fn, *args)``; a call that fails or answers nonsense is a discrepancy."""
+    try:
+        return attestor.call(fn, *args)
+    except Exception as err:  # a reverted call, no contract there (empty answer), a node error
+        raise EvidenceError(
+            f"{where}: contracts.Attestor.address={attestor.address}: {fn} fails there "
+            f"({type(err).__name__}); no Attestor of this run answers at that address"
+        ) from None
+
+
+def check_on_chain(ev: Evidence, leaves: list[bytes], backend: Any, sample: int) -> int:
+    """Step 3 of the module docstring on an open ``backend``; returns how many proofs were
+    verified on chain."""
     from chain.deploy import attach
-    from chain.state import ChainStateError
 
-    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
-        raise ValueError(f"sample={sample!r} must be an int >= 0")
-    state_dir = find_state_dir(Path(run_dir))
-    report = VerifyReport(state_dir=str(state_dir))
-    try:
-        for name in (RECORDS_FILE, BATCHES_FILE):
-            if not (state_dir / name).is_file():
-                raise _Discrepancy(f"{name} is missing from {state_dir}")
-        records = _read_jsonl(state_dir / RECORDS_FILE)
-        batches = _read_jsonl(state_dir / BATCHES_FILE)
-        leaves: list[bytes] = []
-        batch_of: list[int] = []
-        for i, row in enumerate(records):
-            bid, leaf = _record_leaf(row, i)
-            batch_of.append(bid)
-            leaves.append(leaf)
-        report.records = len(records)
-        try:
-            backend, meta = _open_chain(state_dir, rpc_url)
-        except (ChainStateError, ValueError) as err:
-            raise _Discrepancy(str(err)) from None
-        report.backend, report.chain_id = backend.kind, backend.chain_id
-        addresses = {n: c["address"] for n, c in meta.get("contracts", {}).items()}
-        if "Attestor" not in addresses:
-            raise _Discrepancy("chain.json lists no Attestor contract")
-        attestor = attach(backend, {"Attestor": addresses["Attestor"]})["Attestor"]
-        on_chain_count = int(attestor.call("batchCount"))
-        expected_seq = 0
-        trees: list[tuple[int, tuple[bytes, ...], tuple[int, ...]]] = []
-        for k, b in enumerate(batches):
-            bid, first, count = b.get("batch_id"), b.get("first_seq"), b.get("count")
-            if not _is_int(bid):
-                raise _Discrepancy(f"batches.jsonl row {k}: batch_id={bid!r} is not an int")
-            if not _is_int(first) or first != expected_seq or not _is_int(count) or count < 1:
-                raise _Discrepancy(
-                    f"batches.jsonl row {k}: first_seq={first!r}, count={count!r} do not "
-                    f"continue the records at seq {expected_seq}"
-                )
-            if first + count > len(leaves):
-                raise _Discrepancy(
-                    f"batch {bid}: covers seq {first}..{first + count - 1} but records.jsonl "
-                    f"has only {len(leaves)} records"
-                )
-            wrong = next((s for s in range(first, first + count) if batch_of[s] != bid), None)
-            if wrong is not None:
-                raise _Discrepancy(
-                    f"record seq={wrong}: batch_id={batch_of[wrong]} but batch {bid} covers it"
-                )
-            tree = build_tree(leaves[first : first + count], proofs=False)
-            trees.append((bid, tree.nodes, tree.positions))
-            root = tree.root
-            stored = _hex32(b.get("root"), f"batch {bid}: root")
-            if not isinstance(bid, int) or not 0 <= bid < on_chain_count:
-                raise _Discrepancy(
-                    f"batch {bid!r} is not on chain (the Attestor holds {on_chain_count} batches)"
-                )
-            chain_root, chain_first, chain_count = attestor.call("batch", bid)
-            chain_root = bytes(chain_root)
-            if root != chain_root:
-                raise _Discrepancy(
-                    f"batch {bid}: root rebuilt from the records 0x{root.hex()} differs from the "
-                    f"Attestor's root 0x{chain_root.hex()}"
-                )
-            if stored != chain_root:
-                raise _Discrepancy(
-                    f"batch {bid}: root in batches.jsonl 0x{stored.hex()} differs from the "
-                    f"Attestor's root 0x{chain_root.hex()}"
-                )
-            if (int(chain_first), int(chain_count)) != (first, count):
-                raise _Discrepancy(
-                    f"batch {bid}: the Attestor has first_seq={chain_first}, count={chain_count}; "
-                    f"batches.jsonl has {first}, {count}"
-                )
-            expected_seq = first + count
-        if expected_seq != len(leaves):
-            raise _Discrepancy(
-                f"records seq {expected_seq}..{len(leaves) - 1} are in no batch of batches.jsonl"
+    where = ev.where("chain.json")
+    attestor = attach(backend, {"Attestor": ev.chain.contracts["Attestor"]})["Attestor"]
+    count = _read(attestor, where, "batchCount")
+    if not isinstance(count, int):
+        raise EvidenceError(f"{where}: the Attestor's batchCount={count!r} is not a count")
+    for b in ev.batches:
+        if b.batch_id >= count:
+            raise EvidenceError(
+                f"{ev.where('batches.jsonl')}: batch_id={b.batch_id}: not on chain (the "
+                f"Attestor holds {count} batches)"
             )
-        distinct = len({b["batch_id"] for b in batches})
-        if distinct != on_chain_count:
-            raise _Discrepancy(
-                f"the Attestor holds {on_chain_count} batches, the run has {distinct}"
+        root, first, n = _read(attestor, where, "batch", b.batch_id)
+        if (bytes(root), int(first), int(n)) != (b.root, b.first_seq, b.count):
+            raise EvidenceError(
+                f"{ev.where('batches.jsonl')}: batch {b.batch_id}: root=0x{b.root.hex()}, "
+                f"first_seq={b.first_seq}, count={b.count}: the Attestor holds "
+                f"0x{bytes(root).hex()}, {first}, {n}"
             )
-        report.batches = len(batches)
-        stored_trees = _check_stored_trees(state_dir, trees, read_proofs)
-        report.proofs_checked = _check_proofs(attestor, leaves, batches, stored_trees, sample)
-    except _Discrepancy as err:
-        report.discrepancy = str(err)
-    return report
+    if ev.chain.backend == "eth-tester" and count != len(ev.batches):
+        raise EvidenceError(
+            f"{where}: the saved chain's Attestor holds {count} batches, batches.jsonl "
+            f"{len(ev.batches)}"
+        )
+    return _check_proofs(attestor, where, ev, leaves, sample)
 
 
-def _check_stored_trees(state_dir, trees, read_proofs) -> list[tuple]:
-    """Every batch of ``proofs.bin`` must be the tree rebuilt from its records, in order.
-
-    ``trees`` are the rebuilt ``(batch_id, nodes, positions)`` whose roots matched the chain;
-    equal node arrays and positions mean every stored proof proves its record against the
-    Attestor's root (checked offline for all records; a sample is then checked on chain).
-    """
-    try:
-        stored = list(read_proofs(state_dir))
-    except (OSError, ValueError) as err:
-        raise _Discrepancy(f"proofs.bin: {err}") from None
-    if len(stored) != len(trees):
-        raise _Discrepancy(f"proofs.bin has {len(stored)} batches, batches.jsonl {len(trees)}")
-    for (bid, nodes, positions), (s_bid, s_nodes, s_positions) in zip(trees, stored, strict=True):
-        if s_bid != bid:
-            raise _Discrepancy(f"proofs.bin: found batch {s_bid} where batch {bid} belongs")
-        if tuple(s_positions) != tuple(positions) or tuple(s_nodes) != tuple(nodes):
-            raise _Discrepancy(
-                f"proofs.bin: batch {bid}: stored tree differs from the tree rebuilt from its "
-                "records; its proofs are not the records' proofs"
-            )
-    return stored
-
-
-def _check_proofs(attestor, leaves, batches, stored_trees, sample) -> int:
-    """Check ``sample`` stored proofs on chain with ``Attestor.verify``; returns how many."""
+def _check_proofs(attestor: Any, where: str, ev: Evidence, leaves: list[bytes], sample: int):
+    """Verify ``sample`` stored proofs on chain with ``Attestor.verify``; returns how many."""
     n = len(leaves)
     if sample == 0 or n == 0:
         return 0
     k = min(sample, n)
     wanted = sorted({(i * (n - 1)) // max(k - 1, 1) for i in range(k)})
-    trees = {bid: (nodes, positions) for bid, nodes, positions in stored_trees}
-    first_of = {b["batch_id"]: b["first_seq"] for b in batches}
-    seq_batch = []
-    for b in batches:
-        seq_batch.extend([b["batch_id"]] * b["count"])
-    checked = 0
+    batch_at = {}
+    for b, (_, nodes, positions) in zip(ev.batches, ev.trees, strict=True):
+        for i in range(b.count):
+            batch_at[b.first_seq + i] = (b.batch_id, nodes, positions[i])
     for seq in wanted:
-        bid = seq_batch[seq]
-        nodes, positions = trees[bid]
-        pos = positions[seq - first_of[bid]]
+        bid, nodes, pos = batch_at[seq]
         proof = list(proof_from_nodes(nodes, pos))
-        if not attestor.call("verify", leaves[seq], proof, bid):
-            raise _Discrepancy(
-                f"record seq={seq}: its proof does not verify on chain in batch {bid}"
+        if _read(attestor, where, "verify", leaves[seq], proof, bid) is not True:
+            raise EvidenceError(
+                f"{ev.where('proofs.bin')}: record seq={seq}: its proof does not verify on chain "
+                f"in batch {bid}"
             )
-        checked += 1
-    return checked
+    return len(wanted)
+
+
+def verify_evidence(
+    ev: Evidence, report: VerifyReport, rpc_url: str | None = None, sample: int = 32
+) -> None:
+    """Every step of the module docstring on ``ev``, filling ``report``; raises
+    :class:`EvidenceError` (a discrepancy), :class:`ChainUnavailable` or ``ValueError``."""
+    leaves = check_files(ev)
+    report.records, report.batches = len(ev.records), len(ev.batches)
+    backend = open_chain(ev, rpc_url)
+    try:
+        report.backend, report.chain_id = backend.kind, backend.chain_id
+        report.proofs_checked = check_on_chain(ev, leaves, backend, sample)
+    finally:
+        backend.close()
+
+
+def check_sample(sample: Any) -> int:
+    """``sample`` as a count of proofs to check on chain; ``ValueError`` unless an int >= 0."""
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+        raise ValueError(f"sample={sample!r}: must be an int >= 0")
+    return sample
+
+
+def verify_run(run_dir: Path, rpc_url: str | None = None, sample: int = 32) -> VerifyReport:
+    """Verify a bridge folder (``run_dir`` itself or the one below it holding ``bridge.json``)
+    against itself and the chain; the records are not bound to any run here.
+
+    ``sample`` is the number of proofs checked on chain (spread evenly over the records; 0 skips
+    the on-chain proof check).  Raises ``FileNotFoundError`` when there is no bridge folder,
+    :class:`ChainUnavailable` when the node does not answer, ``ValueError`` for a bad argument;
+    every discrepancy is in the report."""
+    check_sample(sample)
+    state_dir = find_state_dir(Path(run_dir))
+    report = VerifyReport(state_dir=str(state_dir))
+    try:
+        verify_evidence(read_evidence(state_dir), report, rpc_url, sample)
+    except EvidenceError as err:
+        report.discrepancy = str(err)
+    return report
