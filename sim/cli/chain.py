@@ -4,10 +4,15 @@
 FundingEscrow, attests a batch of records, proves one record on chain, settles an FX hedge
 against an attested fixing, and prints each transaction with its gas.
 
-``ce chain verify RUN_DIR [--rpc URL] [--sample N]`` recomputes every batch root from the run's
-records and compares it with the Attestor's storage on the run's chain (the saved eth-tester
-chain, or the node at ``--rpc``), and checks a sample of proofs on chain.  Exit 0 when
-everything holds, 1 with the first discrepancy on one line, 2 for usage errors.
+``ce chain verify RUN_DIR [--rpc URL] [--sample N]`` binds the run's attestation evidence
+(``RUN_DIR/chain/``) to the run: the attested records must be the ones its event tables say it
+made, the bridge's settings its scenario's, and ``chain/`` as ``manifest.json`` lists it; then
+every batch root is compared with the Attestor's storage on the run's chain (the saved
+eth-tester chain, or the node at ``--rpc``) and a sample of proofs is checked on chain (see
+:mod:`sim.run.chain_audit`).  As ``ce audit verify``: exit 0 with ``ok: …``, 1 with ``FAILED:
+<first discrepancy>`` (one line on stdout) for anything wrong in the run directory, 2 with one
+line on stderr when there is nothing to verify (RUN_DIR is not a directory or holds no
+attestation), for a bad argument, or when the run's rpc node does not answer.
 """
 
 from __future__ import annotations
@@ -45,12 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     verify = chain_sub.add_parser(
         "verify",
-        help="check a run's records and roots against the chain",
-        description="Recompute every batch root from RUN_DIR's records, compare with the "
-        "Attestor's storage on the run's chain, and check a sample of proofs on chain. Exit 0 "
-        "when all hold, 1 with the first discrepancy, 2 for usage errors.",
+        help="check that a run's attested records are its own and on chain",
+        description="Check that RUN_DIR's attested records (chain/) are exactly the records its "
+        "event tables say it made, that chain/ matches manifest.json and the bridge ran with "
+        "the scenario's chain settings, then compare every batch root with the Attestor's "
+        "storage on the run's chain and check a sample of proofs on chain. Exit 0 (ok), 1 "
+        "(FAILED: first discrepancy) or 2 (nothing to verify, bad argument, node down).",
     )
-    verify.add_argument("run_dir", metavar="RUN_DIR", help="run directory (or its bridge folder)")
+    verify.add_argument("run_dir", metavar="RUN_DIR", help="run directory (or its chain/ folder)")
     verify.add_argument(
         "--rpc",
         metavar="URL",
@@ -72,13 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _cmd_verify(args: argparse.Namespace) -> int:
     import json
 
-    from chain.verify import verify_run
+    from chain.verify import ChainUnavailable
+    from sim.run.chain_audit import verify_attested_run
 
     if args.sample < 0:
-        raise CliError(f"--sample={args.sample} must be >= 0")
+        raise CliError(f"--sample={args.sample}: must be >= 0")
     try:
-        report = verify_run(args.run_dir, rpc_url=args.rpc, sample=args.sample)
-    except (FileNotFoundError, ValueError) as err:
+        report = verify_attested_run(args.run_dir, rpc_url=args.rpc, sample=args.sample)
+    except (FileNotFoundError, ValueError, ChainUnavailable) as err:
         raise CliError(str(err)) from None
     print(json.dumps(report.to_json(), indent=1) if args.json else report.summary())
     return 0 if report.ok else 1
