@@ -225,9 +225,8 @@ def _auction_records(
         raise EvidenceError(f"{where}: its request or offers are not valid ({err})") from None
     result = _clearing(request, revealed, rules, where)
     cleared_at = auction["cleared_at"]
-    out[("clearing", (aid, "clear"))] = Expected(
-        {"auction_id": aid, "stage": "clear", **result.to_dict()}, cleared_at, where
-    )
+    payload = {"auction_id": aid, "stage": "clear", **result.to_dict()}
+    _add(out, ("clearing", (aid, "clear")), Expected(payload, cleared_at, where))
     gone = {o["offer_id"] for o in accepted if o["outcome"] == _INSUFFICIENT}
     if not gone:
         return result
@@ -242,9 +241,8 @@ def _auction_records(
     after = replace(after, excluded=excluded)
     confirmed = _f(auction["confirmed_at"])
     t_s = confirmed if confirmed is not None else cleared_at + delay_s
-    out[("clearing", (aid, "confirm"))] = Expected(
-        {"auction_id": aid, "stage": "confirm", **after.to_dict()}, t_s, where
-    )
+    payload = {"auction_id": aid, "stage": "confirm", **after.to_dict()}
+    _add(out, ("clearing", (aid, "confirm")), Expected(payload, t_s, where))
     return after
 
 

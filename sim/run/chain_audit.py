@@ -54,11 +54,10 @@ def _run_of(path: Path) -> Path:
 
 def _read_manifest(run: Path) -> dict[str, Any]:
     path = run / MANIFEST
+    plain_file(path, MANIFEST)
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_MANIFEST_BYTES + 1)
-    except FileNotFoundError:
-        raise EvidenceError(f"{MANIFEST}: missing (not a complete run directory)") from None
     except OSError as err:
         raise EvidenceError(f"{MANIFEST}: cannot be read ({err.strerror})") from None
     if len(raw) > MAX_MANIFEST_BYTES:
@@ -77,6 +76,7 @@ def _scenario(run: Path) -> Any:
     from sim.config.scenario import ScenarioError, scenario_from_mapping
     from sim.config.yaml_io import YamlError, read_yaml_file
 
+    plain_file(run / "scenario.yaml", "scenario.yaml")
     try:
         raw = read_yaml_file(run / "scenario.yaml", "scenario.yaml")
         return scenario_from_mapping(raw, where="scenario.yaml")
@@ -148,7 +148,8 @@ def verify_attested_run(
     state_dir = run / CHAIN_DIR
     report = VerifyReport(state_dir=str(state_dir))
     try:
-        manifest = _read_manifest(run) if (run / MANIFEST).exists() else None
+        found = (run / MANIFEST).exists() or (run / MANIFEST).is_symlink()
+        manifest = _read_manifest(run) if found else None
         listed = manifest["artefacts"] if manifest else {}
         attested = any(str(k).startswith(f"{CHAIN_DIR}/") for k in listed)
         if not state_dir.exists() and not attested:
@@ -157,7 +158,7 @@ def verify_attested_run(
                 "an attested run (made with chain.backend=off?)"
             )
         if manifest is None:
-            _read_manifest(run)  # raises: missing
+            raise EvidenceError(f"{MANIFEST}: missing (not a complete run directory)")
         report.run = run.name
         ev = read_evidence(state_dir)
         leaves = check_files(ev)

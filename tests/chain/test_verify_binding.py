@@ -453,3 +453,17 @@ def test_links_and_pipes_are_refused_not_followed(run_copy) -> None:
     records.unlink()
     os.mkfifo(records)  # reading it would block forever
     assert _failed(run_copy) == "chain/records.jsonl: not a plain file"
+
+
+def test_a_missing_or_broken_manifest_or_scenario_is_one_line(run_copy) -> None:
+    manifest = run_copy / "manifest.json"
+    original = manifest.read_bytes()
+    manifest.write_text('{"artefacts": [')
+    assert _failed(run_copy).startswith("manifest.json: not JSON")
+    manifest.write_text("[" * 5000 + "]" * 5000)
+    assert _failed(run_copy).startswith("manifest.json: not JSON (nested deeper than 64")
+    manifest.unlink()
+    assert _failed(run_copy) == "manifest.json: missing (not a complete run directory)"
+    manifest.write_bytes(original)
+    (run_copy / "scenario.yaml").write_text("seed: [1, 2\n")
+    assert _failed(run_copy).startswith("scenario.yaml: not a valid scenario (")
