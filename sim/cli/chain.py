@@ -62,8 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--rpc",
         metavar="URL",
         default=None,
-        help="JSON-RPC node holding the run's chain (default: the saved eth-tester chain, or "
-        "the URL recorded in chain.json)",
+        help="JSON-RPC node holding an rpc run's chain (default: the URL recorded in "
+        "chain.json; an eth-tester run is checked against its saved chain)",
     )
     verify.add_argument(
         "--sample",
