@@ -211,8 +211,8 @@ def _read_records(path: Path, where: str) -> list[RecordRow]:
         if not isinstance(kind, str) or kind not in KINDS:
             raise fail(at, "kind", kind, f"must be one of {', '.join(KINDS)}")
         payload = row["payload"]
-        if not isinstance(payload, str):
-            raise fail(at, "payload", payload, "must be the payload's canonical JSON text")
+        if not isinstance(payload, str) or not payload.isascii():
+            raise fail(at, "payload", payload, "must be the payload's canonical JSON text (ASCII)")
         out.append(
             RecordRow(
                 seq=seq,

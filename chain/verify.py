@@ -35,6 +35,7 @@ from chain.records import KINDS
 
 __all__ = [
     "ChainUnavailable",
+    "UsageError",
     "VerifyReport",
     "check_files",
     "check_on_chain",
@@ -44,6 +45,10 @@ __all__ = [
     "verify_evidence",
     "verify_run",
 ]
+
+
+class UsageError(ValueError):
+    """A bad argument to a verification (not a discrepancy of the run); one line."""
 
 
 class ChainUnavailable(Exception):
@@ -165,13 +170,13 @@ def open_chain(ev: Evidence, rpc_url: str | None = None) -> Any:
 
     eth-tester: the saved chain, reloaded (``EvidenceError`` when it is not the one
     ``chain.json`` describes).  rpc: the node at ``rpc_url`` or ``chain.json``'s URL
-    (:class:`ChainUnavailable` when it does not answer).  ``ValueError`` for ``rpc_url`` with an
-    eth-tester run."""
+    (:class:`ChainUnavailable` when it does not answer).  :class:`UsageError` for ``rpc_url``
+    with an eth-tester run."""
     meta = ev.chain
     where = ev.where("chain.json")
     if meta.backend == "eth-tester":
         if rpc_url is not None:
-            raise ValueError(
+            raise UsageError(
                 f"--rpc={rpc_url!r}: this run's chain is its saved eth-tester state; "
                 "--rpc is for runs attested on a node"
             )
@@ -290,7 +295,7 @@ def verify_evidence(
     ev: Evidence, report: VerifyReport, rpc_url: str | None = None, sample: int = 32
 ) -> None:
     """Every step of the module docstring on ``ev``, filling ``report``; raises
-    :class:`EvidenceError` (a discrepancy), :class:`ChainUnavailable` or ``ValueError``."""
+    :class:`EvidenceError` (a discrepancy), :class:`ChainUnavailable` or :class:`UsageError`."""
     leaves = check_files(ev)
     report.records, report.batches = len(ev.records), len(ev.batches)
     backend = open_chain(ev, rpc_url)
@@ -302,9 +307,10 @@ def verify_evidence(
 
 
 def check_sample(sample: Any) -> int:
-    """``sample`` as a count of proofs to check on chain; ``ValueError`` unless an int >= 0."""
+    """``sample`` as a count of proofs to check on chain; :class:`UsageError` unless an
+    int >= 0."""
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
-        raise ValueError(f"sample={sample!r}: must be an int >= 0")
+        raise UsageError(f"sample={sample!r}: must be an int >= 0")
     return sample
 
 
@@ -314,7 +320,7 @@ def verify_run(run_dir: Path, rpc_url: str | None = None, sample: int = 32) -> V
 
     ``sample`` is the number of proofs checked on chain (spread evenly over the records; 0 skips
     the on-chain proof check).  Raises ``FileNotFoundError`` when there is no bridge folder,
-    :class:`ChainUnavailable` when the node does not answer, ``ValueError`` for a bad argument;
+    :class:`ChainUnavailable` when the node does not answer, :class:`UsageError` for a bad argument;
     every discrepancy is in the report."""
     check_sample(sample)
     state_dir = find_state_dir(Path(run_dir))

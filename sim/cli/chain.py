@@ -79,14 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _cmd_verify(args: argparse.Namespace) -> int:
     import json
 
-    from chain.verify import ChainUnavailable
+    from chain.verify import ChainUnavailable, UsageError
     from sim.run.chain_audit import verify_attested_run
 
     if args.sample < 0:
         raise CliError(f"--sample={args.sample}: must be >= 0")
     try:
         report = verify_attested_run(args.run_dir, rpc_url=args.rpc, sample=args.sample)
-    except (FileNotFoundError, ValueError, ChainUnavailable) as err:
+    except (FileNotFoundError, UsageError, ChainUnavailable) as err:
         raise CliError(str(err)) from None
     print(json.dumps(report.to_json(), indent=1) if args.json else report.summary())
     return 0 if report.ok else 1

@@ -138,9 +138,9 @@ def verify_attested_run(
     them to the run (see the module docstring).
 
     Raises ``FileNotFoundError`` when ``run_dir`` is not a directory or holds no attestation
-    (no ``chain/`` folder and none in its manifest), ``ValueError`` for a bad argument and
-    :class:`chain.verify.ChainUnavailable` when the rpc node does not answer; every
-    discrepancy is in the report."""
+    (no ``chain/`` folder and none in its manifest), :class:`chain.verify.UsageError` for a bad
+    argument and :class:`chain.verify.ChainUnavailable` when the rpc node does not answer;
+    every discrepancy is in the report."""
     from sim.run.attested import bind_records, expected_records
 
     check_sample(sample)
