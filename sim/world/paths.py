@@ -40,7 +40,8 @@ import numpy as np
 from market.calendar import DAY_S, sim_date
 from sim.config.limits import MAX_RATE_BPS
 from sim.config.scenario import ScenarioError
-from sim.config.world import CDI_STEP_BPS, CdiConfig, ExogenousConfig, UsdBrlConfig
+from sim.config.world import CDI_STEP_BPS, CdiConfig, ExogenousConfig
+from sim.world.fx_path import BlockedGbmPath
 
 __all__ = ["USDBRL_RANGE", "ExogenousPaths", "PathError", "PolicyMeeting", "build_paths"]
 
@@ -48,7 +49,6 @@ __all__ = ["USDBRL_RANGE", "ExogenousPaths", "PathError", "PolicyMeeting", "buil
 #: feeder, the aggregator and the oracle_ticks table can use (positive, finite, no underflow)
 USDBRL_RANGE = (1e-4, 1e6)
 
-_YEAR_S = 365.0 * DAY_S
 _COARSE_GRID_S = 3_600.0
 
 
@@ -85,9 +85,9 @@ class ExogenousPaths:
         self,
         meetings: Sequence[PolicyMeeting],
         cdi_start_bps: int,
-        fx_fine: np.ndarray,
+        fx_fine: BlockedGbmPath,
         fx_grid_s: float,
-        fx_coarse: np.ndarray,
+        fx_coarse: BlockedGbmPath,
         fx_jump_t: np.ndarray,
         fx_jump_log: np.ndarray,
     ) -> None:
@@ -98,7 +98,7 @@ class ExogenousPaths:
         self._rates_arr = np.asarray(self._rates, dtype=np.int64)
         self._fine = fx_fine
         self._grid = float(fx_grid_s)
-        self._fine_end = (len(fx_fine) - 1) * self._grid
+        self._fine_end = (fx_fine.n_points - 1) * self._grid
         self._coarse = fx_coarse
         self._jump_t = fx_jump_t
         self._jump_log = fx_jump_log
@@ -138,11 +138,10 @@ class ExogenousPaths:
     def usdbrl_at(self, t_s: float) -> float:
         """True USD/BRL mid at ``t_s`` (BRL per USD)."""
         if t_s <= self._fine_end:
-            i = int(t_s // self._grid) if t_s > 0 else 0
-            return float(self._fine[i])
+            return self._fine.value(int(t_s // self._grid) if t_s > 0 else 0)
         j = int((t_s - self._fine_end) // _COARSE_GRID_S)
         c = self._coarse
-        return float(c[j] if j < len(c) else c[-1])
+        return c.value(min(j, c.n_points - 1))
 
     def usdbrl_at_many(self, t_s: np.ndarray) -> np.ndarray:
         """Vectorised :meth:`usdbrl_at` (float64 array)."""
@@ -153,17 +152,17 @@ class ExogenousPaths:
         # t // 1.0 == floor(t) == trunc(t) for t >= 0 (and t < 0 is clipped to 0 below)
         fine_i = (t if self._grid == 1.0 else t // self._grid).astype(np.int64)
         if lo < 0 or hi > self._fine_end:
-            np.clip(fine_i, 0, len(self._fine) - 1, out=fine_i)
-        out = self._fine[fine_i]
+            np.clip(fine_i, 0, self._fine.n_points - 1, out=fine_i)
+        out = self._fine.values(fine_i)
         if hi > self._fine_end:
             late = t > self._fine_end
             j = ((t[late] - self._fine_end) // _COARSE_GRID_S).astype(np.int64)
-            out[late] = self._coarse[np.minimum(j, len(self._coarse) - 1)]
+            out[late] = self._coarse.values(np.minimum(j, self._coarse.n_points - 1))
         return out
 
     def usdbrl_on_grid(self, t0_s: float, step_s: float, n: int) -> np.ndarray | None:
-        """:meth:`usdbrl_at_many` of the times ``t0_s + k·step_s`` (``k < n``) as a strided
-        read-only view of the fine grid (no index arithmetic, no copy), or ``None`` when that
+        """:meth:`usdbrl_at_many` of the times ``t0_s + k·step_s`` (``k < n``), read straight
+        off the fine grid (a strided read-only view when they lie in one block), or ``None`` when that
         would not be exactly the same values: it needs whole-second ``t0_s >= 0``, ``step_s``
         and ``grid_s`` with ``step_s`` a multiple of ``grid_s``, and the last time inside the
         fine window (all float arithmetic is then exact)."""
@@ -176,10 +175,7 @@ class ExogenousPaths:
         last = t0_s + (n - 1) * step_s
         if last > self._fine_end or last >= 2.0**52:
             return None
-        i0, mi = int(t0_s // g), int(m)
-        out = self._fine[i0 : i0 + (n - 1) * mi + 1 : mi]
-        out.flags.writeable = False
-        return out
+        return self._fine.strided(int(t0_s // g), int(m), n)
 
     @property
     def usdbrl_grid_s(self) -> float:
@@ -246,52 +242,6 @@ def _cdi_meetings(
     return out
 
 
-#: Poisson jump counts drawn per block by :func:`_gbm_jumps`
-_JUMP_BLOCK = 1 << 20
-
-
-def _gbm_jumps(
-    cfg: UsdBrlConfig, s0: float, n_steps: int, step_s: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Path of ``n_steps + 1`` points from ``s0``; returns (path, jump step index, jump log).
-
-    Draws, in order: ``n_steps`` standard normals (the diffusion), ``n_steps`` Poisson jump
-    counts, one normal per jump. Built in place in the path's own array (the counts drawn in
-    blocks, which gives the same draws), so a long horizon needs about one path of memory."""
-    dt = step_s / _YEAR_S
-    sigma = cfg.vol_annual
-    drift = (cfg.drift_annual - 0.5 * sigma * sigma) * dt
-    path = np.empty(n_steps + 1, dtype=np.float64)
-    path[0] = 0.0
-    log_inc = path[1:]  # the increments, then (cumsum in place) the log-path
-    rng.standard_normal(out=log_inc)
-    log_inc *= sigma * math.sqrt(dt)
-    log_inc += drift
-    lam = cfg.jump_intensity_per_year * dt
-    steps, counts = [], []
-    for a in range(0, n_steps, _JUMP_BLOCK):
-        block = rng.poisson(lam, size=min(_JUMP_BLOCK, n_steps - a))
-        hit = np.flatnonzero(block)
-        steps.append(hit + a)
-        counts.append(block[hit])
-    jump_step = np.repeat(np.concatenate([*steps, np.zeros(0, dtype=np.int64)]),
-                          np.concatenate([*counts, np.zeros(0, dtype=np.int64)]))  # fmt: skip
-    total = len(jump_step)
-    jump_log = rng.normal(cfg.jump_mean, cfg.jump_sd, size=total) if total else np.zeros(0)
-    # each step's jumps added to its increment in draw order (as np.bincount sums them)
-    uniq, first, inverse = np.unique(jump_step, return_index=True, return_inverse=True)
-    step_sums = np.zeros(len(uniq))
-    np.add.at(step_sums, inverse, jump_log)
-    log_inc[uniq] += step_sums
-    # one entry per step with jumps (several jumps in one step are summed)
-    sums = np.add.reduceat(jump_log, first) if total else np.zeros(0)
-    np.cumsum(log_inc, out=log_inc)
-    with np.errstate(over="ignore", under="ignore"):  # out of range: _check_usdbrl says so
-        np.exp(path, out=path)
-        path *= s0
-    return path, uniq.astype(np.int64), sums
-
-
 def _check_cdi(meetings: Sequence[PolicyMeeting]) -> None:
     """:class:`PathError` when a decision takes the CDI above ``MAX_RATE_BPS`` (the floor
     keeps it >= 0)."""
@@ -304,16 +254,16 @@ def _check_cdi(meetings: Sequence[PolicyMeeting]) -> None:
             )
 
 
-def _check_usdbrl(path: np.ndarray, step_s: float, t0_s: float) -> None:
-    """:class:`PathError` when a value of ``path`` (sampled every ``step_s`` from ``t0_s``) is
+def _check_usdbrl(path: BlockedGbmPath, step_s: float, t0_s: float) -> None:
+    """:class:`PathError` when a point of ``path`` (sampled every ``step_s`` from ``t0_s``) is
     not finite or outside :data:`USDBRL_RANGE`."""
     lo, hi = USDBRL_RANGE
-    if lo <= float(path.min()) and float(path.max()) <= hi:  # NaN fails both comparisons
+    bad = path.first_outside(lo, hi)
+    if bad is None:
         return
-    bad = int(np.flatnonzero(~((path >= lo) & (path <= hi)))[0])
     raise PathError(
-        f"exogenous.usdbrl: the USD/BRL path drawn for this seed reaches {float(path[bad]):.3g} "
-        f"on day {(t0_s + bad * step_s) / DAY_S:.3g}: must stay in [{lo:g}, {hi:g}]; lower "
+        f"exogenous.usdbrl: the USD/BRL path drawn for this seed reaches {bad[1]:.3g} "
+        f"on day {(t0_s + bad[0] * step_s) / DAY_S:.3g}: must stay in [{lo:g}, {hi:g}]; lower "
         "vol_annual, |drift_annual|, jump_intensity_per_year, |jump_mean| or jump_sd, or "
         "shorten horizon_days + engine.runoff_days"
     )
@@ -335,12 +285,13 @@ def build_paths(
     meetings = _cdi_meetings(cfg.cdi, start_date, end_s, rng_cdi)
     fx = cfg.usdbrl
     n_fine = math.ceil(fine_end_s / fx.grid_s)
-    fine, jstep, jlog = _gbm_jumps(fx, fx.start, n_fine, fx.grid_s, rng_fx)
-    jt = (jstep + 1) * fx.grid_s
+    block = max(2, math.ceil(DAY_S / fx.grid_s))  # one simulated day of points
+    fine = BlockedGbmPath(fx, fx.start, n_fine, fx.grid_s, rng_fx, block)
+    jt = (fine.jump_steps + 1) * fx.grid_s
     tail_s = max(0.0, end_s - n_fine * fx.grid_s)
     n_coarse = max(1, math.ceil(tail_s / _COARSE_GRID_S))
-    coarse, cstep, clog = _gbm_jumps(fx, float(fine[-1]), n_coarse, _COARSE_GRID_S, rng_fx)
-    ct = n_fine * fx.grid_s + (cstep + 1) * _COARSE_GRID_S
+    coarse = BlockedGbmPath(fx, fine.last, n_coarse, _COARSE_GRID_S, rng_fx, n_coarse + 1)
+    ct = n_fine * fx.grid_s + (coarse.jump_steps + 1) * _COARSE_GRID_S
     _check_cdi(meetings)
     _check_usdbrl(fine, fx.grid_s, 0.0)
     _check_usdbrl(coarse, _COARSE_GRID_S, n_fine * fx.grid_s)
@@ -351,5 +302,5 @@ def build_paths(
         fx.grid_s,
         coarse,
         np.concatenate([jt.astype(np.float64), ct.astype(np.float64)]),
-        np.concatenate([jlog, clog]),
+        np.concatenate([fine.jump_log, coarse.jump_log]),
     )
