@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from market.calendar import DAY_S
+from sim.tables.stream import release_arrow_memory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -293,6 +294,17 @@ def _columns(tables: Mapping[str, pd.DataFrame], name: str, cols: tuple[str, ...
     return tables[name][list(cols)]
 
 
+def _arrow_columns(tables: Mapping[str, pd.DataFrame], name: str, cols: tuple[str, ...]) -> Any:
+    """Columns ``cols`` of table ``name`` as an Arrow table (read from its file when
+    ``tables`` has one)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if hasattr(tables, "path"):
+        return pq.read_table(tables.path(name), columns=list(cols), use_threads=False)
+    return pa.Table.from_pandas(tables[name][list(cols)], preserve_index=False)
+
+
 def compute_kpis(
     tables: Mapping[str, pd.DataFrame],
     *,
@@ -309,12 +321,22 @@ def compute_kpis(
     them (:class:`sim.tables.files.EventTables`), else from the DataFrames of the mapping."""
     from market.cet import percent_2dp
 
-    req = _columns(tables, "requests", _USED["requests"])
-    dec = _columns(tables, "decisions", _USED["decisions"])
-    auc = _columns(tables, "auctions", _USED["auctions"])
-    offers = _columns(tables, "offers", _USED["offers"])
-    loans = _columns(tables, "loans", _USED["loans"])
     pool_acct = pool.get("account") if pool else None
+    k: dict[str, Any] = {}
+    # one table at a time, dropped once its KPIs are taken (long runs: offers has ~400k rows)
+    t_req = _request_times(_columns(tables, "requests", _USED["requests"]))
+    k["requests"] = len(t_req)
+    k.update(_decision_kpis(_columns(tables, "decisions", _USED["decisions"])))
+    k.update(_auction_kpis(_columns(tables, "auctions", _USED["auctions"]), t_req))
+    del t_req
+    offer_kpis, hhi_platform = _offer_kpis(_arrow_columns(tables, "offers", _USED["offers"]))
+    release_arrow_memory()
+    k.update(offer_kpis)
+    loans = _columns(tables, "loans", _USED["loans"])
+    k.update(_loan_kpis(loans))
+    k["hhi_platform"] = hhi_platform
+    k["pool_utilisation"] = _r(pool.get("utilisation")) if pool else None
+    k["pool_nav_per_token"] = _r(pool.get("nav_per_token")) if pool else None
     if hasattr(tables, "batches"):
         postings = tables.batches("ledger", _FLOW_COLUMNS)
     else:
@@ -322,78 +344,7 @@ def compute_kpis(
 
         frame = tables["ledger"][list(_FLOW_COLUMNS)]
         postings = iter([pa.Table.from_pandas(frame, preserve_index=False)])
-    flows = _cash_flows(postings, pool_acct)
-    k: dict[str, Any] = {}
-    n_dec = len(dec)
-    decision = dec["decision"].to_numpy()
-    approved = int((decision == "APPROVED").sum())
-    ttvp = dec["ttvp_ms"].to_numpy(dtype=np.float64)
-    ttvp = ttvp[np.isfinite(ttvp)]
-    k["requests"] = len(req)
-    k["decided"] = n_dec
-    k["approved"] = approved
-    k["approval_rate"] = _r(approved / n_dec) if n_dec else None
-    k["priced_share"] = _r(ttvp.size / n_dec) if n_dec else None
-    reasons = dec.loc[dec["decision"] != "APPROVED", "reason"].fillna("NONE").to_numpy()
-    names, counts = np.unique(reasons.astype(str), return_counts=True)
-    k["declined_by_reason"] = {str(a): int(b) for a, b in zip(names, counts, strict=True)}
-    for q in (50, 75, 95):
-        k[f"ttvp_ms_p{q}"] = _r(_pct(ttvp, q), 3)
-    k["ttvp_ms_max"] = _r(ttvp.max(), 3) if ttvp.size else None
-
-    final = auc["final_status"].to_numpy()
-    concluded = final != "OPEN"
-    funded = final == "FUNDED"
-    k["auctions"] = len(auc)
-    k["funded"] = int(funded.sum())
-    k["fill_rate"] = _r(funded.sum() / concluded.sum()) if concluded.any() else None
-    asked = auc["amount_cents"].to_numpy(dtype=np.float64)
-    filled = auc["filled_cents"].to_numpy(dtype=np.float64)
-    k["fill_rate_amount"] = (
-        _r((filled * funded).sum() / asked[concluded].sum()) if concluded.any() else None
-    )
-    t_req = dict(zip(req["request_id"].tolist(), req["t_s"].tolist(), strict=True))
-    conf = auc["confirmed_at"].to_numpy(dtype=np.float64)
-    t0 = np.array([t_req.get(r, math.nan) for r in auc["request_id"].tolist()], dtype=np.float64)
-    in24 = np.isfinite(conf) & (conf - t0 <= DAY_S)
-    k["funded_24h_share"] = _r(in24.sum() / len(auc)) if len(auc) else None
-    rate = auc["clearing_rate_bps"].to_numpy(dtype=np.float64, na_value=np.nan)
-    spread = (rate - auc["funding_apr"].to_numpy(dtype=np.float64) * 1e4)[funded]
-    k["clearing_rate_bps_mean"] = _r(rate[funded].mean()) if funded.any() else None
-    k["clearing_spread_bps_mean"] = _r(spread.mean()) if spread.size else None
-    k["clearing_spread_bps_median"] = _r(np.median(spread)) if spread.size else None
-    ext = auc["extensions"].to_numpy()
-    k["extensions_mean"] = _r(ext.mean()) if ext.size else None
-    k["extended_share"] = _r((ext > 0).mean()) if ext.size else None
-    k["insufficient_funds_drops"] = int(auc["insufficient_funds"].sum())
-    rej = offers["reject_reason"].fillna("").to_numpy().astype(str)
-    k["offers"] = len(offers)
-    k["offers_rejected_max_offers"] = int((rej == "MAX_OFFERS").sum())
-    k["offers_rejected_cooldown"] = int((rej == "COOLDOWN").sum())
-    k["offers_not_revealed"] = int((offers["outcome"] == "NOT_REVEALED").sum())
-
-    status = loans["outcome"].to_numpy()
-    bal = loans["balance_end_cents"].to_numpy(dtype=np.float64)
-    live = np.isin(status, ("ACTIVE", "DELINQUENT"))
-    npl = live & (loans["dpd_end"].to_numpy() >= 30)
-    k["loans"] = len(loans)
-    k["principal_cents"] = int(loans["principal_cents"].sum())
-    k["outstanding_cents_end"] = int(bal[live].sum())
-    k["npl30"] = _r(bal[npl].sum() / bal[live].sum()) if bal[live].sum() > 0 else None
-    k["written_off_cents"] = int(loans["written_off_cents"].sum())
-    hhi = loans["hhi"].to_numpy(dtype=np.float64)
-    k["hhi_loan_mean"] = _r(hhi.mean()) if hhi.size else None
-    k["hhi_loan_max"] = _r(hhi.max()) if hhi.size else None
-    alloc = offers[offers["outcome"] == "ALLOCATED"]
-    by_lender = alloc.groupby("lender", sort=True)["allocated_cents"].sum().to_numpy(np.float64)
-    if by_lender.size:
-        s = by_lender / by_lender.sum()
-        k["hhi_platform"] = _r(np.sum(s * s))
-    else:
-        k["hhi_platform"] = None
-    k["pool_utilisation"] = _r(pool.get("utilisation")) if pool else None
-    k["pool_nav_per_token"] = _r(pool.get("nav_per_token")) if pool else None
-    r_l, r_p = _returns(flows, loans, end_s, lgd, pool_acct)
+    r_l, r_p = _returns(_cash_flows(postings, pool_acct), loans, end_s, lgd, pool_acct)
     k["lender_return_annual"] = _r(r_l)
     k["pool_return_annual"] = _r(r_p)
     cet = loans["cet_annual"].to_numpy(dtype=np.float64)
@@ -411,6 +362,100 @@ def compute_kpis(
             k[f"attest_inclusion_s_{q}"] = _r(attest.get(f"inclusion_latency_s_{q}"))
     k["horizon_days"] = _r(horizon_s / DAY_S)
     k["simulated_days"] = _r(end_s / DAY_S)
+    return k
+
+
+def _request_times(req: pd.DataFrame) -> dict[Any, float]:
+    """Arrival time of every request, by id."""
+    return dict(zip(req["request_id"].tolist(), req["t_s"].tolist(), strict=True))
+
+
+def _decision_kpis(dec: pd.DataFrame) -> dict[str, Any]:
+    k: dict[str, Any] = {}
+    n_dec = len(dec)
+    decision = dec["decision"].to_numpy()
+    approved = int((decision == "APPROVED").sum())
+    ttvp = dec["ttvp_ms"].to_numpy(dtype=np.float64)
+    ttvp = ttvp[np.isfinite(ttvp)]
+    k["decided"] = n_dec
+    k["approved"] = approved
+    k["approval_rate"] = _r(approved / n_dec) if n_dec else None
+    k["priced_share"] = _r(ttvp.size / n_dec) if n_dec else None
+    reasons = dec.loc[dec["decision"] != "APPROVED", "reason"].fillna("NONE").to_numpy()
+    names, counts = np.unique(reasons.astype(str), return_counts=True)
+    k["declined_by_reason"] = {str(a): int(b) for a, b in zip(names, counts, strict=True)}
+    for q in (50, 75, 95):
+        k[f"ttvp_ms_p{q}"] = _r(_pct(ttvp, q), 3)
+    k["ttvp_ms_max"] = _r(ttvp.max(), 3) if ttvp.size else None
+    return k
+
+
+def _auction_kpis(auc: pd.DataFrame, t_req: Mapping[Any, float]) -> dict[str, Any]:
+    k: dict[str, Any] = {}
+    final = auc["final_status"].to_numpy()
+    concluded = final != "OPEN"
+    funded = final == "FUNDED"
+    k["auctions"] = len(auc)
+    k["funded"] = int(funded.sum())
+    k["fill_rate"] = _r(funded.sum() / concluded.sum()) if concluded.any() else None
+    asked = auc["amount_cents"].to_numpy(dtype=np.float64)
+    filled = auc["filled_cents"].to_numpy(dtype=np.float64)
+    k["fill_rate_amount"] = (
+        _r((filled * funded).sum() / asked[concluded].sum()) if concluded.any() else None
+    )
+    conf = auc["confirmed_at"].to_numpy(dtype=np.float64)
+    t0 = np.array([t_req.get(r, math.nan) for r in auc["request_id"].tolist()], dtype=np.float64)
+    in24 = np.isfinite(conf) & (conf - t0 <= DAY_S)
+    k["funded_24h_share"] = _r(in24.sum() / len(auc)) if len(auc) else None
+    rate = auc["clearing_rate_bps"].to_numpy(dtype=np.float64, na_value=np.nan)
+    spread = (rate - auc["funding_apr"].to_numpy(dtype=np.float64) * 1e4)[funded]
+    k["clearing_rate_bps_mean"] = _r(rate[funded].mean()) if funded.any() else None
+    k["clearing_spread_bps_mean"] = _r(spread.mean()) if spread.size else None
+    k["clearing_spread_bps_median"] = _r(np.median(spread)) if spread.size else None
+    ext = auc["extensions"].to_numpy()
+    k["extensions_mean"] = _r(ext.mean()) if ext.size else None
+    k["extended_share"] = _r((ext > 0).mean()) if ext.size else None
+    k["insufficient_funds_drops"] = int(auc["insufficient_funds"].sum())
+    return k
+
+
+def _offer_kpis(offers: Any) -> tuple[dict[str, Any], float | None]:
+    """The offers' KPIs and the platform's HHI of allocations by lender, from the Arrow table
+    ``offers`` (the largest table: counted in Arrow, never turned into Python objects)."""
+    import pyarrow.compute as pc
+
+    def count(column: str, value: str) -> int:
+        return int(pc.sum(pc.equal(offers.column(column), value)).as_py() or 0)  # nulls: no
+
+    k: dict[str, Any] = {}
+    k["offers"] = offers.num_rows
+    k["offers_rejected_max_offers"] = count("reject_reason", "MAX_OFFERS")
+    k["offers_rejected_cooldown"] = count("reject_reason", "COOLDOWN")
+    k["offers_not_revealed"] = count("outcome", "NOT_REVEALED")
+    alloc = offers.filter(pc.equal(offers.column("outcome"), "ALLOCATED"))
+    sums = alloc.group_by("lender").aggregate([("allocated_cents", "sum")])
+    sums = sums.take(pc.sort_indices(sums, sort_keys=[("lender", "ascending")]))
+    by_lender = sums.column("allocated_cents_sum").to_numpy().astype(np.float64)
+    if not by_lender.size:
+        return k, None
+    s = by_lender / by_lender.sum()
+    return k, _r(np.sum(s * s))
+
+
+def _loan_kpis(loans: pd.DataFrame) -> dict[str, Any]:
+    k: dict[str, Any] = {}
+    status = loans["outcome"].to_numpy()
+    bal = loans["balance_end_cents"].to_numpy(dtype=np.float64)
+    live = np.isin(status, ("ACTIVE", "DELINQUENT"))
+    npl = live & (loans["dpd_end"].to_numpy() >= 30)
+    k["loans"] = len(loans)
+    k["principal_cents"] = int(loans["principal_cents"].sum())
+    k["outstanding_cents_end"] = int(bal[live].sum())
+    k["npl30"] = _r(bal[npl].sum() / bal[live].sum()) if bal[live].sum() > 0 else None
+    k["written_off_cents"] = int(loans["written_off_cents"].sum())
+    hhi = loans["hhi"].to_numpy(dtype=np.float64)
+    k["hhi_loan_mean"] = _r(hhi.mean()) if hhi.size else None
+    k["hhi_loan_max"] = _r(hhi.max()) if hhi.size else None
     return k
 
 
