@@ -13,7 +13,8 @@ Parquet writer) and three streams:
   built (numpy, mostly without the GIL) and written on the writer's thread.
 
 :meth:`RunRecorder.process` is the simpy process that does this every ``every_s`` (a
-simulated day); :meth:`RunRecorder.finish` writes what is left and the final event tables.
+simulated day); :meth:`RunRecorder.finish_streams` writes what is left of the postings and
+ticks, :meth:`RunRecorder.finish_tables` the final event tables.
 Everything is written inside ``out_dir`` (for ``ce run`` the run's staging directory, so an
 interrupted run leaves nothing that looks complete). The row groups depend only on the
 simulation, so the files' bytes are deterministic.
@@ -101,18 +102,17 @@ class RunRecorder:
     def _write_postings(self, ledger: Ledger) -> None:
         self._postings.write(ledger.take_postings())
 
-    def finish(
-        self,
-        end_s: float,
-        ledger: Ledger,
-        oracles: OracleService,
-        set_columns: Mapping[str, Callable[[Any], Any]] | None = None,
-    ) -> None:
-        """Write every row left (ticks up to ``end_s``) and the final event tables."""
+    def finish_streams(self, end_s: float, ledger: Ledger, oracles: OracleService) -> None:
+        """Write the postings left and the oracle ticks up to ``end_s``, and close both files
+        (after the last posting; the engine can then be dropped)."""
         self._write_postings(ledger)
         self._ticks.write(oracles.take_ticks(end_s, final=True).arrow())
         self._postings.close()
         self._ticks.close()
+
+    def finish_tables(self, set_columns: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
+        """Write the final event tables (after :meth:`finish_streams`) and wait for every
+        write."""
         self.log.finish(set_columns)
         self.queue.drain()
 

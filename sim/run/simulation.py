@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
     from sim.attest import AttestationSink
     from sim.config.scenario import Scenario
+    from sim.ledger.book import Ledger
+    from sim.run.recorder import RunRecorder
+    from sim.seeds import SeedTree
 
 __all__ = ["SimResult", "simulate"]
 
@@ -138,6 +141,20 @@ def simulate(
     return result
 
 
+@dataclass
+class _Engined:
+    """What the finish needs of a run once its engine is dropped."""
+
+    ledger: Ledger
+    cets: Mapping[int, float]
+    pool: dict[str, Any] | None
+    loop_start: float  # time.perf_counter() when the event loop started
+    sim_wall_s: float
+    events: int
+    requests: int
+    counts: dict[str, Any]  # auctions, loans, oracle reads, batcher stats
+
+
 def _simulate(
     scenario: Scenario,
     *,
@@ -148,67 +165,121 @@ def _simulate(
     out_dir: Path,
 ) -> SimResult:
     from sim.attest import NullSink
-    from sim.engine.core import Engine
     from sim.kpis import compute_kpis
     from sim.model import ensure_model
-    from sim.model.serving import PDScorer
     from sim.run.recorder import RunRecorder
     from sim.seeds import SeedTree
-    from sim.world import build_world
 
     wall0 = time.perf_counter()
     run_seed = scenario.seed if seed is None else seed
     seeds = SeedTree(run_seed)
     handle = ensure_model(scenario, models_dir)
-    scorer = PDScorer(handle.path, expected_sha256=handle.sha256)
     sink = sink if sink is not None else NullSink()
-    env = simpy.Environment()
-    world = build_world(scenario, env, seeds)
+    horizon_s = scenario.horizon_days * DAY_S
+    end_s = horizon_s + scenario.engine.runoff_days * DAY_S
+    att_end = min(attestation_end_s(scenario), max(end_s, horizon_s))
     recorder = RunRecorder(out_dir)
     try:
-        eng = Engine(scenario, env, world, seeds, scorer=scorer, sink=sink, log=recorder.log)
-        eng.start()
-
-        horizon_s = scenario.horizon_days * DAY_S
-        end_s = horizon_s + scenario.engine.runoff_days * DAY_S
-        att_end = min(attestation_end_s(scenario), max(end_s, horizon_s))
-        # a batch is sealed at the first tick after its oldest record is batch_interval_s old:
-        # ticking 4x per interval bounds inclusion latency by 1.25 intervals (NullSink: none)
-        tick_s = max(1.0, float(scenario.chain.batch_interval_s) / 4.0)
-
-        def ticker():
-            while env.now + tick_s <= att_end:
-                yield env.timeout(tick_s)
-                sink.tick(env.now)
-
-        if not isinstance(sink, NullSink):
-            env.process(ticker())
-        if progress is not None:
-
-            def reporter():
-                step = max(DAY_S, end_s / 200.0)
-                while env.now < end_s:
-                    yield env.timeout(min(step, end_s - env.now))
-                    progress(env.now / end_s)
-
-            env.process(reporter())
-        env.process(recorder.process(env, eng.ledger, world.oracles, end_s))
-
-        sim0 = time.perf_counter()
-        setup_s = sim0 - wall0
-        events = run_counting(env, end_s)
-        sim_wall = time.perf_counter() - sim0
-        if eng.pool is not None and eng.pool_utilisation is None:
-            # run(until=horizon) with no run-off stops before the window's own event at horizon_s
-            eng.pool_utilisation = eng.pool.utilisation(horizon_s)
-
-        eng.finish(end_s)
-        cets = eng.cets.solve()
-        recorder.finish(end_s, eng.ledger, world.oracles, {"loans": _cet_column(cets)})
+        done = _run_engine(scenario, seeds, handle, sink, progress, recorder, end_s, att_end)
+        # the engine's live state (simpy processes, loans, auctions: reference cycles) is
+        # freed before the final tables and the KPIs, so the finish adds to the ledger alone
+        gc.collect()
+        recorder.finish_tables({"loans": _cet_column(done.cets)})
     finally:
         recorder.close()
-    eng.ledger.check()
+    done.ledger.check()
+    attest_stats = dict(sink.close(att_end))
+    kpis = compute_kpis(
+        EventTables(recorder.events_dir),
+        horizon_s=horizon_s,
+        end_s=end_s,
+        lgd=scenario.engine.lgd,
+        pool=done.pool,
+        attest=attest_stats if scenario.chain.backend != "off" else None,
+    )
+    wall = time.perf_counter() - wall0
+    setup_s, sim_wall = done.loop_start - wall0, done.sim_wall_s
+    stats = {
+        "events": done.events,
+        "requests": done.requests,
+        "wall_s": wall,
+        "setup_s": setup_s,
+        "sim_wall_s": sim_wall,
+        "finish_s": wall - setup_s - sim_wall,
+        "events_per_s": done.events / sim_wall if sim_wall > 0 else float("nan"),
+        "requests_per_s": done.requests / sim_wall if sim_wall > 0 else float("nan"),
+        "auctions": done.counts["auctions"],
+        "loans": done.counts["loans"],
+        "postings": len(done.ledger),
+        "oracle_reads": done.counts["oracle_reads"],
+        "batcher": done.counts["batcher"],
+        "attestation": attest_stats,
+        "simulated_days": end_s / DAY_S,
+    }
+    return SimResult(
+        tables=EventTables(recorder.events_dir),
+        kpis=kpis,
+        targets=scenario.kpi_targets.to_targets(),
+        seed_tree=seeds.as_dict(),
+        model=handle.as_dict(),
+        stats=stats,
+    )
 
+
+def _run_engine(
+    scenario: Scenario,
+    seeds: SeedTree,
+    handle: Any,
+    sink: AttestationSink,
+    progress: Callable[[float], None] | None,
+    recorder: RunRecorder,
+    end_s: float,
+    att_end: float,
+) -> _Engined:
+    """Build the world and the engine, run the event loop to ``end_s``, write the rows of
+    what is still open and the rest of the streams; return only what the finish needs."""
+    from sim.attest import NullSink
+    from sim.engine.core import Engine
+    from sim.model.serving import PDScorer
+    from sim.world import build_world
+
+    scorer = PDScorer(handle.path, expected_sha256=handle.sha256)
+    env = simpy.Environment()
+    world = build_world(scenario, env, seeds)
+    eng = Engine(scenario, env, world, seeds, scorer=scorer, sink=sink, log=recorder.log)
+    eng.start()
+    horizon_s = scenario.horizon_days * DAY_S
+    # a batch is sealed at the first tick after its oldest record is batch_interval_s old:
+    # ticking 4x per interval bounds inclusion latency by 1.25 intervals (NullSink: none)
+    tick_s = max(1.0, float(scenario.chain.batch_interval_s) / 4.0)
+
+    def ticker():
+        while env.now + tick_s <= att_end:
+            yield env.timeout(tick_s)
+            sink.tick(env.now)
+
+    if not isinstance(sink, NullSink):
+        env.process(ticker())
+    if progress is not None:
+
+        def reporter():
+            step = max(DAY_S, end_s / 200.0)
+            while env.now < end_s:
+                yield env.timeout(min(step, end_s - env.now))
+                progress(env.now / end_s)
+
+        env.process(reporter())
+    env.process(recorder.process(env, eng.ledger, world.oracles, end_s))
+
+    sim0 = time.perf_counter()
+    events = run_counting(env, end_s)
+    sim_wall = time.perf_counter() - sim0
+    if eng.pool is not None and eng.pool_utilisation is None:
+        # run(until=horizon) with no run-off stops before the window's own event at horizon_s
+        eng.pool_utilisation = eng.pool.utilisation(horizon_s)
+    eng.finish(end_s)
+    cets = eng.cets.solve()
+    recorder.finish_streams(end_s, eng.ledger, world.oracles)
     pool_info = None
     if eng.pool is not None:
         pool = eng.pool
@@ -220,41 +291,21 @@ def _simulate(
             "lender": pool.lender_id,
             "account": pool.account,
         }
-    attest_stats = dict(sink.close(att_end))
-    kpis = compute_kpis(
-        EventTables(recorder.events_dir),
-        horizon_s=horizon_s,
-        end_s=end_s,
-        lgd=scenario.engine.lgd,
-        pool=pool_info,
-        attest=attest_stats if scenario.chain.backend != "off" else None,
-    )
-    wall = time.perf_counter() - wall0
-    n_req = len(eng.arrivals)
-    stats = {
-        "events": events,
-        "requests": n_req,
-        "wall_s": wall,
-        "setup_s": setup_s,
-        "sim_wall_s": sim_wall,
-        "finish_s": wall - setup_s - sim_wall,
-        "events_per_s": events / sim_wall if sim_wall > 0 else float("nan"),
-        "requests_per_s": n_req / sim_wall if sim_wall > 0 else float("nan"),
+    counts = {
         "auctions": eng.auctions_opened,
         "loans": eng.loans.originated,
-        "postings": len(eng.ledger),
         "oracle_reads": world.oracles.reads,
         "batcher": eng.batcher.stats(),
-        "attestation": attest_stats,
-        "simulated_days": end_s / DAY_S,
     }
-    return SimResult(
-        tables=EventTables(recorder.events_dir),
-        kpis=kpis,
-        targets=scenario.kpi_targets.to_targets(),
-        seed_tree=seeds.as_dict(),
-        model=handle.as_dict(),
-        stats=stats,
+    return _Engined(
+        ledger=eng.ledger,
+        cets=cets,
+        pool=pool_info,
+        loop_start=sim0,
+        sim_wall_s=sim_wall,
+        events=events,
+        requests=len(eng.arrivals),
+        counts=counts,
     )
 
 
