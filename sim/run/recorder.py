@@ -10,7 +10,7 @@ Parquet writer) and three streams:
   once ``ledger_rows`` are held;
 - the oracle ticks (``events/oracle_ticks.parquet``, in time order): one block per
   ``every_s`` of simulated time (:meth:`sim.world.oracle_service.OracleService.take_ticks`),
-  built (numpy, mostly without the GIL) and written on the writer's thread.
+  built on the simulation's thread (numpy) and written on the writer's.
 
 :meth:`RunRecorder.process` is the simpy process that does this every ``every_s`` (a
 simulated day); :meth:`RunRecorder.finish_streams` writes what is left of the postings and
@@ -117,6 +117,6 @@ class RunRecorder:
         self.queue.drain()
 
     def close(self) -> None:
-        """Stop the writer (after :meth:`finish`, or after a failure: pending writes are
+        """Stop the writer (after :meth:`finish_tables`, or after a failure: pending writes are
         dropped)."""
         self.queue.close()
