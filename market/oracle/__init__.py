@@ -1,51 +1,14 @@
-"""Oracle aggregation: the median/quorum/fallback aggregator and time-weighted averages."""
+"""Oracle aggregation: the median/quorum/fallback aggregator and time-weighted averages.
+
+Re-exports every public name of :mod:`market.oracle.aggregator` and :mod:`market.oracle.twap`
+(each module's ``__all__`` is the list).
+"""
 
 from __future__ import annotations
 
-from market.oracle.aggregator import (
-    FAILOVER,
-    FALLBACK_TWAP,
-    NO_PRICE,
-    OK,
-    PRIMARY_SECONDARY_DISAGREE,
-    STATUSES,
-    Disagreement,
-    DivergenceState,
-    OracleAnswer,
-    OracleConfig,
-    SourceState,
-    aggregate,
-    contested,
-    disagreement,
-    divergence_gap,
-    divergence_step,
-    twap,
-)
-from market.oracle.twap import (
-    TwapInput,
-    TwapResult,
-    twap_with_newest,
-)
+from market.oracle import aggregator
+from market.oracle import twap as _twap_module
+from market.oracle.aggregator import *  # noqa: F403 - the names of aggregator.__all__
+from market.oracle.twap import *  # noqa: F403 - the names of twap.__all__
 
-__all__ = [
-    "FAILOVER",
-    "FALLBACK_TWAP",
-    "NO_PRICE",
-    "OK",
-    "PRIMARY_SECONDARY_DISAGREE",
-    "STATUSES",
-    "Disagreement",
-    "DivergenceState",
-    "OracleAnswer",
-    "OracleConfig",
-    "SourceState",
-    "TwapInput",
-    "TwapResult",
-    "aggregate",
-    "contested",
-    "disagreement",
-    "divergence_gap",
-    "divergence_step",
-    "twap",
-    "twap_with_newest",
-]
+__all__ = [*aggregator.__all__, *_twap_module.__all__]

@@ -63,7 +63,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from market.oracle.twap import twap, twap_with_newest
+from market.oracle.twap import twap_with_newest
 from market.validation import TEXT, FieldError, Integer, Number
 
 __all__ = [
@@ -83,7 +83,6 @@ __all__ = [
     "disagreement",
     "divergence_gap",
     "divergence_step",
-    "twap",
 ]
 
 OK = "OK"

@@ -1,49 +1,13 @@
-"""The run's double-entry ledger (accounts, postings, balances) and its replay audit."""
+"""The run's double-entry ledger (accounts, postings, balances) and its replay audit.
+
+Re-exports every public name of :mod:`sim.ledger.book` and :mod:`sim.ledger.audit` (each
+module's ``__all__`` is the list).
+"""
 
 from __future__ import annotations
 
-from sim.ledger.audit import (
-    COLUMNS,
-    Replay,
-    as_str,
-    code_arrays,
-    postings_frame,
-    postings_schema,
-    postings_table,
-)
-from sim.ledger.book import (
-    DEFAULTED,
-    ESCROW,
-    EXTERNAL,
-    PLATFORM_FEES,
-    Ledger,
-    LedgerError,
-    LedgerImbalanceError,
-    PreparedPostings,
-    borrower,
-    lender_free,
-    loan_principal,
-    pool,
-)
+from sim.ledger import audit, book
+from sim.ledger.audit import *  # noqa: F403 - the names of audit.__all__
+from sim.ledger.book import *  # noqa: F403 - the names of book.__all__
 
-__all__ = [
-    "COLUMNS",
-    "DEFAULTED",
-    "ESCROW",
-    "EXTERNAL",
-    "PLATFORM_FEES",
-    "Ledger",
-    "LedgerError",
-    "LedgerImbalanceError",
-    "PreparedPostings",
-    "Replay",
-    "as_str",
-    "borrower",
-    "code_arrays",
-    "lender_free",
-    "loan_principal",
-    "pool",
-    "postings_frame",
-    "postings_schema",
-    "postings_table",
-]
+__all__ = [*book.__all__, *audit.__all__]

@@ -1,44 +1,16 @@
 """One run end to end: ``simulate``, the atomic run directory it is written to, and the audit
-of a run directory against its manifest."""
+of a run directory against its manifest.
+
+Re-exports every public name of :mod:`sim.run.simulation`, :mod:`sim.run.rundir`,
+:mod:`sim.run.atomic` and :mod:`sim.run.audit` (each module's ``__all__`` is the list).
+"""
 
 from __future__ import annotations
 
-from sim.run.atomic import (
-    atomic_target,
-    atomic_write_bytes,
-)
-from sim.run.audit import AuditFailure, AuditResult, verify_run
-from sim.run.rundir import (
-    FORMAT_VERSION,
-    RunStage,
-    canonical_json_bytes,
-    git_commit,
-    package_versions,
-    run_config_hash,
-    run_dir_name,
-    sha256_file,
-    write_parquet,
-)
-from sim.run.simulation import (
-    SimResult,
-    simulate,
-)
+from sim.run import atomic, audit, rundir, simulation
+from sim.run.atomic import *  # noqa: F403 - the names of atomic.__all__
+from sim.run.audit import *  # noqa: F403 - the names of audit.__all__
+from sim.run.rundir import *  # noqa: F403 - the names of rundir.__all__
+from sim.run.simulation import *  # noqa: F403 - the names of simulation.__all__
 
-__all__ = [
-    "FORMAT_VERSION",
-    "AuditFailure",
-    "AuditResult",
-    "RunStage",
-    "SimResult",
-    "atomic_target",
-    "atomic_write_bytes",
-    "canonical_json_bytes",
-    "git_commit",
-    "package_versions",
-    "run_config_hash",
-    "run_dir_name",
-    "sha256_file",
-    "simulate",
-    "verify_run",
-    "write_parquet",
-]
+__all__ = [*simulation.__all__, *rundir.__all__, *atomic.__all__, *audit.__all__]
