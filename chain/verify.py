@@ -43,6 +43,7 @@ __all__ = [
     "find_state_dir",
     "open_chain",
     "verify_evidence",
+    "verify_on_chain",
     "verify_run",
 ]
 
@@ -298,6 +299,15 @@ def verify_evidence(
     :class:`EvidenceError` (a discrepancy), :class:`ChainUnavailable` or :class:`UsageError`."""
     leaves = check_files(ev)
     report.records, report.batches = len(ev.records), len(ev.batches)
+    verify_on_chain(ev, leaves, report, rpc_url, sample)
+
+
+def verify_on_chain(
+    ev: Evidence, leaves: list[bytes], report: VerifyReport, rpc_url: str | None, sample: int
+) -> None:
+    """Step 3 of the module docstring: open the run's chain (:func:`open_chain`), check it
+    (:func:`check_on_chain`) and close it, filling ``report``'s backend, chain id and proofs
+    checked."""
     backend = open_chain(ev, rpc_url)
     try:
         report.backend, report.chain_id = backend.kind, backend.chain_id

@@ -13,7 +13,7 @@
    rules); the tables' final auction state is the last attested clearing;
 3. ``manifest.json``: every file of ``chain/``, those event tables and ``scenario.yaml`` have
    the size and sha256 it lists, and it lists no ``chain/`` file that is not there;
-4. **the chain** (:func:`chain.verify.check_on_chain`): the saved eth-tester chain or the rpc
+4. **the chain** (:func:`chain.verify.verify_on_chain`): the saved eth-tester chain or the rpc
    node holds every batch's root, a sample of proofs verify on chain.
 
 So a ``chain/`` folder from another run fails at step 2 (its records are not this run's) even
@@ -31,8 +31,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chain.evidence import Evidence, EvidenceError, parse_json, plain_file, read_evidence
-from chain.verify import VerifyReport, check_files, check_on_chain, check_sample, open_chain
+from chain.evidence import Evidence, EvidenceError, read_evidence
+from chain.strict import parse_json, plain_file, read_small
+from chain.verify import VerifyReport, check_files, check_sample, verify_on_chain
 
 __all__ = ["verify_attested_run"]
 
@@ -53,20 +54,7 @@ def _run_of(path: Path) -> Path:
 
 
 def _read_manifest(run: Path) -> dict[str, Any]:
-    path = run / MANIFEST
-    plain_file(path, MANIFEST)
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as err:
-        raise EvidenceError(f"{MANIFEST}: cannot be read ({err.strerror})") from None
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise EvidenceError(f"{MANIFEST}: larger than {MAX_MANIFEST_BYTES} bytes")
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError as err:
-        raise EvidenceError(f"{MANIFEST}: byte {err.start + 1} is not ASCII") from None
-    manifest = parse_json(text, MANIFEST)
+    manifest = parse_json(read_small(run / MANIFEST, MANIFEST, MAX_MANIFEST_BYTES), MANIFEST)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("artefacts"), dict):
         raise EvidenceError(f"{MANIFEST}: artefacts: must be an object of file -> digest")
     return manifest
@@ -171,12 +159,7 @@ def verify_attested_run(
         tables.check_final_state()
         read = [f"events/{t}.parquet" for t in _TABLES] + ["scenario.yaml"]
         _check_manifest(run, manifest, _chain_files(run) + read)
-        backend = open_chain(ev, rpc_url)
-        try:
-            report.backend, report.chain_id = backend.kind, backend.chain_id
-            report.proofs_checked = check_on_chain(ev, leaves, backend, sample)
-        finally:
-            backend.close()
+        verify_on_chain(ev, leaves, report, rpc_url, sample)
     except EvidenceError as err:
         report.discrepancy = str(err)
     return report
