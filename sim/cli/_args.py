@@ -1,4 +1,4 @@
-"""Arguments several ``ce`` subcommands share, declared once."""
+"""Arguments and command shapes several ``ce`` subcommands share, declared once."""
 
 from __future__ import annotations
 
@@ -28,3 +28,14 @@ def add_set_arg(p: argparse.ArgumentParser, example: str) -> None:
         metavar="KEY.PATH=VALUE",
         help=f"override a scenario value (YAML scalar), e.g. {example} (repeatable)",
     )
+
+
+def add_actions(
+    sub: argparse._SubParsersAction, name: str, *, help: str, description: str
+) -> argparse._SubParsersAction:
+    """``ce NAME ACTION``: add command ``name`` and return the subparsers its actions are added
+    to (an ACTION is required)."""
+    p = sub.add_parser(name, help=help, description=description)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    return actions

@@ -13,6 +13,7 @@ import json
 import re
 import sys
 
+from sim.cli._args import add_actions
 from sim.cli._errors import CliError
 
 #: the widest ``--indent``: the output grows by the indent times its nesting on every line
@@ -20,13 +21,12 @@ MAX_INDENT = 16
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    actions = add_actions(
+        sub,
         "auction",
         help="reverse-auction tools (clear)",
         description="Reverse uniform-price auction tools for loan funding.",
     )
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
     c = actions.add_parser(
         "clear",
         help="clear one auction from a JSON file and print the result as JSON",

@@ -10,20 +10,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sim.cli._args import add_actions
 from sim.cli._errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    actions = add_actions(
+        sub,
         "audit",
         help="verify a run directory against its manifest",
         description="Audit a run directory: `verify` checks every artefact against the sha256 "
         "and size in manifest.json, refuses unlisted files, and checks that the scenario, seed "
         "and ids agree. Exit 0 (ok), 1 (FAILED: first discrepancy) or 2 (usage).",
     )
-    audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
-    audit_sub.required = True
-    verify = audit_sub.add_parser(
+    verify = actions.add_parser(
         "verify",
         help="check RUN_DIR's artefacts, scenario and ids against its manifest.json",
         description="Check RUN_DIR against its manifest.json: every artefact's sha256 and size, "

@@ -20,20 +20,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sim.cli._args import add_actions
 from sim.cli._errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    actions = add_actions(
+        sub,
         "chain",
         help="on-chain demo and verification of a run's attestations",
         description="Work with the chain side: run the end-to-end demo, or verify a run's "
         "attested records against the chain.",
     )
-    chain_sub = p.add_subparsers(dest="chain_command", metavar="ACTION")
-    chain_sub.required = True
 
-    demo = chain_sub.add_parser(
+    demo = actions.add_parser(
         "demo",
         help="deploy everything and run one auction, an attestation and a hedge",
         description="Deploy every contract, run one auction end to end with commit-reveal, "
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    verify = chain_sub.add_parser(
+    verify = actions.add_parser(
         "verify",
         help="check that a run's attested records are its own and on chain",
         description="Check that RUN_DIR's attested records (chain/) are exactly the records its "

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from sim.cli._args import add_models_arg, add_set_arg
+from sim.cli._args import add_actions, add_models_arg, add_set_arg
 from sim.cli._errors import CliError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    actions = add_actions(
+        sub,
         "model",
         help="train and inspect the PD model",
         description="PD model commands. The model is trained with scikit-learn on a synthetic "
         "population from the scenario's generator, exported to ONNX (versioned by the sha256 "
         "of its bytes) and served with ONNX Runtime in runs.",
     )
-    msub = p.add_subparsers(dest="model_command", metavar="ACTION")
-    msub.required = True
-    t = msub.add_parser(
+    t = actions.add_parser(
         "train",
         help="train the scenario's PD model and print its held-out metrics",
         description="Train the PD model for SCENARIO's population and model sections, write "
