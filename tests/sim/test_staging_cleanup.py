@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from sim.cli import main
 from sim.run.rundir import RunStage
-from sim.run.staging import StageLock, remove_stale
+from sim.run.staging import OLD_PREFIX, STAGING_PREFIX, StageLock, remove_stale
 from sim.sweep import RunSpec, run_sweep
+from tests.sim._killed_run import kill_a_streaming_run
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
@@ -109,6 +109,15 @@ def _commit(parent: Path, name: str, kpi: float) -> Path:
     return _finish(proc)
 
 
+def _killed_replacement(parent: Path, mode: str) -> tuple[Path, Path, Path]:
+    """Run ``r-1`` committed with kpi 1.0, then a run replacing it with kpi 2.0 killed at
+    ``mode``: the run's final folder, the killed run's staging folder and its ``.old-`` copy."""
+    final = _commit(parent, "r-1-00000000", 1.0)
+    staging = _dead(parent, "r-1-00000000", mode, 2.0)
+    old = parent / staging.name.replace(STAGING_PREFIX, OLD_PREFIX, 1)
+    return final, staging, old
+
+
 # ----------------------------------------------------------------------------- tests
 
 
@@ -118,19 +127,7 @@ def test_a_killed_ce_run_is_cleaned_by_the_next_run_and_a_live_stage_is_kept(
     """SIGKILL a real ``ce run`` while it streams; another process owns a live stage in the same
     parent. The next ``ce run`` there removes the killed run's folder, not the live one."""
     live, live_staging = _start(tmp_path, "other-1-00000000", "hold")
-    code = "import sys; from sim.cli import main; sys.exit(main())"
-    args = ["run", "small", "--quiet", "--out", str(tmp_path), "--models", str(MODELS),
-            "--set", "chain.backend=off", "--set", "engine.runoff_days=200"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO)
-    try:
-        deadline = time.monotonic() + 120
-        while not any(tmp_path.glob(".staging-small-*/events/ledger.parquet")):
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "the run never started streaming"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    kill_a_streaming_run(tmp_path)
     assert len([p for p in tmp_path.glob(".staging-small-*") if p.is_dir()]) == 1
 
     args = ["run", "small", "--quiet", "--out", str(tmp_path), "--models", str(MODELS)]
@@ -170,27 +167,22 @@ def test_a_sweep_with_two_workers_removes_a_dead_stage_and_keeps_its_own(tmp_pat
 def test_a_complete_stage_killed_before_its_commit_is_removed(tmp_path: Path) -> None:
     """Killed after its manifest was written, before the rename: the hidden folder holds a full
     manifest; the run never reported success, so it is removed (the old run stays)."""
-    final = _commit(tmp_path, "r-1-00000000", 1.0)
-    staging = _dead(tmp_path, "r-1-00000000", "before-commit", 2.0)
+    final, staging, _ = _killed_replacement(tmp_path, "before-commit")
     assert (staging / "manifest.json").is_file()
     _next_run(tmp_path)
     assert _hidden(tmp_path) == [] and _kpi(final) == 1.0
 
 
 def test_a_kill_between_the_two_renames_restores_the_run_it_was_replacing(tmp_path: Path) -> None:
-    final = _commit(tmp_path, "r-1-00000000", 1.0)
-    staging = _dead(tmp_path, "r-1-00000000", "between-renames", 2.0)
+    final, staging, old = _killed_replacement(tmp_path, "between-renames")
     assert not final.exists()  # moved aside: the only complete copies are hidden
-    old = tmp_path / staging.name.replace(".staging-", ".old-", 1)
     assert _kpi(old) == 1.0 and _kpi(staging) == 2.0
     _next_run(tmp_path)
     assert _hidden(tmp_path) == [] and _kpi(final) == 1.0
 
 
 def test_a_kill_before_the_replaced_run_is_deleted_keeps_the_new_one(tmp_path: Path) -> None:
-    final = _commit(tmp_path, "r-1-00000000", 1.0)
-    staging = _dead(tmp_path, "r-1-00000000", "before-old-removed", 2.0)
-    old = tmp_path / staging.name.replace(".staging-", ".old-", 1)
+    final, _, old = _killed_replacement(tmp_path, "before-old-removed")
     assert _kpi(old) == 1.0 and _kpi(final) == 2.0
     _next_run(tmp_path)
     assert _hidden(tmp_path) == [] and _kpi(final) == 2.0
@@ -198,9 +190,7 @@ def test_a_kill_before_the_replaced_run_is_deleted_keeps_the_new_one(tmp_path: P
 
 def test_an_old_copy_without_its_run_or_staging_is_left_alone(tmp_path: Path) -> None:
     """Only someone deleting the run by hand leaves this: the copy may be the only one."""
-    final = _commit(tmp_path, "r-1-00000000", 1.0)
-    staging = _dead(tmp_path, "r-1-00000000", "before-old-removed", 2.0)
-    old = tmp_path / staging.name.replace(".staging-", ".old-", 1)
+    final, _, old = _killed_replacement(tmp_path, "before-old-removed")
     for p in sorted(final.rglob("*"), reverse=True):
         p.rmdir() if p.is_dir() else p.unlink()
     final.rmdir()

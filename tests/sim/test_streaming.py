@@ -5,12 +5,7 @@ change the rows, and an interrupted run leaves nothing that looks complete."""
 from __future__ import annotations
 
 import gc
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import typing
 from pathlib import Path
 
@@ -31,6 +26,7 @@ from sim.tables.events import SCHEMAS, build_frame
 from sim.tables.files import TABLES, EventTables
 from sim.tables.rows import ROW_TYPES, arrow_schema, columns, dtypes
 from sim.tables.stream import WriteQueue, arrow_table
+from tests.sim._killed_run import kill_a_streaming_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS = REPO_ROOT / "models"
@@ -218,22 +214,7 @@ def test_an_interrupted_run_removes_its_staging_and_its_writer(tmp_path) -> None
 def test_a_killed_run_leaves_only_a_staging_directory(tmp_path) -> None:
     """SIGKILL in the middle of a run (nothing can clean up): what is left is a hidden
     .staging-* directory without a manifest, never a run directory."""
-    code = "import sys; from sim.cli import main; sys.exit(main())"
-    args = ["run", "small", "--quiet", "--out", str(tmp_path), "--models", str(MODELS),
-            "--set", "chain.backend=off", "--set", "engine.runoff_days=200"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO_ROOT)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # wait until the run streams its first rows
-            if any(tmp_path.glob(".staging-*/events/ledger.parquet")):
-                break
-            assert proc.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.05)
-        else:
-            pytest.fail("the run never started streaming")
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    kill_a_streaming_run(tmp_path)
     left = list(tmp_path.iterdir())
     assert left and all(p.name.startswith(".staging-") for p in left)
     assert not any(tmp_path.glob(".staging-*/manifest.json"))
