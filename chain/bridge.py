@@ -37,6 +37,7 @@ import os
 import struct
 from array import array
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ __all__ = [
     "PROOFS_FILE",
     "RECORDS_FILE",
     "AttestationBridge",
+    "BridgeConfig",
     "check_config",
     "open_attestation_bridge",
     "read_proofs",
@@ -338,25 +340,34 @@ def check_config(mode: str, batch_size: int, batch_interval_s: float) -> None:
     check_batching(batch_size, batch_interval_s)
 
 
-def open_attestation_bridge(
-    backend: str,
-    rpc_url: str | None,
-    mode: str,
-    batch_size: int,
-    batch_interval_s: float,
-    state_dir: Path,
-) -> AttestationBridge:
-    """Open a backend, deploy the contracts ``mode`` needs, and return the bridge (the sink)."""
-    check_config(mode, batch_size, batch_interval_s)
-    chain = open_backend(backend, rpc_url)
-    contracts = FULL_CONTRACTS if mode == "full" else ATTEST_CONTRACTS
+@dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    """How to open an attestation bridge: the backend and its node, the mode and the batching
+    (checked here; the backend when it is opened). The inline bridge
+    (:func:`open_attestation_bridge`) and the worker (``chain.worker.BridgeWorker``) take it."""
+
+    backend: str
+    rpc_url: str | None
+    mode: str
+    batch_size: int
+    batch_interval_s: float
+
+    def __post_init__(self) -> None:
+        check_config(self.mode, self.batch_size, self.batch_interval_s)
+
+
+def open_attestation_bridge(config: BridgeConfig, state_dir: Path) -> AttestationBridge:
+    """Open ``config``'s backend, deploy the contracts its mode needs, and return the bridge
+    (the sink), writing its evidence into ``state_dir``."""
+    chain = open_backend(config.backend, config.rpc_url)
+    contracts = FULL_CONTRACTS if config.mode == "full" else ATTEST_CONTRACTS
     deployment = deploy_all(chain, contracts)
     return AttestationBridge(
         chain,
         deployment,
-        mode=mode,
-        batch_size=batch_size,
-        batch_interval_s=batch_interval_s,
+        mode=config.mode,
+        batch_size=config.batch_size,
+        batch_interval_s=config.batch_interval_s,
         state_dir=Path(state_dir),
     )
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.batching import SealRule
-from chain.bridge import check_config
+from chain.bridge import BridgeConfig
 from chain.worker_loop import Chunk, Close, Done, Failed, Settle, serve
 
 __all__ = ["MAX_IN_FLIGHT_BYTES", "BridgeWorker", "BridgeWorkerError"]
@@ -119,41 +119,29 @@ class BridgeWorker:
 
     def __init__(
         self,
-        backend: str,
-        rpc_url: str | None,
-        mode: str,
-        batch_size: int,
-        batch_interval_s: float,
+        config: BridgeConfig,
         state_dir: Path,
         *,
         failure: type[Exception] = BridgeWorkerError,
     ) -> None:
-        check_config(mode, batch_size, batch_interval_s)
+        mode = config.mode
         self.mode = mode
         self._failure = failure
         #: what the engine must build for this sink (see :mod:`sim.attest`)
         self.wants_payloads = True
         self.wants_settlements = mode == "full"
-        self._rule = SealRule(batch_size, batch_interval_s)
+        self._rule = SealRule(config.batch_size, config.batch_interval_s)
         self._kinds: list[str] = []
         self._payloads: list[Mapping[str, Any]] = []
         self._times: list[float] = []
         self._chunks = 0
         self._stats: dict[str, Any] | None = None
-        config = {
-            "backend": backend,
-            "rpc_url": rpc_url,
-            "mode": mode,
-            "batch_size": batch_size,
-            "batch_interval_s": batch_interval_s,
-            "state_dir": str(state_dir),
-        }
         ctx = multiprocessing.get_context("spawn")
         commands_in, commands_out = ctx.Pipe(duplex=False)
         results_in, results_out = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
             target=serve,
-            args=(commands_in, results_out, config),
+            args=(commands_in, results_out, config, str(state_dir)),
             name="ce-attestation-bridge",
             daemon=True,
         )

@@ -22,7 +22,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chain.bridge import BridgeConfig
 
 __all__ = ["Chunk", "Close", "Done", "Failed", "Settle", "serve"]
 
@@ -81,9 +84,9 @@ def _prefer_c_keccak() -> None:
         os.environ["ETH_HASH_BACKEND"] = "pysha3"
 
 
-def serve(commands: Any, results: Any, config: Mapping[str, Any]) -> None:
-    """The worker's main: open the bridge, apply messages in order until :class:`Close` or
-    end-of-file. ``config`` holds the arguments of ``open_attestation_bridge``."""
+def serve(commands: Any, results: Any, config: BridgeConfig, state_dir: str) -> None:
+    """The worker's main: open the bridge (``open_attestation_bridge(config, state_dir)``),
+    apply messages in order until :class:`Close` or end-of-file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prefer_c_keccak()
     timings = {"open_s": 0.0, "busy_s": 0.0, "close_s": 0.0}
@@ -91,14 +94,7 @@ def serve(commands: Any, results: Any, config: Mapping[str, Any]) -> None:
         from chain.bridge import open_attestation_bridge
 
         t0 = time.perf_counter()
-        bridge = open_attestation_bridge(
-            config["backend"],
-            config["rpc_url"],
-            config["mode"],
-            config["batch_size"],
-            config["batch_interval_s"],
-            Path(config["state_dir"]),
-        )
+        bridge = open_attestation_bridge(config, Path(state_dir))
         timings["open_s"] = time.perf_counter() - t0
         while True:
             try:

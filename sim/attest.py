@@ -182,9 +182,8 @@ def make_sink(
     """The sink for a scenario's ``chain`` section.
 
     ``backend: off`` -> :class:`NullSink` (no web3 import). ``eth-tester`` / ``rpc`` ->
-    ``chain.worker.BridgeWorker(backend, rpc_url, mode, batch_size, batch_interval_s,
-    state_dir)``, the bridge in a worker process, imported here and only here; ``state_dir``
-    is created.
+    ``chain.worker.BridgeWorker(BridgeConfig(...), state_dir)``, the bridge in a worker
+    process, imported here and only here; ``state_dir`` is created.
     ``rpc_url`` overrides the section's (``ce run --rpc URL``) and implies ``backend: rpc``.
     """
     backend = "rpc" if rpc_url else chain_cfg.backend
@@ -195,14 +194,14 @@ def make_sink(
         raise ValueError("chain.backend='rpc' needs chain.rpc_url (or --rpc URL)")
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
+    from chain.bridge import BridgeConfig
     from chain.worker import BridgeWorker
 
-    return BridgeWorker(
-        backend,
-        url,
-        chain_cfg.mode,
-        chain_cfg.batch_size,
-        chain_cfg.batch_interval_s,
-        state,
-        failure=AttestationError,
+    config = BridgeConfig(
+        backend=backend,
+        rpc_url=url,
+        mode=chain_cfg.mode,
+        batch_size=chain_cfg.batch_size,
+        batch_interval_s=chain_cfg.batch_interval_s,
     )
+    return BridgeWorker(config, state, failure=AttestationError)

@@ -35,12 +35,11 @@ def _payload(i: int) -> dict[str, Any]:
 
 
 def _one(batch_size: int, n: int, workdir: Path) -> dict[str, Any]:
-    from chain.bridge import open_attestation_bridge
+    from chain.bridge import BridgeConfig, open_attestation_bridge
 
     t0 = time.perf_counter()
-    bridge = open_attestation_bridge(
-        "eth-tester", None, "attest", batch_size, 3600.0, workdir / f"b{batch_size}"
-    )
+    config = BridgeConfig("eth-tester", None, "attest", batch_size, 3600.0)
+    bridge = open_attestation_bridge(config, workdir / f"b{batch_size}")
     t1 = time.perf_counter()
     dt = 0.01
     for i in range(n):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from chain.backends import ChainAccount, derived_account, open_backend
-from chain.bridge import open_attestation_bridge
+from chain.bridge import BridgeConfig, open_attestation_bridge
 from chain.tx import TxReverted, TxSender
 from chain.verify import verify_run
 from tests.chain._bridge_fixtures import feed, rpc_node
@@ -81,7 +81,7 @@ def test_transfer_and_decoded_revert(backend_args) -> None:
 
 def test_bridge_attests_and_verifies(backend_args, tmp_path) -> None:
     kind, url = backend_args
-    bridge = open_attestation_bridge(kind, url, "attest", 8, 5.0, tmp_path / "chain")
+    bridge = open_attestation_bridge(BridgeConfig(kind, url, "attest", 8, 5.0), tmp_path / "chain")
     last = feed(bridge, 30)
     stats = bridge.close(last + 1)
     attestor = bridge.deployment["Attestor"]
@@ -97,7 +97,7 @@ def test_bridge_attests_and_verifies(backend_args, tmp_path) -> None:
 
 def test_full_mode_settles(backend_args, tmp_path) -> None:
     kind, url = backend_args
-    bridge = open_attestation_bridge(kind, url, "full", 8, 5.0, tmp_path)
+    bridge = open_attestation_bridge(BridgeConfig(kind, url, "full", 8, 5.0), tmp_path)
     bridge.settle_auction(_auction(11))
     assert bridge.deployment["FundingEscrow"].call("auction", 11)[1] == 6  # Active
     bridge.record("clearing", {"auction_id": 11}, 1.0)

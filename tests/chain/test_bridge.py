@@ -14,6 +14,7 @@ from chain.bridge import (
     BRIDGE_FILE,
     RECORDS_FILE,
     AttestationBridge,
+    BridgeConfig,
     open_attestation_bridge,
     read_proofs,
 )
@@ -28,7 +29,7 @@ from tests.chain._bridge_fixtures import KIND_CYCLE, feed, sample_payload
 def finished(tmp_path_factory):
     """A closed bridge: 61 records, batch_size 8, batch_interval_s 4 (both rules fire)."""
     d = tmp_path_factory.mktemp("bridge")
-    bridge = open_attestation_bridge("eth-tester", None, "attest", 8, 4.0, d)
+    bridge = open_attestation_bridge(BridgeConfig("eth-tester", None, "attest", 8, 4.0), d)
     last = feed(bridge, 61, dt_s=0.75, tick_every=5)
     stats = bridge.close(last + 1.0)
     return bridge, stats, d
@@ -134,7 +135,7 @@ def test_files_roots_and_every_proof_on_chain(finished) -> None:
 
 def _run_files(tmp_path, name):
     d = tmp_path / name
-    bridge = open_attestation_bridge("eth-tester", None, "attest", 16, 10.0, d)
+    bridge = open_attestation_bridge(BridgeConfig("eth-tester", None, "attest", 16, 10.0), d)
     last = feed(bridge, 40)
     bridge.close(last)
     return d
@@ -194,7 +195,7 @@ def test_lost_answers_and_refused_sends_never_double_attest(tmp_path, monkeypatc
 
 
 def test_attest_mode_ignores_settlements_and_validates(tmp_path) -> None:
-    bridge = open_attestation_bridge("eth-tester", None, "attest", 4, 1.0, tmp_path)
+    bridge = open_attestation_bridge(BridgeConfig("eth-tester", None, "attest", 4, 1.0), tmp_path)
     bridge.settle_auction({"auction_id": 1})  # no-op in attest mode
     with pytest.raises(ValueError, match="kind='trade' is not a record kind"):
         bridge.record("trade", {}, 0.0)
@@ -226,5 +227,6 @@ def test_bad_configuration_is_named(tmp_path, kwargs, message) -> None:
         "state_dir": tmp_path,
     }
     args.update(kwargs)
+    state_dir = args.pop("state_dir")
     with pytest.raises(ValueError, match=message):
-        open_attestation_bridge(**args)
+        open_attestation_bridge(BridgeConfig(**args), state_dir)

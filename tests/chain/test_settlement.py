@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chain.bridge import open_attestation_bridge
+from chain.bridge import BridgeConfig, open_attestation_bridge
 from chain.reconcile import ReconciliationError, assert_reconciled, reconcile
 from chain.settlement import auction_payload
 from chain.tx import TxReverted
@@ -36,7 +36,7 @@ def _auction(auction_id: int, offers=OFFERS, *, drop: str | None = None, rules=N
 @pytest.fixture(scope="module")
 def full_bridge(tmp_path_factory):
     bridge = open_attestation_bridge(
-        "eth-tester", None, "full", 16, 60.0, tmp_path_factory.mktemp("full")
+        BridgeConfig("eth-tester", None, "full", 16, 60.0), tmp_path_factory.mktemp("full")
     )
     return bridge
 

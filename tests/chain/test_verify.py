@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from chain.bridge import BATCHES_FILE, RECORDS_FILE, open_attestation_bridge
+from chain.bridge import BATCHES_FILE, RECORDS_FILE, BridgeConfig, open_attestation_bridge
 from chain.merkle import build_tree, keccak256, leaf_hash
 from chain.records import KINDS
 from chain.verify import find_state_dir, verify_run
@@ -26,7 +26,9 @@ _WRITE = {
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
-    bridge = open_attestation_bridge("eth-tester", None, "attest", 8, 5.0, run / "chain")
+    bridge = open_attestation_bridge(
+        BridgeConfig("eth-tester", None, "attest", 8, 5.0), run / "chain"
+    )
     last = feed(bridge, 45)
     bridge.close(last + 1)
     return run
@@ -153,7 +155,9 @@ def test_tampered_chain_state_and_missing_records(run_copy) -> None:
 def test_a_consistent_but_foreign_chain_state_is_found(run_copy, tmp_path) -> None:
     """chain_state.bin and its sha256 swapped in from another bridge: the head is not the one
     chain.json records."""
-    other = open_attestation_bridge("eth-tester", None, "attest", 8, 5.0, tmp_path / "other")
+    other = open_attestation_bridge(
+        BridgeConfig("eth-tester", None, "attest", 8, 5.0), tmp_path / "other"
+    )
     other.close(feed(other, 5) + 1)
     shutil.copy(tmp_path / "other" / "chain_state.bin", run_copy / "chain" / "chain_state.bin")
     theirs = json.loads((tmp_path / "other" / "chain.json").read_text())

@@ -14,7 +14,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from chain.bridge import BATCHES_FILE, PROOFS_FILE, RECORDS_FILE, open_attestation_bridge
+from chain.bridge import (
+    BATCHES_FILE,
+    PROOFS_FILE,
+    RECORDS_FILE,
+    BridgeConfig,
+    open_attestation_bridge,
+)
 from chain.verify import verify_run
 from chain.worker import BridgeWorker, BridgeWorkerError
 from sim.attest import AttestationError, make_sink
@@ -44,9 +50,11 @@ def _wait_gone(pid: int, within_s: float = 10.0) -> bool:
 
 
 def test_worker_seals_the_same_batches_as_the_bridge_in_process(tmp_path) -> None:
-    worker = BridgeWorker("eth-tester", None, "attest", 8, 4.0, tmp_path / "worker")
+    worker = BridgeWorker(BridgeConfig("eth-tester", None, "attest", 8, 4.0), tmp_path / "worker")
     stats = worker.close(feed(worker, 61, dt_s=0.75, tick_every=5) + 1.0)
-    bridge = open_attestation_bridge("eth-tester", None, "attest", 8, 4.0, tmp_path / "inline")
+    bridge = open_attestation_bridge(
+        BridgeConfig("eth-tester", None, "attest", 8, 4.0), tmp_path / "inline"
+    )
     inline = bridge.close(feed(bridge, 61, dt_s=0.75, tick_every=5) + 1.0)
     for name in (RECORDS_FILE, BATCHES_FILE, PROOFS_FILE):
         assert (tmp_path / "worker" / name).read_bytes() == (
@@ -61,7 +69,7 @@ def test_worker_seals_the_same_batches_as_the_bridge_in_process(tmp_path) -> Non
 
 
 def test_full_mode_settles_in_the_worker(tmp_path) -> None:
-    worker = BridgeWorker("eth-tester", None, "full", 8, 5.0, tmp_path)
+    worker = BridgeWorker(BridgeConfig("eth-tester", None, "full", 8, 5.0), tmp_path)
     assert worker.wants_settlements
     worker.settle_auction(_auction(11))
     worker.record("clearing", {"auction_id": 11}, 1.0)
@@ -82,7 +90,7 @@ def test_a_record_the_worker_rejects_fails_with_one_line(tmp_path) -> None:
 
 
 def test_a_killed_worker_fails_the_run(tmp_path) -> None:
-    worker = BridgeWorker("eth-tester", None, "attest", 4, 60.0, tmp_path)
+    worker = BridgeWorker(BridgeConfig("eth-tester", None, "attest", 4, 60.0), tmp_path)
     worker.record("price", {"i": 1}, 0.0)
     os.kill(worker.pid, signal.SIGKILL)
     assert _wait_gone(worker.pid)
@@ -95,8 +103,9 @@ def test_a_killed_worker_fails_the_run(tmp_path) -> None:
 _OPEN_AND_HANG = """
 import sys, time
 from pathlib import Path
+from chain.bridge import BridgeConfig
 from chain.worker import BridgeWorker
-sink = BridgeWorker("eth-tester", None, "attest", 4, 60.0, Path(sys.argv[1]))
+sink = BridgeWorker(BridgeConfig("eth-tester", None, "attest", 4, 60.0), Path(sys.argv[1]))
 sink.record("price", {"i": 0}, 0.0)
 print(sink.pid, flush=True)
 if sys.argv[2] == "hang":
