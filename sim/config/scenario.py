@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.config.fx import FxConfig
 from sim.config.limits import (
     MAX_DEMAND_CENTS,
     MAX_HORIZON_DAYS,
@@ -97,6 +98,7 @@ class Scenario(ConfigModel):
     exogenous: ExogenousConfig = Field(default_factory=ExogenousConfig)
     oracles: OraclesConfig = Field(default_factory=OraclesConfig)
     chain: ChainConfig = Field(default_factory=ChainConfig)
+    fx: FxConfig = Field(default_factory=FxConfig)
 
     _source_path: Path | None = PrivateAttr(default=None)
 
@@ -176,8 +178,12 @@ class Scenario(ConfigModel):
         return self.horizon_days * 86_400.0
 
     def canonical_dict(self) -> dict[str, Any]:
-        """The validated scenario as plain JSON types (dates as ISO strings, tuples as lists)."""
-        return self.model_dump(mode="json")
+        """The validated scenario as plain JSON types (dates as ISO strings, tuples as lists).
+
+        ``fx`` is left out while it is the default (disabled) section, so a scenario written
+        before FX existed keeps its canonical form, hash and run directory name."""
+        exclude = {"fx"} if self.fx == FxConfig() else None
+        return self.model_dump(mode="json", exclude=exclude)
 
     def canonical_json(self) -> str:
         """Canonical JSON text: sorted keys, no spaces, ASCII."""

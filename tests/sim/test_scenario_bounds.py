@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sim.cli import main
+from sim.config.fx import FxConfig
 from sim.config.scenario import Scenario, ScenarioError, load_scenario, scenario_from_mapping
 
 INT64 = 2**63
@@ -133,6 +134,11 @@ def _base() -> dict[str, Any]:
     raw["kpi_targets"].update(
         approval_rate_min=0.5, lender_return_annual_min=0.0, attest_inclusion_s_p95_max=3600.0
     )
+    raw["fx"] = FxConfig().model_dump(mode="json")
+    for kind, venue in (("noise", "v1"), ("informed", "v2")):
+        raw["fx"]["traders"][kind]["venues"] = [{"venue": venue, "weight": 1.0}]
+    raw["fx"]["vpin"]["sigma"] = 0.01
+    raw["fx"]["toxicity"]["threshold"] = 0.8
     return raw
 
 
