@@ -22,13 +22,14 @@ simulation, so the files' bytes are deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from market.calendar import DAY_S
 from sim.ledger.audit import postings_schema
 from sim.tables import events
+from sim.tables.rows import CORE_TABLES
 from sim.tables.stream import ParquetStream, WriteQueue
 from sim.world.ticks import ticks_schema
 
@@ -57,10 +58,13 @@ class RunRecorder:
         every_s: float | None = None,
         ledger_rows: int | None = None,
         flush_rows: int | None = None,
+        extra_tables: Sequence[str] = (),
     ) -> None:
         """``every_s``, ``ledger_rows`` and ``flush_rows`` (rows an event table buffers)
         default to :data:`EVERY_S`, :data:`LEDGER_ROWS` and
-        :data:`sim.tables.events.FLUSH_ROWS`; they change the row groups, not the rows."""
+        :data:`sim.tables.events.FLUSH_ROWS`; they change the row groups, not the rows.
+        ``extra_tables`` are event tables written besides the core ones (the FX tables of a
+        run with ``fx.enabled``)."""
         every_s = EVERY_S if every_s is None else every_s
         ledger_rows = LEDGER_ROWS if ledger_rows is None else ledger_rows
         flush_rows = events.FLUSH_ROWS if flush_rows is None else flush_rows
@@ -75,7 +79,9 @@ class RunRecorder:
         self.every_s = float(every_s)
         self.ledger_rows = ledger_rows
         self.queue = WriteQueue()
-        self.log = events.EventLog(self.events_dir, self.queue, flush_rows)
+        self.log = events.EventLog(
+            self.events_dir, self.queue, flush_rows, tables=(*CORE_TABLES, *extra_tables)
+        )
         self._postings = ParquetStream(
             self.events_dir / "ledger.parquet", postings_schema(), self.queue
         )

@@ -10,9 +10,13 @@ from sim.tables.events import (
 )
 from sim.tables.files import TABLES, EventTables
 from sim.tables.rows import (
+    CORE_TABLES,
+    FX_TABLES,
     ROW_TYPES,
     AuctionRow,
     DecisionRow,
+    FxQuoteRow,
+    FxTradeRow,
     LoanRow,
     OfferRow,
     PaymentRow,
@@ -21,6 +25,8 @@ from sim.tables.rows import (
 )
 
 __all__ = [
+    "CORE_TABLES",
+    "FX_TABLES",
     "ROW_TYPES",
     "SCHEMAS",
     "SORT_KEYS",
@@ -29,6 +35,8 @@ __all__ = [
     "DecisionRow",
     "EventLog",
     "EventTables",
+    "FxQuoteRow",
+    "FxTradeRow",
     "LoanRow",
     "OfferRow",
     "PaymentRow",

@@ -27,16 +27,21 @@ Tables (keys in brackets):
 - ``loans`` [loan_id] — every confirmed loan, its outcome and its state at the end (written
   when the loan ends; loans still outstanding at the end of the run then).
 - ``payments`` [loan_id, seq] — every borrower payment (installment, prepayment, recovery).
+- ``fx_quotes`` [t_s, venue] — with ``fx.enabled`` only: every quote of every FX venue.
+- ``fx_trades`` [trade_id] — with ``fx.enabled`` only: every FX trader's filled order.
+
+A log holds the tables it is given (:data:`sim.tables.rows.CORE_TABLES` by default) and writes
+a file for each of them, so a run without FX writes no FX file.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.tables.rows import ROW_TYPES, arrow_schema, dtypes
+from sim.tables.rows import CORE_TABLES, ROW_TYPES, arrow_schema, dtypes
 from sim.tables.stream import ParquetStream, WriteQueue, arrow_table, release_arrow_memory
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +61,8 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "offers": ("auction_id", "seq"),
     "loans": ("loan_id",),
     "payments": ("loan_id", "seq"),
+    "fx_quotes": ("t_s", "venue"),
+    "fx_trades": ("trade_id",),
 }
 
 #: rows a table buffers before :meth:`EventLog.flush` spools them
@@ -65,16 +72,26 @@ SORTED_ROWS = 131_072
 
 
 class EventLog:
-    """Row buffers of every table in :data:`SCHEMAS`, spooled under ``events_dir``."""
+    """Row buffers of ``tables`` (default :data:`sim.tables.rows.CORE_TABLES`), spooled under
+    ``events_dir``."""
 
     __slots__ = ("_spools", "_writes", "events_dir", "flush_rows", "rows")
 
-    def __init__(self, events_dir: Path, queue: WriteQueue, flush_rows: int = FLUSH_ROWS) -> None:
+    def __init__(
+        self,
+        events_dir: Path,
+        queue: WriteQueue,
+        flush_rows: int = FLUSH_ROWS,
+        tables: Sequence[str] = CORE_TABLES,
+    ) -> None:
         if flush_rows < 1:
             raise ValueError(f"flush_rows={flush_rows}: must be >= 1")
+        for name in tables:
+            if name not in ROW_TYPES:
+                raise ValueError(f"tables={name!r}: must be one of {', '.join(ROW_TYPES)}")
         self.events_dir = Path(events_dir)
         self.flush_rows = flush_rows
-        self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in ROW_TYPES}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in tables}
         self._writes = queue
         self._spools: dict[str, ParquetStream] = {}
 
@@ -105,7 +122,7 @@ class EventLog:
         for spool in self._spools.values():
             spool.close()
         self._writes.drain()
-        for name in ROW_TYPES:
+        for name in self.rows:
             spool = self._spools.get(name)
             if spool is None:  # never spooled: sorted from memory
                 table = inferred_nulls(arrow_table(self.rows[name], arrow_schema(name)))

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.tables.rows import ROW_TYPES
+from sim.tables.rows import CORE_TABLES, FX_TABLES
 from sim.tables.stream import release_arrow_memory
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,8 +22,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["TABLES", "EventTables"]
 
-#: every table of a run, in the order of the run directory's documentation
-TABLES = (*ROW_TYPES, "oracle_ticks", "ledger")
+#: every table of every run, in the order of the run directory's documentation
+TABLES = (*CORE_TABLES, "oracle_ticks", "ledger")
+#: and the tables only some runs write (``fx.enabled``), after them
+_ALL = (*TABLES, *FX_TABLES)
 
 
 class EventTables(Mapping[str, "pd.DataFrame"]):
@@ -37,7 +39,7 @@ class EventTables(Mapping[str, "pd.DataFrame"]):
 
     def path(self, name: str) -> Path:
         """The Parquet file of table ``name``."""
-        if name not in TABLES:
+        if name not in _ALL:
             raise KeyError(name)
         return self.events_dir / f"{name}.parquet"
 
@@ -48,13 +50,13 @@ class EventTables(Mapping[str, "pd.DataFrame"]):
         return got
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name in TABLES if self.path(name).exists())
+        return (name for name in _ALL if self.path(name).exists())
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def __contains__(self, name: object) -> bool:
-        return name in TABLES and self.path(str(name)).exists()
+        return name in _ALL and self.path(str(name)).exists()
 
     def read(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Table ``name`` (only ``columns``, when given) as ``pandas.read_parquet`` reads it."""

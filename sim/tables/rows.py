@@ -23,9 +23,13 @@ import typing
 from typing import Any, NamedTuple
 
 __all__ = [
+    "CORE_TABLES",
+    "FX_TABLES",
     "ROW_TYPES",
     "AuctionRow",
     "DecisionRow",
+    "FxQuoteRow",
+    "FxTradeRow",
     "LoanRow",
     "OfferRow",
     "PaymentRow",
@@ -186,6 +190,34 @@ class PaymentRow(NamedTuple):
     balance_after_cents: int
 
 
+class FxQuoteRow(NamedTuple):
+    """``fx_quotes``: one venue's quote (best bid and ask) and the true USD/BRL mid then."""
+
+    t_s: float
+    venue: str
+    bid: float
+    ask: float
+    mid: float
+    true_mid: float
+
+
+class FxTradeRow(NamedTuple):
+    """``fx_trades``: one FX trader's market order as filled by a venue, its bulk-classified
+    buy volume and the venue's VPIN and exclusion after it (``vpin`` NaN before the first
+    bucket)."""
+
+    trade_id: int
+    t_s: float
+    venue: str
+    trader: str
+    side: str
+    size_usd_cents: int
+    price: float
+    buy_volume: float
+    vpin: float
+    excluded: bool
+
+
 #: table -> its row type, in the order the tables are documented.
 ROW_TYPES: dict[str, type[tuple[Any, ...]]] = {
     "requests": RequestRow,
@@ -195,7 +227,13 @@ ROW_TYPES: dict[str, type[tuple[Any, ...]]] = {
     "offers": OfferRow,
     "loans": LoanRow,
     "payments": PaymentRow,
+    "fx_quotes": FxQuoteRow,
+    "fx_trades": FxTradeRow,
 }
+#: the tables of a run with FX enabled only (``fx.enabled``)
+FX_TABLES = ("fx_quotes", "fx_trades")
+#: the tables of every run
+CORE_TABLES = tuple(t for t in ROW_TYPES if t not in FX_TABLES)
 
 #: annotation -> (pandas dtype, Arrow type name)
 _DTYPES: dict[Any, tuple[str, str]] = {
