@@ -14,7 +14,10 @@ Venues
 A venue quotes ``market.fx.ladder_quote`` around the true USD/BRL mid every
 ``quote_interval_s``: level ``k`` of each side ``spread_bps/2 + k*step_bps`` bps from the mid,
 with ``levels_usd_cents[k]`` USD cents, and charges ``fee_bps``. An order reaches it
-``latency_s`` after it is sent.
+``latency_s`` after it is sent. The venue leans against the flow it fills, as a market maker
+does: its quoted mid is the true mid shifted by ``impact_bps`` per one side's depth (the sum of
+``levels_usd_cents``) of net flow (buys up, sells down), a shift that halves every
+``impact_half_life_s``.
 
 Traders
 -------
@@ -84,6 +87,15 @@ class FxVenueConfig(ConfigModel):
     )
     latency_s: float = Field(
         default=0.05, ge=0.0, le=3600.0, description="seconds an order takes to arrive"
+    )
+    impact_bps: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=10_000.0,
+        description="mid shift, bps, per one side's depth of net flow (buys up, sells down)",
+    )
+    impact_half_life_s: float = Field(
+        default=60.0, gt=0.0, le=86_400.0, description="half-life of that shift, seconds"
     )
 
     @field_validator("id")

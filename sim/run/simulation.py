@@ -169,6 +169,7 @@ def _simulate(
     from sim.model import ensure_model
     from sim.run.recorder import RunRecorder
     from sim.seeds import SeedTree
+    from sim.tables.rows import FX_TABLES
 
     wall0 = time.perf_counter()
     run_seed = scenario.seed if seed is None else seed
@@ -178,7 +179,7 @@ def _simulate(
     horizon_s = scenario.horizon_days * DAY_S
     end_s = horizon_s + scenario.engine.runoff_days * DAY_S
     att_end = min(attestation_end_s(scenario), max(end_s, horizon_s))
-    recorder = RunRecorder(out_dir)
+    recorder = RunRecorder(out_dir, extra_tables=FX_TABLES if scenario.fx.enabled else ())
     try:
         done = _run_engine(scenario, seeds, handle, sink, progress, recorder, end_s, att_end)
         # the engine's live state (simpy processes, loans, auctions: reference cycles) is
@@ -245,7 +246,7 @@ def _run_engine(
 
     scorer = PDScorer(handle.path, expected_sha256=handle.sha256)
     env = simpy.Environment()
-    world = build_world(scenario, env, seeds)
+    world = build_world(scenario, env, seeds, rows=recorder.log.rows)
     eng = Engine(scenario, env, world, seeds, scorer=scorer, sink=sink, log=recorder.log)
     eng.start()
     horizon_s = scenario.horizon_days * DAY_S

@@ -1,4 +1,5 @@
-"""The simulated world: exogenous paths, the oracle service and the world's wiring."""
+"""The simulated world: exogenous paths, the oracle service, the FX venues and the world's
+wiring."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from sim.world.build import (
     build_world,
     max_observation_delay,
 )
+from sim.world.fx_venues import FxVenue
 from sim.world.oracle_service import (
     FEEDS,
     TICK_COLUMNS,
@@ -22,6 +24,7 @@ __all__ = [
     "FEEDS",
     "TICK_COLUMNS",
     "ExogenousPaths",
+    "FxVenue",
     "OracleService",
     "PolicyMeeting",
     "World",
