@@ -41,12 +41,11 @@ used once ``toxicity.min_history`` values exist (``toxicity.fallback`` before).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from sim.config.limits import MAX_CENTS, ConfigModel, Weight
+from sim.config.limits import MAX_CENTS, AgentId, ConfigModel, Weight
 
 __all__ = [
     "FxConfig",
@@ -59,7 +58,6 @@ __all__ = [
     "VpinConfig",
 ]
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 #: venues of one scenario, and levels of one side of a venue's ladder
 _MAX_VENUES = 64
 _MAX_LEVELS = 1_000
@@ -70,7 +68,7 @@ LevelSize = Annotated[int, Field(ge=1, le=MAX_CENTS)]
 class FxVenueConfig(ConfigModel):
     """One USD/BRL venue: its quote ladder, fee, quote interval and latency."""
 
-    id: str = Field(description="venue id, unique ([A-Za-z0-9_.-], <= 64)")
+    id: AgentId = Field(description="venue id, unique ([A-Za-z0-9_.-], <= 64)")
     spread_bps: float = Field(gt=0.0, le=10_000.0, description="best ask minus best bid, bps")
     levels_usd_cents: tuple[LevelSize, ...] = Field(
         default=(10_000_000, 20_000_000, 40_000_000),
@@ -97,13 +95,6 @@ class FxVenueConfig(ConfigModel):
     impact_half_life_s: float = Field(
         default=60.0, gt=0.0, le=86_400.0, description="half-life of that shift, seconds"
     )
-
-    @field_validator("id")
-    @classmethod
-    def _id_shape(cls, v: str) -> str:
-        if not _ID_RE.match(v):
-            raise ValueError("must match [A-Za-z0-9_.-]{1,64}")
-        return v
 
     @model_validator(mode="after")
     def _step_with_levels(self) -> FxVenueConfig:

@@ -21,9 +21,10 @@ Why each limit is where it is: ``docs/decisions.md``, "Scenario bounds".
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
     "MAX_CENTS",
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_TERM_MONTHS",
     "MAX_TOTAL_CAPITAL_CENTS",
     "SEED_LIMIT",
+    "AgentId",
     "ConfigModel",
     "Seed",
     "TermMonths",
@@ -77,3 +79,15 @@ Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT)]
 Weight = Annotated[float, Field(ge=0.0, le=1e6)]
 #: a loan term in months
 TermMonths = Annotated[int, Field(ge=1, le=MAX_TERM_MONTHS)]
+
+_AGENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _agent_id(v: str) -> str:
+    if not _AGENT_ID.fullmatch(v):
+        raise ValueError("must match [A-Za-z0-9_.-]{1,64}")
+    return v
+
+
+#: the id of a configured agent (a feeder, an FX venue): 1 to 64 of ``[A-Za-z0-9_.-]``
+AgentId = Annotated[str, AfterValidator(_agent_id)]

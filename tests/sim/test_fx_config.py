@@ -72,3 +72,17 @@ def test_bad_fx_input_is_refused_in_one_line(tmp_path: Path, text: str, needle: 
 def test_an_override_naming_an_unknown_venue_is_refused(tmp_path: Path) -> None:
     msg = _error(tmp_path, "", ("fx.traders.informed.venues=[{venue: x}]",))
     assert "fx: traders.informed.venues[0].venue='x': must name a venue" in msg
+
+
+@pytest.mark.parametrize("model", ["sim.config.world.FeederConfig", "sim.config.fx.FxVenueConfig"])
+def test_agent_ids_share_one_rule(model: str) -> None:
+    import importlib
+
+    import pydantic
+
+    module, name = model.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    extra = {"spread_bps": 4.0} if name == "FxVenueConfig" else {}
+    with pytest.raises(pydantic.ValidationError, match=r"must match \[A-Za-z0-9_.-\]\{1,64\}"):
+        cls(id="bad id!", **extra)
+    assert cls(id="ok_1.a-b", **extra).id == "ok_1.a-b"
