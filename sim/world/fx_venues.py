@@ -30,8 +30,9 @@ exclusion the toxicity filter would apply.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Generator, MutableMapping
+from collections.abc import Generator, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from market.fx import BUY, SELL, ToxicityFilter, VenueQuote, VpinMeter, ladder_quote
@@ -71,7 +72,7 @@ class FxVenue:
         fx: FxConfig,
         paths: ExogenousPaths,
         rows: MutableMapping[str, list[Any]],
-        trade_ids: list[int],
+        trade_ids: Iterator[int],
     ) -> None:
         self.cfg = cfg
         self.id = cfg.id
@@ -94,7 +95,7 @@ class FxVenue:
         self.skew_bps = 0.0
         self._skew_t = 0.0
         self._rows = rows
-        self._trade_ids = trade_ids  # one shared counter: [next trade id]
+        self._trade_ids = trade_ids  # one counter shared by the venues (execution order)
 
     @property
     def excluded(self) -> bool:
@@ -168,8 +169,7 @@ class FxVenue:
         buy_volume = filled * meter.buy_share(dp)
         if self.filter is not None and meter.buckets != before:
             self.filter.observe(vpin)
-        trade_id = self._trade_ids[0]
-        self._trade_ids[0] += 1
+        trade_id = next(self._trade_ids)
         self._rows["fx_trades"].append(
             FxTradeRow(
                 trade_id=trade_id,
@@ -204,7 +204,7 @@ def make_venues(
 ) -> dict[str, FxVenue]:
     """The venues of ``fx``, by id, writing their rows into ``rows`` (``fx_quotes``,
     ``fx_trades``)."""
-    trade_ids = [0]
+    trade_ids = itertools.count()
     return {v.id: FxVenue(v, fx, paths, rows, trade_ids) for v in fx.venues}
 
 
